@@ -1,0 +1,108 @@
+"""Run untrusted, model-written Python: safely, fast, in batches.
+
+    >>> import sandbox
+    >>> sandbox.run("def mean(x): return sum(x) / len(x)\\nmean([3, 0, 1, 300])").value
+    '76.0'
+    >>> [r.status for r in sandbox.run_many(["print(1)", "while True: pass"], timeout_s=0.5)]
+    ['ok', 'timeout']
+
+Three layers, each assuming the one before it has failed:
+
+1. Python policy (``sandbox/policy.py``): RestrictedPython compile-time checks, guarded
+   attribute access, curated builtins, read-only views of allow-listed stdlib modules.
+   Turns most attempts into a clean ``blocked`` status. Not a security boundary.
+2. OS confinement (``sandbox/oslayer.py``), per program, in a child forked from a warm
+   server: rlimits (CPU, address space, file size, files, processes), chroot into an
+   empty directory, an unprivileged uid (when started as root), Landlock, seccomp-BPF,
+   a private network namespace, an empty environment. The server kills the child with
+   SIGKILL at the wall-clock deadline and caps its output while reading it.
+3. Plain data across the boundary (``sandbox/server.py``): the child reports JSON
+   (strings and numbers); nothing is unpickled, no object of the program's reaches the
+   caller, so no ``__eq__``, ``__repr__`` or ``__reduce__`` of its runs in the host.
+
+Covered: file reads and writes outside the program's memory, network, processes,
+signals to other processes, CPU and memory exhaustion, output floods, state leaking
+between programs (each runs in a fresh fork), the host process's memory (servers are
+started fresh, never forked from the caller). Not covered: side channels, kernel bugs
+reachable through the system calls a computation needs, and a program using its whole
+time budget. ``available_layers()`` says which OS layers this machine allows.
+"""
+from __future__ import annotations
+
+from sandbox.pool import Pool, default_pool
+from sandbox.result import STATUSES, Result
+
+__all__ = ["run", "run_many", "Result", "STATUSES", "Pool", "available_layers", "MAX_CODE_BYTES"]
+
+MAX_CODE_BYTES = 1 << 20
+
+
+def run(code: str, *, timeout_s: float = 2.0, memory_mb: int = 256,
+        max_output_bytes: int = 65536, stdin: str = "", python_policy: bool = True) -> Result:
+    """Run one program in the sandbox. See ``run_many``."""
+    return run_many([code], workers=None, timeout_s=timeout_s, memory_mb=memory_mb,
+                    max_output_bytes=max_output_bytes, stdin=stdin,
+                    python_policy=python_policy)[0]
+
+
+def run_many(codes: list[str], *, workers: int | None = None, timeout_s: float = 2.0,
+             memory_mb: int = 256, max_output_bytes: int = 65536, stdin: str = "",
+             python_policy: bool = True) -> list[Result]:
+    """Run each program in its own confined process; one Result per input, in order.
+
+    workers: sandbox servers to use (default: one per CPU core); the pool stays warm
+        between calls. python_policy=False switches off layer 1 and exists for testing
+        that the OS layers hold on their own; never switch it off for model output.
+    """
+    if isinstance(codes, str):
+        raise TypeError("run_many takes a list of programs; use sandbox.run for one string")
+    _check_limits(timeout_s, memory_mb, max_output_bytes, stdin)
+    results: list[Result | None] = [None] * len(codes)
+    requests, slots = [], []
+    for i, code in enumerate(codes):
+        refused = _refuse(code)
+        if refused is not None:
+            results[i] = refused
+            continue
+        requests.append({"code": code, "timeout_s": float(timeout_s), "memory_mb": int(memory_mb),
+                         "max_output_bytes": int(max_output_bytes), "stdin": stdin,
+                         "policy": bool(python_policy)})
+        slots.append(i)
+    if requests:
+        for i, r in zip(slots, default_pool(workers).run_many(requests)):
+            results[i] = r
+    return results  # type: ignore[return-value]
+
+
+def available_layers() -> dict:
+    """Which layers this machine allows (asks a warm server)."""
+    return default_pool().layers()
+
+
+def _refuse(code) -> Result | None:
+    if not isinstance(code, str):
+        raise TypeError(f"a program must be a str, not {type(code).__name__}")
+    size = len(code.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_CODE_BYTES:
+        return Result("blocked", error=f"program is {size} bytes; the limit is {MAX_CODE_BYTES}",
+                      error_type="TooLarge")
+    if "\x00" in code:
+        return Result("error", error="SyntaxError: source code cannot contain null bytes",
+                      error_type="SyntaxError")
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError:
+        return Result("error", error="SyntaxError: program is not valid UTF-8 (lone surrogate)",
+                      error_type="SyntaxError")
+    return None
+
+
+def _check_limits(timeout_s, memory_mb, max_output_bytes, stdin) -> None:
+    if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
+        raise ValueError(f"timeout_s must be in (0, 3600] seconds, got {timeout_s!r}")
+    if not (isinstance(memory_mb, int) and 32 <= memory_mb <= 1 << 20):
+        raise ValueError(f"memory_mb must be an int >= 32 (the interpreter needs ~30 MB), got {memory_mb!r}")
+    if not (isinstance(max_output_bytes, int) and 0 < max_output_bytes <= 1 << 26):
+        raise ValueError(f"max_output_bytes must be an int in (0, 64 MiB], got {max_output_bytes!r}")
+    if not isinstance(stdin, str) or len(stdin) > 1 << 20:
+        raise ValueError("stdin must be a str of at most 1 MiB")

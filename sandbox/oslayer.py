@@ -1,0 +1,266 @@
+"""Layer 2: operating-system confinement of each forked program.
+
+Applied once per *server* (at start-up):
+- a private network namespace (``unshare(CLONE_NEWNET)``): no interface but a loopback
+  that is down, so no connection can leave, not even to the host's 127.0.0.1. As root
+  this is direct; otherwise inside a new user namespace where the kernel allows one.
+- an empty, read-only root directory (created here, removed at exit).
+
+Applied in each *child* after the fork, before the program runs, in this order:
+1. rlimits: CPU seconds, address space (the memory limit), file size 0, open files,
+   processes/threads (per uid), no core dumps. Soft equals hard so they cannot be raised.
+2. ``chroot`` into the empty root: no file on the host can be named, not /proc, not /tmp.
+3. when started as root: drop to an unprivileged uid/gid with no supplementary groups
+   (one uid per worker, so the process limit is per worker).
+4. Landlock (Linux >= 5.13): a ruleset that handles every filesystem right and grants
+   none; TCP bind/connect handled and denied (ABI >= 4); signals and abstract UNIX
+   sockets scoped to the program itself (ABI >= 6). Needs no privilege, so it is what
+   holds files when chroot is unavailable.
+5. seccomp-BPF (x86-64): refuse with EPERM the system calls a computation never needs:
+   sockets, exec, fork (clone without CLONE_THREAD), ptrace, signals to other processes,
+   opening files for writing, creating/removing/renaming files, mount/namespaces/chroot,
+   setrlimit, io_uring, bpf, kernel keyrings, module loading. Any other architecture's
+   system call convention (x32, i386) kills the process.
+
+Not covered: CPU time spent *before* the deadline (a program may use its whole
+``timeout_s``); side channels; kernel bugs reachable through allowed system calls
+(read/write/mmap/futex/...); threads inside the program (allowed, bounded by the
+process limit, killed with the program). Each layer is skipped, and reported by
+``available_layers()``, where the kernel or privileges do not allow it.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import resource
+import shutil
+import struct
+import tempfile
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+CLONE_THREAD = 0x00010000
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+IS_ROOT = os.geteuid() == 0
+IS_X86_64 = platform.machine() in ("x86_64", "AMD64")
+UID_BASE = 61000  # unprivileged uids used for children when the server runs as root
+
+
+# ----------------------------------------------------------------------------------------
+# Server-wide: namespaces and the empty root
+# ----------------------------------------------------------------------------------------
+
+def enter_private_network() -> str | None:
+    """Move the calling process into a new network namespace. Returns how, or None."""
+    if _libc.unshare(CLONE_NEWNET) == 0:
+        return "netns"
+    if IS_ROOT:
+        return None
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+        return None
+    try:  # map ourselves to root inside, so chroot works there too
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(f"0 {uid} 1")
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(f"0 {gid} 1")
+    except OSError:
+        pass
+    return "userns+netns"
+
+
+def make_empty_root() -> str:
+    path = tempfile.mkdtemp(prefix="sbx-root-")
+    os.chmod(path, 0o555)
+    return path
+
+
+def remove_empty_root(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def can_chroot() -> bool:
+    try:
+        return os.geteuid() == 0 or bool(
+            int(open("/proc/self/status").read().split("CapEff:")[1].split()[0], 16) & (1 << 18))
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+# ----------------------------------------------------------------------------------------
+# Landlock
+# ----------------------------------------------------------------------------------------
+
+_SYS_LANDLOCK_CREATE, _SYS_LANDLOCK_RESTRICT = 444, 446
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 when unavailable."""
+    if not IS_X86_64 and platform.machine() != "aarch64":
+        return 0
+    r = _libc.syscall(_SYS_LANDLOCK_CREATE, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+    return max(int(r), 0)
+
+
+def landlock_ruleset_bytes(abi: int) -> bytes:
+    fs = (1 << 13) - 1  # ABI 1: execute .. make_sym
+    if abi >= 2:
+        fs |= 1 << 13  # refer
+    if abi >= 3:
+        fs |= 1 << 14  # truncate
+    if abi >= 5:
+        fs |= 1 << 15  # ioctl_dev
+    if abi < 4:
+        return struct.pack("Q", fs)
+    net = 0b11  # bind_tcp | connect_tcp
+    if abi < 6:
+        return struct.pack("QQ", fs, net)
+    return struct.pack("QQQ", fs, net, 0b11)  # scoped: abstract unix sockets | signals
+
+
+def landlock_restrict(attr: bytes) -> bool:
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    fd = _libc.syscall(_SYS_LANDLOCK_CREATE, buf, len(attr), 0)
+    if fd < 0:
+        return False
+    ok = _libc.syscall(_SYS_LANDLOCK_RESTRICT, fd, 0) == 0
+    os.close(fd)
+    return ok
+
+
+# ----------------------------------------------------------------------------------------
+# seccomp-BPF
+# ----------------------------------------------------------------------------------------
+
+_LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _KILL = 0x7FFF0000, 0x80000000
+_ERRNO = 0x00050000
+_EPERM, _ENOSYS = 1, 38
+_AUDIT_ARCH_X86_64 = 0xC000003E
+
+# x86-64 system call numbers.
+_DENY = {
+    "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "socketpair": 53,
+    "accept4": 288, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322,
+    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
+    "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
+    "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
+    "setrlimit": 160, "prlimit64": 302, "creat": 85, "mknod": 133, "mknodat": 259,
+    "mkdir": 83, "mkdirat": 258, "rmdir": 84, "rename": 82, "renameat": 264,
+    "renameat2": 316, "unlink": 87, "unlinkat": 263, "link": 86, "linkat": 265,
+    "symlink": 88, "symlinkat": 266, "chmod": 90, "fchmod": 91, "fchmodat": 268,
+    "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260, "truncate": 76,
+    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272,
+    "setns": 308, "memfd_create": 319, "userfaultfd": 323, "bpf": 321,
+    "perf_event_open": 298, "io_uring_setup": 425, "io_uring_enter": 426,
+    "io_uring_register": 427, "keyctl": 250, "add_key": 248, "request_key": 249,
+    "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246,
+    "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163, "syslog": 103,
+    "open_by_handle_at": 304, "name_to_handle_at": 303, "personality": 135,
+    "settimeofday": 164, "clock_settime": 227, "iopl": 172, "ioperm": 173,
+    "quotactl": 179, "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114,
+    "setresuid": 117, "setresgid": 119, "setgroups": 116, "capset": 126,
+    "landlock_add_rule": 445,
+}
+_CLONE, _CLONE3, _OPEN, _OPENAT, _OPENAT2 = 56, 435, 2, 257, 437
+_KILL_NR, _TKILL, _TGKILL = 62, 200, 234
+# O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE's __O_TMPFILE bit
+_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000 | 0o20000000
+
+
+def _arg_low(i: int) -> int:
+    return 16 + 8 * i  # offsetof(struct seccomp_data, args[i]), low 32 bits on little-endian
+
+
+def seccomp_program(own_pid: int) -> bytes:
+    """Assemble the filter. Jump targets are labels resolved in a second pass."""
+    prog: list[tuple] = [
+        (_LD_ABS, 4), (_JEQ, _AUDIT_ARCH_X86_64, None, "kill"),
+        (_LD_ABS, 0), (_JGE, 0x40000000, "kill", None),
+    ]
+    for nr in sorted(_DENY.values()):
+        prog.append((_JEQ, nr, "eperm", None))
+    prog += [
+        (_JEQ, _CLONE3, "enosys", None),  # glibc then falls back to clone(2), checked below
+        (_JEQ, _OPENAT2, "enosys", None),
+        (_JEQ, _CLONE, "clone", None),
+        (_JEQ, _OPEN, "open1", None),
+        (_JEQ, _OPENAT, "open2", None),
+        (_JEQ, _KILL_NR, "pid0", None), (_JEQ, _TKILL, "pid0", None),
+        (_JEQ, _TGKILL, "pid0", None),
+        (_RET, _ALLOW),
+        ("clone",), (_LD_ABS, _arg_low(0)), (_JSET, CLONE_THREAD, "allow", "eperm"),
+        ("open1",), (_LD_ABS, _arg_low(1)), (_JSET, _WRITE_FLAGS, "eperm", "allow"),
+        ("open2",), (_LD_ABS, _arg_low(2)), (_JSET, _WRITE_FLAGS, "eperm", "allow"),
+        ("pid0",), (_LD_ABS, _arg_low(0)), (_JEQ, own_pid, "allow", "eperm"),
+        ("allow",), (_RET, _ALLOW),
+        ("eperm",), (_RET, _ERRNO | _EPERM),
+        ("enosys",), (_RET, _ERRNO | _ENOSYS),
+        ("kill",), (_RET, _KILL),
+    ]
+    labels, pc = {}, 0
+    for ins in prog:
+        if len(ins) == 1:
+            labels[ins[0]] = pc
+        else:
+            pc += 1
+    out, pc = [], 0
+    for ins in prog:
+        if len(ins) == 1:
+            continue
+        pc += 1
+        if len(ins) == 2:
+            out.append(struct.pack("HBBI", ins[0], 0, 0, ins[1]))
+        else:
+            code, k, jt, jf = ins
+            rel = lambda lab: 0 if lab is None else labels[lab] - pc  # noqa: E731
+            out.append(struct.pack("HBBI", code, rel(jt), rel(jf), k))
+    return b"".join(out)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_install(program: bytes) -> bool:
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
+
+
+# ----------------------------------------------------------------------------------------
+# Per child
+# ----------------------------------------------------------------------------------------
+
+def set_rlimits(timeout_s: float, memory_mb: int, own_uid: bool) -> None:
+    """Soft == hard, so the program cannot raise them. RLIMIT_NPROC counts every process
+    of the uid, so it is set only when the child runs under a uid of its own."""
+    cpu = int(timeout_s) + 1
+    limits = [
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_AS, memory_mb * 1024 * 1024),
+        (resource.RLIMIT_FSIZE, 0),
+        (resource.RLIMIT_NOFILE, 64),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if own_uid:
+        limits.append((resource.RLIMIT_NPROC, 32))
+    for res, value in limits:
+        resource.setrlimit(res, (value, value))
+
+
+def drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
