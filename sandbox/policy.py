@@ -155,6 +155,17 @@ class SandboxPolicy(RestrictingNodeTransformer):
         assign = ast.copy_location(ast.Assign([target], call), node)
         return ast.fix_missing_locations(assign)
 
+    def visit_Call(self, node):
+        # eval("2+3*4") is common in arithmetic puzzles (Countdown, HumanEval/160): route
+        # it to _arith_eval_, which evaluates number literals and operators and nothing else.
+        if isinstance(node.func, ast.Name) and node.func.id == "eval":
+            placeholder = ast.copy_location(ast.Name("arith_eval", ast.Load()), node.func)
+            node.func = placeholder
+            out = super().visit_Call(node)
+            placeholder.id = "_arith_eval_"  # renamed after the name check, same node
+            return out
+        return super().visit_Call(node)
+
     def visit_Nonlocal(self, node):
         for name in node.names:
             self.check_name(node, name)
@@ -415,6 +426,23 @@ def _safe_format_map(fmt, mapping):
     return _FORMATTER.vformat(fmt, (), mapping)
 
 
+_ARITH_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator,
+                ast.unaryop)
+
+
+def arith_eval(expression, globals=None, locals=None):
+    """eval() for arithmetic only: number literals, + - * / // % ** and unary signs."""
+    if not isinstance(expression, str):
+        raise PolicyError("eval() takes a string of arithmetic in the sandbox")
+    tree = ast.parse(expression.strip(), "<eval>", "eval")
+    for node in ast.walk(tree):
+        if not isinstance(node, _ARITH_NODES) or (
+                isinstance(node, ast.Constant) and type(node.value) not in (int, float, complex)):
+            raise PolicyError("eval() in the sandbox accepts only arithmetic on number literals, "
+                              f"not {type(node).__name__}")
+    return eval(compile(tree, "<eval>", "eval"), {"__builtins__": {}})
+
+
 def _guarded_attrgetter(*names):
     for n in names:
         _check_field(n)
@@ -496,7 +524,7 @@ def make_globals(guards: Guards, stdout, stderr, stdin) -> dict:
     b.update({n: v for n, v in vars(builtins).items()
               if isinstance(v, type) and issubclass(v, BaseException)})
     b.update(getattr=guards.getattr, hasattr=guards.hasattr, setattr=guards.setattr,
-             delattr=guards.delattr, type=_one_arg_type, input=guards.input,
+             delattr=guards.delattr, type=_one_arg_type, input=guards.input, eval=arith_eval,
              __import__=guards.import_, __build_class__=guards.build_class,
              __name__="__main__", PolicyError=PolicyError)
     views = dict(guards.views)
@@ -507,7 +535,7 @@ def make_globals(guards: Guards, stdout, stderr, stdin) -> dict:
         "_getattr_": guards.getattr, "_getitem_": operator.getitem,
         "_getiter_": iter, "_iter_unpack_sequence_": _iter_unpack,
         "_unpack_sequence_": _unpack, "_write_": guards.write,
-        "_inplacevar_": _inplacevar, "_print_": _Print, "_print": _Print(), "_apply_": _apply,
+        "_inplacevar_": _inplacevar, "_arith_eval_": arith_eval, "_print_": _Print, "_print": _Print(), "_apply_": _apply,
     }
 
 
