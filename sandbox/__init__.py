@@ -29,8 +29,22 @@ time budget. ``available_layers()`` says which OS layers this machine allows.
 """
 from __future__ import annotations
 
-from sandbox.pool import Pool, default_pool
 from sandbox.result import STATUSES, Result
+
+# The pool (subprocess, selectors, threading) is imported on first use, so that a
+# sandbox server, which imports this package too, stays lean: fork cost grows with it.
+
+
+def default_pool(workers: int | None = None):
+    from sandbox.pool import default_pool as _default_pool
+    return _default_pool(workers)
+
+
+def __getattr__(name):
+    if name == "Pool":
+        from sandbox.pool import Pool
+        return Pool
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
 
 __all__ = ["run", "run_many", "Result", "STATUSES", "Pool", "available_layers", "MAX_CODE_BYTES"]
 
@@ -38,9 +52,10 @@ MAX_CODE_BYTES = 1 << 20
 
 
 def run(code: str, *, timeout_s: float = 2.0, memory_mb: int = 256,
-        max_output_bytes: int = 65536, stdin: str = "", python_policy: bool = True) -> Result:
+        max_output_bytes: int = 65536, stdin: str = "", python_policy: bool = True,
+        workers: int | None = None) -> Result:
     """Run one program in the sandbox. See ``run_many``."""
-    return run_many([code], workers=None, timeout_s=timeout_s, memory_mb=memory_mb,
+    return run_many([code], workers=workers, timeout_s=timeout_s, memory_mb=memory_mb,
                     max_output_bytes=max_output_bytes, stdin=stdin,
                     python_policy=python_policy)[0]
 

@@ -127,14 +127,22 @@ def landlock_ruleset_bytes(abi: int) -> bytes:
     return struct.pack("QQQ", fs, net, 0b11)  # scoped: abstract unix sockets | signals
 
 
-def landlock_restrict(attr: bytes) -> bool:
-    buf = ctypes.create_string_buffer(attr, len(attr))
-    fd = _libc.syscall(_SYS_LANDLOCK_CREATE, buf, len(attr), 0)
-    if fd < 0:
-        return False
-    ok = _libc.syscall(_SYS_LANDLOCK_RESTRICT, fd, 0) == 0
-    os.close(fd)
-    return ok
+class Landlock:
+    """A ruleset that handles every right this kernel knows and grants none."""
+
+    def __init__(self, abi: int):
+        attr = landlock_ruleset_bytes(abi)
+        self.buf = ctypes.create_string_buffer(attr, len(attr))
+        self.size = len(attr)
+        self.syscall = _libc.syscall
+
+    def restrict(self) -> bool:
+        fd = self.syscall(_SYS_LANDLOCK_CREATE, self.buf, self.size, 0)
+        if fd < 0:
+            return False
+        ok = self.syscall(_SYS_LANDLOCK_RESTRICT, fd, 0) == 0
+        os.close(fd)
+        return ok
 
 
 # ----------------------------------------------------------------------------------------
@@ -181,23 +189,41 @@ def _arg_low(i: int) -> int:
     return 16 + 8 * i  # offsetof(struct seccomp_data, args[i]), low 32 bits on little-endian
 
 
-def seccomp_program(own_pid: int) -> bytes:
-    """Assemble the filter. Jump targets are labels resolved in a second pass."""
+_PID_SLOT = 0x7EADBEEF  # placeholder for the child's pid, patched after the fork
+
+
+def seccomp_program(own_pid: int = _PID_SLOT) -> bytes:
+    """Assemble the filter: a balanced decision tree over system call numbers.
+
+    A tree costs about log2(n) + 4 instructions per system call instead of a linear
+    chain's n, which matters twice: on every system call the program makes, and when the
+    kernel builds its per-syscall action cache by running the filter for every number at
+    install time (that alone took ~0.25 ms per child with a linear chain).
+    """
+    actions = {nr: "eperm" for nr in _DENY.values()}
+    actions.update({_CLONE3: "enosys", _OPENAT2: "enosys",  # glibc falls back to the checked calls
+                    _CLONE: "clone", _OPEN: "open1", _OPENAT: "open2",
+                    _KILL_NR: "pid0", _TKILL: "pid0", _TGKILL: "pid0"})
+    entries = sorted(actions.items())
     prog: list[tuple] = [
         (_LD_ABS, 4), (_JEQ, _AUDIT_ARCH_X86_64, None, "kill"),
         (_LD_ABS, 0), (_JGE, 0x40000000, "kill", None),
     ]
-    for nr in sorted(_DENY.values()):
-        prog.append((_JEQ, nr, "eperm", None))
+    counter = iter(range(1 << 20))
+
+    def emit(lo: int, hi: int) -> None:
+        if hi - lo <= 4:
+            prog.extend((_JEQ, nr, label, None) for nr, label in entries[lo:hi])
+            prog.append((_RET, _ALLOW))
+            return
+        mid, right = (lo + hi) // 2, f"node{next(counter)}"
+        prog.append((_JGE, entries[mid][0], right, None))
+        emit(lo, mid)
+        prog.append((right,))
+        emit(mid, hi)
+
+    emit(0, len(entries))
     prog += [
-        (_JEQ, _CLONE3, "enosys", None),  # glibc then falls back to clone(2), checked below
-        (_JEQ, _OPENAT2, "enosys", None),
-        (_JEQ, _CLONE, "clone", None),
-        (_JEQ, _OPEN, "open1", None),
-        (_JEQ, _OPENAT, "open2", None),
-        (_JEQ, _KILL_NR, "pid0", None), (_JEQ, _TKILL, "pid0", None),
-        (_JEQ, _TGKILL, "pid0", None),
-        (_RET, _ALLOW),
         ("clone",), (_LD_ABS, _arg_low(0)), (_JSET, CLONE_THREAD, "allow", "eperm"),
         ("open1",), (_LD_ABS, _arg_low(1)), (_JSET, _WRITE_FLAGS, "eperm", "allow"),
         ("open2",), (_LD_ABS, _arg_low(2)), (_JSET, _WRITE_FLAGS, "eperm", "allow"),
@@ -223,6 +249,7 @@ def seccomp_program(own_pid: int) -> bytes:
         else:
             code, k, jt, jf = ins
             rel = lambda lab: 0 if lab is None else labels[lab] - pc  # noqa: E731
+            assert 0 <= rel(jt) < 256 and 0 <= rel(jf) < 256, "BPF jump out of range"
             out.append(struct.pack("HBBI", code, rel(jt), rel(jf), k))
     return b"".join(out)
 
@@ -231,7 +258,25 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+class Seccomp:
+    """The filter, assembled and laid out in memory once in the server; a child only
+    writes its pid into the one instruction that needs it and calls prctl."""
+
+    def __init__(self):
+        program = seccomp_program()
+        self.pid_offset = program.index(struct.pack("I", _PID_SLOT))
+        self.buf = ctypes.create_string_buffer(program, len(program))
+        self.fprog = _SockFprog(len(program) // 8, ctypes.cast(self.buf, ctypes.c_void_p))
+        self.fprog_ref = ctypes.byref(self.fprog)
+        self.prctl = _libc.prctl
+
+    def install(self, own_pid: int) -> bool:
+        struct.pack_into("I", self.buf, self.pid_offset, own_pid)
+        return self.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self.fprog_ref, 0, 0) == 0
+
+
 def seccomp_install(program: bytes) -> bool:
+    """Install an arbitrary assembled program (tests use it; the server uses Seccomp)."""
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
     buf = ctypes.create_string_buffer(program, len(program))

@@ -100,8 +100,50 @@ class PolicyError(Exception):
     """Raised at run time when the program reaches for something the policy refuses."""
 
 
+# Leaf nodes RestrictedPython allows unconditionally (its visit_Load, visit_Add, ... only
+# recurse into nothing). Returning them directly skips two method lookups per node.
+_LEAVES = (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)
+
+
 class SandboxPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy, widened only where ordinary programs need it."""
+
+    _visitors: dict = {}
+
+    def visit(self, node):
+        # Same dispatch as ast.NodeVisitor.visit (a node type without a visit_ method
+        # goes to RestrictedPython's generic_visit, which rejects it), with a cache.
+        if isinstance(node, _LEAVES):
+            return node
+        cls = type(node)
+        name = self._visitors.get(cls)
+        if name is None:
+            name = self._visitors[cls] = "visit_" + cls.__name__
+        return getattr(self, name, self.generic_visit)(node)
+
+    def node_contents_visit(self, node):
+        # ast.NodeTransformer.generic_visit, without its per-field generator overhead.
+        for field in node._fields:
+            old = getattr(node, field, None)
+            if isinstance(old, list):
+                new = []
+                for value in old:
+                    if isinstance(value, ast.AST):
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, ast.AST):
+                            new.extend(value)
+                            continue
+                    new.append(value)
+                old[:] = new
+            elif isinstance(old, ast.AST):
+                value = self.visit(old)
+                if value is None:
+                    delattr(node, field)
+                else:
+                    setattr(node, field, value)
+        return node
 
     def check_name(self, node, name, allow_magic_methods=False):
         if name in SAFE_DUNDERS and allow_magic_methods:
@@ -317,12 +359,18 @@ class ModuleView:
 class Guards:
     """Everything the rewritten program calls: _getattr_, _write_, imports, builtins.
 
-    One instance per program, built in the forked child, so the set of classes the
-    program defined is the program's own.
+    Each program runs in its own forked copy, so the set of classes the program
+    defined is the program's own.
     """
 
-    def __init__(self, views: dict[str, ModuleView], stdin_text: str):
+    def __init__(self, views: dict[str, ModuleView], stdin_text: str = ""):
         self.views = views
+        self.reset(stdin_text)
+
+    def reset(self, stdin_text: str) -> None:
+        """Per-program state. The server builds one Guards before forking; each child
+        resets its own copy, which is far cheaper than building one after the fork
+        (every object touched after a fork costs a copy-on-write page fault)."""
         self.own_classes: set[type] = set()
         self.stdin_lines = iter(stdin_text.splitlines())
 

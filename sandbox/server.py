@@ -76,15 +76,27 @@ class Server:
         self.network = oslayer.enter_private_network()
         self.root = oslayer.make_empty_root() if oslayer.can_chroot() else None
         abi = oslayer.landlock_abi()
-        self.landlock = oslayer.landlock_ruleset_bytes(abi) if abi else None
-        self.seccomp = oslayer.IS_X86_64
+        self.landlock = oslayer.Landlock(abi) if abi else None
+        self.seccomp = oslayer.Seccomp() if oslayer.IS_X86_64 else None
+        self.prctl = oslayer._libc.prctl  # resolved here, not in every child
         self.devnull = os.open(os.devnull, os.O_WRONLY)
+        # The program's streams, guards and globals are built here, once: in the child
+        # they would cost ~1 ms of copy-on-write faults per program. The streams name
+        # fds 0-2, which the child re-points at its own pipes before using them.
+        self.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                       errors="backslashreplace", newline="\n")
+        self.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                       errors="backslashreplace")
+        self.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        self.guards = policy.Guards(self.views)
+        self.restricted_globals = policy.make_globals(self.guards, self.stdout, self.stderr,
+                                                      self.stdin)
         self.cache: OrderedDict = OrderedDict()
         self.layers = {
             "policy": "RestrictedPython + guards",
             "network": self.network, "chroot": self.root is not None,
             "unprivileged_uid": self.uid, "landlock_abi": abi,
-            "seccomp": self.seccomp, "rlimits": True,
+            "seccomp": self.seccomp is not None, "rlimits": True,
         }
 
     def compile(self, code: str, restricted: bool):
@@ -284,8 +296,8 @@ def _child(server: Server, compiled, req, parent_pid, in_r, out_w, res_w):
         os.closerange(_RESULT_FD + 1, 1 << 16)
         gc.freeze()
         _confine(server, req, parent_pid)
-        report = _run(compiled, req, server.views)
-        write_all(_RESULT_FD, json.dumps(report).encode())
+        report = _run(compiled, req, server)
+        write_all(_RESULT_FD, _encode_report(report))
         code = 0
     except BaseException as e:  # confinement failed: report, never run unconfined
         try:
@@ -297,7 +309,7 @@ def _child(server: Server, compiled, req, parent_pid, in_r, out_w, res_w):
 
 
 def _confine(server: Server, req, parent_pid: int) -> None:
-    oslayer._libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the server
+    server.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the server
     if os.getppid() != parent_pid:
         os._exit(71)
     os.setpgid(0, 0)
@@ -307,24 +319,21 @@ def _confine(server: Server, req, parent_pid: int) -> None:
         os.chdir("/")
     if server.uid is not None:
         oslayer.drop_privileges(server.uid)
-    if oslayer._libc.prctl(oslayer.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if server.prctl(oslayer.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError("PR_SET_NO_NEW_PRIVS failed")
-    if server.landlock and not oslayer.landlock_restrict(server.landlock):
+    if server.landlock and not server.landlock.restrict():
         raise OSError("landlock_restrict_self failed")
-    if server.seccomp and not oslayer.seccomp_install(oslayer.seccomp_program(os.getpid())):
+    if server.seccomp and not server.seccomp.install(os.getpid()):
         raise OSError("seccomp filter could not be installed")
 
 
-def _run(compiled, req, views) -> dict:
+def _run(compiled, req, server: Server) -> dict:
     body, last = compiled
-    out = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                           errors="backslashreplace", newline="\n")
-    sys.stdout = sys.__stdout__ = out
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False))
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    out = server.stdout
+    sys.stdout, sys.stderr, sys.stdin = out, server.stderr, server.stdin
     if req.get("policy", True):
-        guards = policy.Guards(views, req.get("stdin", ""))
-        g = policy.make_globals(guards, sys.stdout, sys.stderr, sys.stdin)
+        server.guards.reset(req.get("stdin", ""))
+        g = server.restricted_globals
     else:
         g = {"__builtins__": __builtins__, "__name__": "__main__"}
     report: dict = {"status": "ok"}
@@ -341,6 +350,19 @@ def _run(compiled, req, views) -> dict:
     except BaseException:
         pass
     return report
+
+
+def _encode_report(report: dict) -> bytes:
+    # Hand-rolled for the common case: json.dumps costs ~0.1 ms in a fresh fork.
+    if report.keys() <= {"status", "value"}:
+        text = '{"status": "%s"' % report["status"]
+        if "value" in report:
+            text += ', "value": ' + _json_str(report["value"])
+        return (text + "}").encode()
+    return json.dumps(report).encode()
+
+
+_json_str = json.encoder.encode_basestring_ascii
 
 
 def _capped_repr(value, cap: int) -> str:

@@ -1,0 +1,159 @@
+"""Programs per second: the sandbox against the usual ways of running model code.
+
+    python bench/sandbox_throughput.py [--rounds 5] [--out bench/results/sandbox_throughput.json]
+
+Methods, measured side by side and interleaved round by round (this machine is shared
+and noisy, so each round's ratio to subprocess is taken, then the median):
+- sandbox          sandbox.run_many, every layer on, each program's source unique
+                   (a trailing comment defeats the server's compile cache);
+- sandbox-cached   the same with one repeated source (GRPO groups often repeat a program);
+- subprocess       a fresh `subprocess.run([python, "-c", code])` per program, one at a
+                   time, as most evaluation harnesses do;
+- subprocess-x2    the same with as many threads as cores;
+- bare-fork        fork per program from this process, compile + exec, no policy, no
+                   limits, as many children at once as cores: the ceiling for one
+                   process per program;
+- in-process       exec() in this process, no isolation at all.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import sandbox  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIVIAL = "x = 1 + 1\nprint(x)\n"
+STATS20 = (ROOT.parent / "shared/sandbox/benign/065_stats_report_20_lines.py").read_text()
+PROGRAMS = {"trivial": TRIVIAL, "stats-20-lines": STATS20}
+WORKERS = os.cpu_count() or 2
+
+
+def unique(code: str, n: int, tag: str) -> list[str]:
+    return [f"{code}\n# {tag} {i}\n" for i in range(n)]
+
+
+def m_sandbox(code, n, tag):
+    rs = sandbox.run_many(unique(code, n, tag), workers=WORKERS)
+    assert all(r.ok for r in rs), rs[0]
+
+
+def m_sandbox_cached(code, n, tag):
+    rs = sandbox.run_many([code] * n, workers=WORKERS)
+    assert all(r.ok for r in rs), rs[0]
+
+
+def _one_subprocess(code):
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+
+
+def m_subprocess(code, n, tag):
+    for c in unique(code, n, tag):
+        _one_subprocess(c)
+
+
+def m_subprocess_x2(code, n, tag):
+    with ThreadPoolExecutor(WORKERS) as ex:
+        list(ex.map(_one_subprocess, unique(code, n, tag)))
+
+
+def m_bare_fork(code, n, tag):
+    running = {}
+    for c in unique(code, n, tag):
+        if len(running) >= WORKERS:
+            _reap(running)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(w, 1)
+            try:
+                exec(compile(c, "<program>", "exec"), {"__name__": "__main__"})
+                sys.stdout.flush()
+            finally:
+                os._exit(0)
+        os.close(w)
+        running[pid] = r
+    while running:
+        _reap(running)
+
+
+def _reap(running):
+    pid, _ = os.wait()
+    fd = running.pop(pid)
+    while os.read(fd, 65536):
+        pass
+    os.close(fd)
+
+
+def m_in_process(code, n, tag):
+    for c in unique(code, n, tag):
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(c, "<program>", "exec"), {"__name__": "__main__"})
+
+
+METHODS = {  # name -> (function, programs per round)
+    "sandbox": (m_sandbox, 600), "sandbox-cached": (m_sandbox_cached, 600),
+    "subprocess": (m_subprocess, 40), "subprocess-x2": (m_subprocess_x2, 60),
+    "bare-fork": (m_bare_fork, 600), "in-process": (m_in_process, 2000),
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply programs per round")
+    p.add_argument("--out", default=str(ROOT / "bench/results/sandbox_throughput.json"))
+    args = p.parse_args(argv)
+
+    layers = sandbox.available_layers()
+    sandbox.run_many(["print(1)"] * 20, workers=WORKERS)  # warm the pool
+    rates = {prog: {m: [] for m in METHODS} for prog in PROGRAMS}
+    for rnd in range(args.rounds):
+        for prog, code in PROGRAMS.items():
+            for name, (fn, n) in METHODS.items():
+                n = max(4, int(n * args.scale))
+                t0 = time.perf_counter()
+                fn(code, n, f"{rnd}-{name}")
+                rates[prog][name].append(n / (time.perf_counter() - t0))
+        print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+
+    summary = {}
+    print(f"\nprograms/s on {os.cpu_count()} cores, median of {args.rounds} interleaved rounds; "
+          "ratio = median of per-round ratios to subprocess\n")
+    print(f"| method | {' | '.join(f'{p} (/s) | x subprocess' for p in PROGRAMS)} |")
+    print("|---|" + "---:|---:|" * len(PROGRAMS))
+    for name in METHODS:
+        cells = []
+        for prog in PROGRAMS:
+            med = statistics.median(rates[prog][name])
+            ratio = statistics.median(a / b for a, b in zip(rates[prog][name], rates[prog]["subprocess"]))
+            summary.setdefault(name, {})[prog] = {"median_per_s": med, "x_subprocess": ratio,
+                                                  "rounds": rates[prog][name]}
+            cells.append(f"{med:,.0f} | {ratio:.1f}x")
+        print(f"| {name} | {' | '.join(cells)} |")
+    goal = {prog: summary["sandbox"][prog]["x_subprocess"] >= 10 for prog in PROGRAMS}
+    print(f"\ngoal (sandbox, unique sources, >= 10x subprocess): {goal}")
+    out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                       "platform": platform.platform()},
+           "layers": layers, "rounds": args.rounds, "workers": WORKERS,
+           "results": summary, "goal_10x": goal}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
