@@ -302,9 +302,9 @@ def compile_program(code: str, restricted: bool = True):
         result = compile_restricted_exec(node, "<program>", policy=SandboxPolicy) \
             if mode == "exec" else _compile_restricted_eval(node)
         if result.errors:
-            first = result.errors[0]
-            raise CompileRefused("blocked", "PolicyError: " + "; ".join(result.errors[:3]),
-                                 _lineno_of(first))
+            messages = [_strip_line_prefix(e) for e in result.errors[:3]]
+            raise CompileRefused("blocked", "PolicyError: " + "; ".join(messages),
+                                 _lineno_of(result.errors[0]))
         out.append(result.code)
     return tuple(out)
 
@@ -312,6 +312,10 @@ def compile_program(code: str, restricted: bool = True):
 def _compile_restricted_eval(node: ast.Expression):
     from RestrictedPython.compile import _compile_restricted_mode
     return _compile_restricted_mode(node, "<program>", "eval", policy=SandboxPolicy)
+
+
+def _strip_line_prefix(message: str) -> str:
+    return message.split(": ", 1)[1] if _lineno_of(message) is not None else message
 
 
 def _lineno_of(message: str) -> int | None:

@@ -1,0 +1,5 @@
+import sys
+
+from latentcode.cli import main
+
+sys.exit(main())
