@@ -79,6 +79,12 @@ class _Server:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        root = (self.hello or {}).get("root")
+        if root and os.path.basename(root).startswith("sbx-root-"):
+            try:  # a killed server cannot remove its empty root directory itself
+                os.rmdir(root)
+            except OSError:
+                pass
 
 
 class Pool:

@@ -149,7 +149,8 @@ class Server:
             os.close(res_r)
 
     def serve(self) -> None:
-        write_all(1, encode_frame({"hello": True, "pid": os.getpid(), "layers": self.layers}))
+        write_all(1, encode_frame({"hello": True, "pid": os.getpid(), "root": self.root,
+                                   "layers": self.layers}))
         gc.freeze()  # children never walk what the server allocated so far
         try:
             while True:

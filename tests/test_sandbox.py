@@ -218,3 +218,43 @@ def test_cli_reads_stdin():
 def test_layers_report_what_is_active():
     layers = sandbox.available_layers()
     assert layers["rlimits"] is True and "seccomp" in layers and "chroot" in layers
+
+
+@pytest.mark.slow
+def test_a_hung_server_is_replaced_by_the_watchdog():
+    pool = sandbox.default_pool(2)
+    codes = [f"import time\ntime.sleep(0.05)\nprint({i})" for i in range(10)]
+    stopped = []
+
+    def stop_one():
+        time.sleep(0.2)
+        stopped.append(pool.servers[1].pid)
+        os.kill(stopped[0], signal.SIGSTOP)  # alive but silent: only a deadline can tell
+
+    t = threading.Thread(target=stop_one)
+    t.start()
+    results = sandbox.run_many(codes, workers=2, timeout_s=0.5)
+    t.join()
+    assert [r.stdout for r in results] == [f"{i}\n" for i in range(10)]
+    assert stopped[0] not in [s.pid for s in pool.servers]
+
+
+def test_empty_run_many_and_closed_pool_leave_nothing_behind():
+    assert sandbox.run_many([]) == []
+    pool = sandbox.Pool(1)
+    assert pool.run_many([{"code": "print(1)", "timeout_s": 1.0, "memory_mb": 128,
+                           "max_output_bytes": 100}])[0].stdout == "1\n"
+    root = pool.servers[0].hello["root"]
+    assert os.path.isdir(root)
+    pool.servers[0].proc.send_signal(signal.SIGKILL)
+    pool.close()
+    assert not os.path.exists(root)
+
+
+def test_latentcode_demo_runs_and_shows_every_status(capsys):
+    from latentcode.cli import main
+    assert main(["demo", "--throughput", "20", "--timeout-s", "0.5"]) == 0
+    out = capsys.readouterr().out
+    for status in ("ok", "error", "timeout", "memory", "output_limit", "blocked"):
+        assert f" {status} " in out
+    assert "20 distinct programs, 20 ok" in out
