@@ -384,6 +384,8 @@ class Guards:
             raise TypeError("attribute name must be a string")
         if (name.startswith("__") and name not in SAFE_DUNDERS) or name in DENIED_ATTRIBUTES:
             raise PolicyError(f"access to attribute '{name}' is not allowed")
+        if isinstance(obj, ModuleView) and name.startswith("_"):
+            raise PolicyError(f"module '{obj._name}' has no public attribute '{name}'")
         if isinstance(obj, str) and name in ("format", "format_map"):
             return functools.partial(_safe_format, obj) if name == "format" \
                 else functools.partial(_safe_format_map, obj)

@@ -71,6 +71,8 @@ def write_all(fd: int, data: bytes) -> None:
 
 class Server:
     def __init__(self, worker_index: int):
+        # Started with env={}, but CPython's locale coercion (PEP 538) adds LC_CTYPE.
+        os.environ.clear()
         self.views = policy.build_views()
         self.uid = oslayer.UID_BASE + worker_index if oslayer.IS_ROOT else None
         self.network = oslayer.enter_private_network()
