@@ -79,9 +79,9 @@ def run_many(codes: list[str], *, workers: int | None = None, timeout_s: float =
         if refused is not None:
             results[i] = refused
             continue
-        requests.append({"code": code, "timeout_s": float(timeout_s), "memory_mb": int(memory_mb),
-                         "max_output_bytes": int(max_output_bytes), "stdin": stdin,
-                         "policy": bool(python_policy)})
+        requests.append({"code": code, "timeout_s": float(timeout_s),
+                         "memory_mb": int(memory_mb), "max_output_bytes": int(max_output_bytes),
+                         "stdin": stdin, "policy": bool(python_policy)})
         slots.append(i)
     if requests:
         for i, r in zip(slots, default_pool(workers).run_many(requests)):

@@ -243,7 +243,7 @@ def test_empty_run_many_and_closed_pool_leave_nothing_behind():
     assert sandbox.run_many([]) == []
     pool = sandbox.Pool(1)
     assert pool.run_many([{"code": "print(1)", "timeout_s": 1.0, "memory_mb": 128,
-                           "max_output_bytes": 100}])[0].stdout == "1\n"
+                           "max_output_bytes": 100, "stdin": ""}])[0].stdout == "1\n"
     root = pool.servers[0].hello["root"]
     assert os.path.isdir(root)
     pool.servers[0].proc.send_signal(signal.SIGKILL)
