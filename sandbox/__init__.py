@@ -8,9 +8,10 @@
 
 Three layers, each assuming the one before it has failed:
 
-1. Python policy (``sandbox/policy.py``): RestrictedPython compile-time checks, guarded
-   attribute access, curated builtins, read-only views of allow-listed stdlib modules.
-   Turns most attempts into a clean ``blocked`` status. Not a security boundary.
+1. Python policy: RestrictedPython compile-time checks (``sandbox/policy.py``, run in the
+   caller), guarded attribute access, curated builtins, read-only views of allow-listed
+   stdlib modules (``sandbox/guards.py``). Turns most attempts into a clean ``blocked``
+   status with a reason. Not a security boundary.
 2. OS confinement (``sandbox/oslayer.py``), per program, in a child forked from a warm
    server: rlimits (CPU, address space, file size, files, processes), chroot into an
    empty directory, an unprivileged uid (when started as root), Landlock, seccomp-BPF,
