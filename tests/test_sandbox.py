@@ -258,3 +258,39 @@ def test_latentcode_demo_runs_and_shows_every_status(capsys):
     for status in ("ok", "error", "timeout", "memory", "output_limit", "blocked"):
         assert f" {status} " in out
     assert "20 distinct programs, 20 ok" in out
+
+
+def _children_of(pids: set[int]) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) in pids:
+                found.append(int(entry))
+    return found
+
+
+def test_a_program_killed_from_outside_is_reported_crashed():
+    pool = sandbox.default_pool(2)
+    sandbox.run("print(0)")
+    servers = {s.pid for s in pool.servers}
+    killed = []
+
+    def kill_the_sleeper():
+        for _ in range(200):
+            time.sleep(0.02)
+            kids = _children_of(servers)
+            if kids:
+                os.kill(kids[0], signal.SIGKILL)
+                killed.append(kids[0])
+                return
+
+    t = threading.Thread(target=kill_the_sleeper)
+    t.start()
+    results = sandbox.run_many(["import time\ntime.sleep(3)\nprint('slept')"], timeout_s=5.0)
+    t.join()
+    assert killed and results[0].status == "crashed" and "SIGKILL" in results[0].error
+    assert sandbox.run("print(1)").stdout == "1\n"
