@@ -1,0 +1,245 @@
+"""The code expert: question -> program -> sandbox -> answer.
+
+    expert = CodeExpert(model, tokenizer, ExpertConfig(mode="code", num_samples=4))
+    samples = expert.solve(tasks)           # one list of Sample per task
+
+``mode="code"`` asks for a Python program (PAL style: the program computes, the
+interpreter answers); ``mode="direct"`` asks the same model to answer in text, so the two
+are compared on the same questions. Generation is batched (left padding, KV cache) and a
+row stops as soon as its code block closes: small models keep talking after the code,
+and those tokens cost time and change nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+import sandbox
+from latentcode.extract import extract_program
+
+SYSTEM_CODE = ("You are a careful Python programmer. Solve the problem by writing one short "
+               "Python program in a ```python code block. The program must compute the answer "
+               "from the numbers in the question and print only the final answer on its last line.")
+SYSTEM_FUNCTION = ("You are a careful Python programmer. Write the complete Python function "
+                   "asked for in a ```python code block. Do not write tests or example calls.")
+SYSTEM_DIRECT = ("Solve the problem. Think briefly, then give the final answer on the last line "
+                 "as 'Answer: <answer>'.")
+
+# PAL-style examples: the program names the quantities and computes the answer.
+FEW_SHOT = [
+    ("Olivia has $23. She bought five bagels for $3 each. How much money does she have left?",
+     "money_initial = 23\nbagels = 5\nbagel_cost = 3\nmoney_spent = bagels * bagel_cost\n"
+     "money_left = money_initial - money_spent\nprint(money_left)"),
+    ("What is the median of [7, 1, 4, 9, 2]?",
+     "import statistics\nvalues = [7, 1, 4, 9, 2]\nprint(statistics.median(values))"),
+    ("Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 more. "
+     "How many golf balls did he have at the end of wednesday?",
+     "golf_balls_initial = 58\nlost_tuesday = 23\nlost_wednesday = 2\n"
+     "golf_balls_left = golf_balls_initial - lost_tuesday - lost_wednesday\nprint(golf_balls_left)"),
+]
+FEW_SHOT_DIRECT = [
+    (FEW_SHOT[0][0], "She spent 5 * 3 = 15 dollars, so 23 - 15 = 8 are left.\nAnswer: 8"),
+    (FEW_SHOT[1][0], "Sorted: [1, 2, 4, 7, 9]; the middle value is 4.\nAnswer: 4"),
+    (FEW_SHOT[2][0], "58 - 23 = 35, then 35 - 2 = 33.\nAnswer: 33"),
+]
+CODE_FAMILIES = ("humaneval", "mbpp")
+
+
+@dataclasses.dataclass
+class ExpertConfig:
+    mode: str = "code"  # "code": write a program; "direct": answer in text
+    num_samples: int = 1  # completions per question (maj@k, pass@k)
+    max_new_tokens: int = 320  # per completion
+    temperature: float | None = None  # None: 0 (greedy) for one sample, 0.7 for several
+    top_p: float = 0.95
+    batch_size: int = 16  # completions generated together
+    few_shot: int = 0  # PAL-style worked examples in the prompt (0-3)
+    system_prompt: str | None = None  # replaces the default system prompt
+    timeout_s: float = 2.0  # sandbox limits per program
+    memory_mb: int = 256
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in ("code", "direct"):
+            raise ValueError(f"mode must be 'code' or 'direct', not {self.mode!r}")
+        if not 0 <= self.few_shot <= len(FEW_SHOT):
+            raise ValueError(f"few_shot ({self.few_shot}) must be between 0 and {len(FEW_SHOT)}")
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples ({self.num_samples}) must be at least 1")
+        if self.temperature is None:
+            self.temperature = 0.0 if self.num_samples == 1 else 0.7
+        if self.num_samples > 1 and self.temperature == 0:
+            raise ValueError("temperature 0 makes every sample identical; set temperature "
+                             "(e.g. 0.7) or num_samples 1")
+        if self.batch_size < self.num_samples:
+            self.batch_size = self.num_samples
+
+
+@dataclasses.dataclass
+class Generation:
+    text: str
+    num_tokens: int
+    finished: bool  # ended by end-of-sequence or a closed code block, not the token limit
+
+
+@dataclasses.dataclass
+class Sample:
+    """One completion for one question, with its execution and grade."""
+    task_id: str
+    family: str
+    index: int
+    question: str
+    completion: str
+    program: str | None
+    status: str  # sandbox status, or "no_code" / "truncated" (never run), or "direct"
+    stdout: str = ""
+    value: str | None = None
+    error: str | None = None
+    answer: str | None = None
+    target: str = ""
+    correct: bool = False
+    gen_tokens: int = 0
+    gen_s: float = 0.0
+    exec_s: float = 0.0
+    lengths: dict = dataclasses.field(default_factory=dict)
+    hardcoded: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class _StopAfterCodeBlock(StoppingCriteria):
+    """Per-row stop once a row's generated text has a closed code block."""
+
+    def __init__(self, tokenizer, prompt_len: int):
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+        self.done: torch.Tensor | None = None
+
+    def __call__(self, input_ids, scores, **kwargs):
+        tail = input_ids[:, self.prompt_len:]
+        texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
+        done = torch.tensor([t.count("```") >= 2 for t in texts], device=input_ids.device)
+        self.done = done if self.done is None else self.done | done
+        return self.done
+
+
+class CodeExpert:
+    def __init__(self, model, tokenizer, config: ExpertConfig | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.config = config or ExpertConfig()
+
+    # prompts ------------------------------------------------------------------------------
+    def messages(self, task) -> list[dict]:
+        cfg = self.config
+        is_function = task.family in CODE_FAMILIES
+        if cfg.mode == "direct":
+            system, shots = SYSTEM_DIRECT, FEW_SHOT_DIRECT
+        else:
+            system, shots = (SYSTEM_FUNCTION, []) if is_function else (SYSTEM_CODE, FEW_SHOT)
+        msgs = [{"role": "system", "content": cfg.system_prompt or system}]
+        for question, answer in shots[:cfg.few_shot]:
+            reply = answer if cfg.mode == "direct" else f"```python\n{answer}\n```"
+            msgs += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+        msgs.append({"role": "user", "content": task.prompt})
+        return msgs
+
+    def prompt(self, task) -> str:
+        return self.tokenizer.apply_chat_template(self.messages(task), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    # generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompts: list[str]) -> list[list[Generation]]:
+        """``num_samples`` generations for each prompt, batched."""
+        cfg = self.config
+        per_call = max(1, cfg.batch_size // cfg.num_samples)
+        out: list[list[Generation]] = []
+        for start in range(0, len(prompts), per_call):
+            out += self._generate_batch(prompts[start:start + per_call])
+        return out
+
+    def _generate_batch(self, prompts: list[str]) -> list[list[Generation]]:
+        cfg, tok = self.config, self.tokenizer
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        prompt_len = enc["input_ids"].shape[1]
+        stop = _StopAfterCodeBlock(tok, prompt_len) if cfg.mode == "code" else None
+        sampling = dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p) \
+            if cfg.temperature > 0 else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+        ids = self.model.generate(
+            **enc, max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.num_samples,
+            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+            stopping_criteria=StoppingCriteriaList([stop]) if stop else None, **sampling)
+        rows = []
+        for r, row in enumerate(ids[:, prompt_len:].tolist()):
+            n = _length_until(row, {tok.eos_token_id, tok.pad_token_id})
+            ended = n < len(row) or (stop is not None and stop.done is not None and bool(stop.done[r]))
+            text = tok.decode(row[:n], skip_special_tokens=True)
+            rows.append(Generation(text, n, ended or n < cfg.max_new_tokens))
+        k = cfg.num_samples
+        return [rows[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+    # the whole loop -----------------------------------------------------------------------
+    def solve(self, tasks) -> list[list[Sample]]:
+        from latentcode.grading import grade_direct, grade_program, program_for
+        from latentcode.mdl import program_lengths
+        from latentcode.hardcode import prints_literal
+        cfg = self.config
+        t0 = time.perf_counter()
+        gens = self.generate([self.prompt(t) for t in tasks])
+        gen_s = (time.perf_counter() - t0) / max(1, sum(len(g) for g in gens))
+        samples = [[self._sample(t, i, g, gen_s) for i, g in enumerate(gs)]
+                   for t, gs in zip(tasks, gens)]
+        if cfg.mode == "direct":
+            for task, ss in zip(tasks, samples):
+                for s in ss:
+                    s.answer, s.correct = grade_direct(task, s.completion)
+            return samples
+        runnable = [(task, s) for task, ss in zip(tasks, samples) for s in ss if s.status == "pending"]
+        t1 = time.perf_counter()
+        results = sandbox.run_many([program_for(task, s.program) for task, s in runnable],
+                                   timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
+        exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
+        for (task, s), r in zip(runnable, results):
+            s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s
+            s.answer, s.correct = grade_program(task, r)
+        for ss in samples:
+            for s in ss:
+                if s.program:
+                    s.lengths = program_lengths(s.program, self.tokenizer)
+                    s.hardcoded = prints_literal(s.program)
+        return samples
+
+    def _sample(self, task, index: int, g: Generation, gen_s: float) -> Sample:
+        s = Sample(task.id, task.family, index, task.prompt, g.text, None, "direct",
+                   target=task.answer, gen_tokens=g.num_tokens, gen_s=gen_s)
+        if self.config.mode == "code":
+            ex = extract_program(g.text, g.finished)
+            s.program = ex.code
+            s.status = "pending" if ex.status == "ok" else ex.status
+            if ex.status != "ok":
+                s.error = ex.reason
+        return s
+
+
+def _length_until(row: list[int], stops: set[int]) -> int:
+    for i, t in enumerate(row):
+        if t in stops:
+            return i
+    return len(row)
+
+
+_ANSWER_LINE = re.compile(r"answer\s*(?:is|:)\s*(.+)", re.I)
+
+
+def direct_answer(text: str) -> str | None:
+    """The answer in a text reply: the last 'Answer: X' line, else the last non-empty line."""
+    matches = _ANSWER_LINE.findall(text)
+    if matches:
+        return matches[-1].strip().rstrip(".")
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    return lines[-1] if lines else None

