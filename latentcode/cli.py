@@ -1,9 +1,17 @@
-"""The `latentcode` command line. Each subcommand is a few library calls."""
+"""The `latentcode` command line. Each subcommand is a few library calls.
+
+    latentcode bench --model smollm2-135m --suite liststats --n 50 --samples 4 --mode code
+    latentcode inspect runs/<run> --failed --html out.html
+    latentcode demo
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
+import types
+import typing
 
 DEMO_PROGRAMS = {
     "mean (last expression)": "def mean(x):\n    return sum(x) / len(x)\nmean([3, 0, 1, 300, 2])",
@@ -44,9 +52,63 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
+    """One --flag per field of a config dataclass, with the field's help and default."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        default = f.default if f.default is not dataclasses.MISSING else None
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default,
+                            help=f"{f.metadata.get('help', '')} (default: {default})")
+
+
+def config_from_args(cls, args):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def cmd_bench(args) -> int:
+    from latentcode.bench import BenchConfig, print_summary, run_bench
+    cfg = config_from_args(BenchConfig, args)
+    run = run_bench(cfg, resume=args.resume, progress=not args.quiet)
+    print_summary(run)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from latentcode.runs import Run
+    from latentcode.viewer import print_run, select, write_html
+    run = Run.open(args.run)
+    chosen = select(run.samples(), failed=args.failed, status=args.status, family=args.family,
+                    longest=args.longest)
+    if args.html:
+        write_html(run, chosen, args.html)
+        print(f"wrote {args.html} ({len(chosen)} samples)")
+    else:
+        print_run(run, chosen, color=None if not args.no_color else False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="latentcode", description=__doc__)
+    p = argparse.ArgumentParser(prog="latentcode", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    from latentcode.bench import BenchConfig
+    b = sub.add_parser("bench", help="run a benchmark suite with the code expert and log every program")
+    add_dataclass_args(b, BenchConfig)
+    b.add_argument("--resume", metavar="RUN", help="finish a run folder that was stopped half-way")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_bench)
+    i = sub.add_parser("inspect", help="read a run's programs with their output and grade")
+    i.add_argument("run", help="a run folder written by bench or train")
+    i.add_argument("--failed", action="store_true", help="only samples graded wrong")
+    i.add_argument("--status", help="only this execution status (ok, error, timeout, truncated, ...)")
+    i.add_argument("--family", help="only this task family")
+    i.add_argument("--longest", type=int, metavar="N", help="the N longest programs")
+    i.add_argument("--html", metavar="OUT", help="write one self-contained HTML page instead")
+    i.add_argument("--no-color", action="store_true")
+    i.set_defaults(func=cmd_inspect)
     d = sub.add_parser("demo", help="run a few benign and hostile programs through the sandbox")
     d.add_argument("--timeout-s", type=float, default=1.0)
     d.add_argument("--memory-mb", type=int, default=256)

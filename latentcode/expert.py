@@ -185,13 +185,17 @@ class CodeExpert:
 
     # the whole loop -----------------------------------------------------------------------
     def solve(self, tasks) -> list[list[Sample]]:
-        from latentcode.grading import grade_direct, grade_program, program_for
-        from latentcode.mdl import program_lengths
-        from latentcode.hardcode import prints_literal
-        cfg = self.config
         t0 = time.perf_counter()
         gens = self.generate([self.prompt(t) for t in tasks])
         gen_s = (time.perf_counter() - t0) / max(1, sum(len(g) for g in gens))
+        return self.grade_generations(tasks, gens, gen_s)
+
+    def grade_generations(self, tasks, gens: list[list[Generation]], gen_s: float = 0.0):
+        """Extract, execute (one sandbox batch) and grade completions already generated."""
+        from latentcode.grading import grade_direct, grade_program, program_for
+        from latentcode.hardcode import prints_literal
+        from latentcode.mdl import program_lengths
+        cfg = self.config
         samples = [[self._sample(t, i, g, gen_s) for i, g in enumerate(gs)]
                    for t, gs in zip(tasks, gens)]
         if cfg.mode == "direct":

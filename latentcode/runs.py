@@ -1,0 +1,83 @@
+"""A run folder: runs/<timestamp>-<name>/ with config.json, samples.jsonl, summary.json.
+
+samples.jsonl is append-only and flushed after every batch of questions, so a run killed
+half-way keeps every completed sample and ``--resume`` finishes the questions it lacks.
+The same format serves benchmark and training runs, so ``latentcode inspect`` reads both.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+from pathlib import Path
+
+
+class Run:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, name: str, config: dict) -> "Run":
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+        path = Path(runs_dir) / f"{stamp}-{safe}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = Path(runs_dir) / f"{stamp}-{safe}-{n}"
+        path.mkdir(parents=True)
+        run = cls(path)
+        run.write_json("config.json", config)
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Run":
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} is not a run folder (no config.json); "
+                                    "pass a folder under runs/ that a bench or train command wrote")
+        return cls(path)
+
+    @property
+    def config(self) -> dict:
+        return json.loads((self.path / "config.json").read_text())
+
+    def write_json(self, name: str, obj) -> None:
+        tmp = self.path / (name + ".tmp")
+        tmp.write_text(json.dumps(obj, indent=2, default=str))
+        os.replace(tmp, self.path / name)
+
+    def append_samples(self, samples: list[dict]) -> None:
+        with open(self.path / "samples.jsonl", "a") as f:
+            for s in samples:
+                f.write(json.dumps(s, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def samples(self) -> list[dict]:
+        """Every complete line; a line cut by a kill mid-write is dropped (and only that)."""
+        path = self.path / "samples.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def completed_tasks(self, samples_per_task: int) -> set[str]:
+        counts: dict[str, int] = {}
+        for s in self.samples():
+            counts[s["task_id"]] = counts.get(s["task_id"], 0) + 1
+        return {t for t, c in counts.items() if c >= samples_per_task}
+
+    def drop_partial(self, samples_per_task: int) -> None:
+        """Rewrite samples.jsonl without tasks that have fewer samples than they should."""
+        keep = self.completed_tasks(samples_per_task)
+        kept = [s for s in self.samples() if s["task_id"] in keep]
+        tmp = self.path / "samples.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(s, default=str) + "\n" for s in kept))
+        os.replace(tmp, self.path / "samples.jsonl")
