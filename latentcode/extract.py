@@ -49,6 +49,8 @@ def extract_program(text: str, finished: bool = True) -> Extraction:
     stripped = text.strip()
     if stripped and _looks_like_code(stripped):
         return _checked(stripped, finished)
+    if stripped and not finished and _starts_like_code(stripped):
+        return Extraction(stripped, "truncated", "the token limit cut bare code mid-statement")
     return Extraction(None, "no_code", "no code block and the reply is not Python")
 
 
@@ -80,6 +82,28 @@ def _looks_like_code(text: str) -> bool:
         return False
     return not all(isinstance(s, ast.Expr) and isinstance(s.value, (ast.Name, ast.Constant))
                    for s in tree.body)
+
+
+_STATEMENTS = {"import_statement", "import_from_statement", "function_definition",
+               "class_definition", "for_statement", "while_statement", "if_statement",
+               "with_statement", "try_statement", "decorated_definition"}
+
+
+def _starts_like_code(text: str) -> bool:
+    """Python's parser rejects a program cut mid-statement; tree-sitter still sees that it
+    begins with a statement (an assignment, an import, a def, a loop)."""
+    root = _parser().parse(text.encode("utf-8", errors="replace")).root_node
+    first = root.children[0] if root.children else None
+    if first is None:
+        return False
+    if first.type in _STATEMENTS:
+        return True
+    if first.type == "ERROR":  # error recovery keeps the leading tokens: `total = (1 +`
+        kids = [c.type for c in first.children[:2]]
+        return kids[:1] in (["import"], ["from"], ["def"], ["class"], ["for"], ["while"]) or \
+            kids == ["identifier", "="]
+    return first.type == "expression_statement" and any(
+        c.type in ("assignment", "augmented_assignment") for c in first.children)
 
 
 def ast_node_count(code: str) -> int:
