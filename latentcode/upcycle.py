@@ -1,0 +1,157 @@
+"""Sparse upcycling (Komatsuzaki et al. 2022): turn a dense Hugging Face causal LM into an MoE.
+
+`upcycle(model, num_experts, top_k)` replaces every SwiGLU MLP (Llama, Mistral, Qwen2 and their
+kin: `gate_proj`, `up_proj`, `down_proj`, `hidden_act="silu"`) by an `MoELayer` whose experts all
+start as copies of that MLP, so with renormalised top-k weights the upcycled model computes the
+dense model's function exactly until training moves the experts apart.
+
+The model keeps its class, so `generate` and TRL work unchanged. Its config gains the fields TRL
+looks for in an MoE model (`output_router_logits`, `router_aux_loss_coef`, `num_experts`,
+`num_experts_per_tok`), and its forward and its backbone's forward accept `output_router_logits`
+and return `router_logits`, with `aux_loss` (the load-balancing loss over all layers, computed as
+transformers' Mixtral does) added to `loss` when labels are given. TRL's trainers then add the
+auxiliary loss themselves. The forwards are patched on the instance, as TRL patches its fused LM
+head; `save_pretrained` still writes the dense class name, so to reload, build the dense model,
+upcycle it with the same arguments and load the state dict.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+
+import torch
+from torch import nn
+
+from latentcode.moe import MoEConfig, MoELayer
+from latentcode.moe_routers import load_balancing_loss
+
+
+class MoEMLP(nn.Module):
+    """Drop-in for a decoder layer's `mlp`: (B, T, D) -> (B, T, D), keeping its router logits."""
+
+    def __init__(self, config: MoEConfig):
+        super().__init__()
+        self.moe = MoELayer(config)
+        self.router_logits: torch.Tensor | None = None  # (N, E) of the latest forward
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        out = self.moe(hidden_states)
+        self.router_logits = out.router_logits
+        return out.hidden_states
+
+    @classmethod
+    def from_dense(cls, mlp: nn.Module, config: MoEConfig) -> MoEMLP:
+        """Every expert a copy of `mlp`'s gate_proj, up_proj (F, D) and down_proj (D, F)."""
+        moe_mlp = cls(config).to(device=mlp.down_proj.weight.device, dtype=mlp.down_proj.weight.dtype)
+        experts = moe_mlp.moe.experts
+        with torch.no_grad():
+            gate_up = torch.cat([mlp.gate_proj.weight.t(), mlp.up_proj.weight.t()], dim=1)  # (D, 2F)
+            experts.w_gate_up.copy_(gate_up.expand_as(experts.w_gate_up))
+            experts.w_down.copy_(mlp.down_proj.weight.t().expand_as(experts.w_down))  # (E, F, D)
+        return moe_mlp
+
+
+def _check_dense_mlp(mlp: nn.Module, hidden_act: str | None, where: str) -> None:
+    missing = [name for name in ("gate_proj", "up_proj", "down_proj") if not isinstance(getattr(mlp, name, None), nn.Linear)]
+    if missing:
+        raise ValueError(
+            f"upcycle needs SwiGLU MLPs with gate_proj, up_proj and down_proj (Llama, Mistral, Qwen2); "
+            f"{where} ({type(mlp).__name__}) lacks {', '.join(missing)}"
+        )
+    if any(getattr(mlp, name).bias is not None for name in ("gate_proj", "up_proj", "down_proj")):
+        raise ValueError(f"upcycle's experts have no biases, but {where} has MLP biases; set mlp_bias=False")
+    if hidden_act != "silu":
+        raise ValueError(f"upcycle's experts are SwiGLU (hidden_act='silu'); the model uses hidden_act={hidden_act!r}")
+
+
+def _layer_mask(attention_mask: torch.Tensor | None, router_logits: tuple[torch.Tensor, ...]):
+    """The attention mask for the pooled router logits of all layers, or None when it does not
+    line up with them (decoding with a cache sees only the new tokens)."""
+    if attention_mask is None or attention_mask.numel() != router_logits[0].shape[0]:
+        return None
+    return attention_mask.reshape(-1).repeat(len(router_logits))
+
+
+def upcycle(
+    model: nn.Module,
+    num_experts: int,
+    top_k: int = 2,
+    *,
+    router: str = "top_k",
+    capacity_factor: float | None = None,
+    noisy: bool = False,
+    router_aux_loss_coef: float = 0.01,
+    reuse_buffers: bool = True,
+) -> nn.Module:
+    """Replace each decoder layer's MLP of a dense causal LM by an upcycled MoE layer, in place.
+
+    Returns the same model. See the module docstring for what changes on the model and config.
+    """
+    config = model.config.get_text_config()
+    backbone = model.base_model
+    layers = getattr(backbone, "layers", None)
+    if layers is None:
+        raise ValueError(f"upcycle expects decoder layers at model.base_model.layers; {type(backbone).__name__} has none")
+    moe_mlps = []
+    for i, layer in enumerate(layers):
+        _check_dense_mlp(layer.mlp, getattr(config, "hidden_act", None), f"layer {i}")
+        moe_config = MoEConfig(
+            d_model=config.hidden_size,
+            d_ff=layer.mlp.down_proj.in_features,
+            num_experts=num_experts,
+            top_k=top_k,
+            router=router,
+            capacity_factor=capacity_factor,
+            noisy=noisy,
+            causal=True,
+            load_balancing_coef=router_aux_loss_coef,
+            reuse_buffers=reuse_buffers,
+        )
+        layer.mlp = MoEMLP.from_dense(layer.mlp, moe_config)
+        moe_mlps.append(layer.mlp)
+
+    config.output_router_logits = False  # TRL switches it on when it adds the aux loss
+    config.router_aux_loss_coef = router_aux_loss_coef
+    config.num_experts = config.num_local_experts = num_experts
+    config.num_experts_per_tok = top_k
+    _patch_forwards(model, backbone, tuple(moe_mlps), config)
+    return model
+
+
+def _patch_forwards(model: nn.Module, backbone: nn.Module, moe_mlps: tuple[MoEMLP, ...], config) -> None:
+    from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOutputWithPast
+
+    def wants_logits(kwargs) -> bool:
+        flag = kwargs.pop("output_router_logits", None)
+        return config.output_router_logits if flag is None else flag
+
+    backbone_forward = backbone.forward
+
+    @functools.wraps(type(backbone).forward)
+    def moe_backbone_forward(self, *args, **kwargs):
+        want = wants_logits(kwargs)
+        outputs = backbone_forward(*args, **kwargs)
+        if not want:
+            return outputs
+        return MoeModelOutputWithPast(**outputs, router_logits=tuple(m.router_logits for m in moe_mlps))
+
+    model_forward = model.forward
+
+    @functools.wraps(type(model).forward)
+    def moe_model_forward(self, *args, **kwargs):
+        want = wants_logits(kwargs)
+        outputs = model_forward(*args, **kwargs)
+        if not want:
+            return outputs
+        router_logits = tuple(m.router_logits for m in moe_mlps)
+        mask = _layer_mask(kwargs.get("attention_mask"), router_logits)
+        aux_loss = load_balancing_loss(torch.cat(router_logits), config.num_experts_per_tok, mask)
+        loss = outputs.loss
+        if loss is not None:
+            loss = loss + config.router_aux_loss_coef * aux_loss.to(loss.device)
+        fields = {k: v for k, v in outputs.items() if k != "loss"}
+        return MoeCausalLMOutputWithPast(loss=loss, aux_loss=aux_loss, router_logits=router_logits, **fields)
+
+    backbone.forward = types.MethodType(moe_backbone_forward, backbone)
+    model.forward = types.MethodType(moe_model_forward, model)
