@@ -149,7 +149,9 @@ def _sort_by_expert(
 class TopKRouter(nn.Module):
     """Token choice: every token sends itself to its top_k experts.
 
-    With the defaults this is Mixtral's router (softmax, top-k, weights renormalised to sum to 1).
+    With the defaults this is Mixtral's router (softmax, top-k, weights renormalised to sum to 1);
+    with top_k=1 that weight is always 1 and the router learns only from the aux loss, which is
+    why Switch (`SwitchRouter`) keeps the raw probability.
     `noisy=True` adds Gaussian noise with a learned per-expert scale during training (noisy top-k,
     Shazeer et al. 2017) so that rarely chosen experts still get explored. `capacity_factor` caps
     the tokens per expert and drops the overflow (GShard; Switch with top_k=1); a dropped choice
