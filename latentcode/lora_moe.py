@@ -86,7 +86,8 @@ def apply_mixture_of_lora(model: nn.Module, config: MixtureOfLoRAConfig) -> list
         if name in config.target_modules and isinstance(child, nn.Linear)
     ]
     if not targets:
-        raise ValueError(f"no nn.Linear named {list(config.target_modules)} in {type(model).__name__}; set target_modules")
+        names = list(config.target_modules)
+        raise ValueError(f"no nn.Linear named {names} in {type(model).__name__}; set target_modules")
     wrappers = []
     for parent, name, child in targets:
         wrapper = MixtureOfLoRA(child, config)

@@ -37,10 +37,11 @@ class MixtureOfBlocksConfig:
     num_blocks: int = field(default=2, metadata={"help": "Blocks P in the shared pool."})
     max_steps: int = field(default=6, metadata={"help": "Most blocks a sequence may apply, S."})
     ponder_cost: float = field(default=0.01, metadata={"help": "Weight of the expected number of steps in the loss."})
-    halt_bias_init: float = field(default=-3.0, metadata={"help": "Initial bias of the halting unit (sigmoid(-3) = 0.05)."})
+    halt_bias_init: float = field(default=-3.0, metadata={"help": "Initial halting bias (sigmoid(-3) = 0.05)."})
 
     def __post_init__(self):
-        for name in ("vocab_size", "num_classes", "max_seq_len", "d_model", "num_heads", "d_ff", "num_blocks", "max_steps"):
+        sizes = ("vocab_size", "num_classes", "max_seq_len", "d_model", "num_heads", "d_ff", "num_blocks", "max_steps")
+        for name in sizes:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be >= 1")
         if self.d_model % self.num_heads:
@@ -60,9 +61,14 @@ class Block(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         batch, seq, d_model = h.shape
-        q, k, v = self.qkv(self.norm1(h)).view(batch, seq, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # (B, H, T, D/H) each
+        qkv = self.qkv(self.norm1(h)).view(batch, seq, 3, self.num_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, heads, T, D / heads) each
         attended = self.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, seq, d_model))
         return attended + self.mlp(self.norm2(h + attended))
+
+
+def _pool(config: MixtureOfBlocksConfig) -> nn.ModuleList:
+    return nn.ModuleList(Block(config.d_model, config.num_heads, config.d_ff) for _ in range(config.num_blocks))
 
 
 class _Embedding(nn.Module):
@@ -91,7 +97,7 @@ class MixtureOfBlocks(nn.Module):
         super().__init__()
         self.config = config
         self.embed = _Embedding(config)
-        self.blocks = nn.ModuleList(Block(config.d_model, config.num_heads, config.d_ff) for _ in range(config.num_blocks))
+        self.blocks = _pool(config)
         self.gate = nn.Linear(config.d_model, config.num_blocks)
         self.halt = nn.Linear(config.d_model, 1)
         # Start rarely halting (lambda ~ 0.05), so early training sees every step; halting at
@@ -130,7 +136,8 @@ class MixtureOfBlocks(nn.Module):
 
     def losses(self, output: MoBOutput, targets: torch.Tensor) -> MoBLosses:
         """targets (B,) class ids."""
-        per_step = F.cross_entropy(output.logits.flatten(0, 1), targets.repeat_interleave(output.logits.shape[1]), reduction="none")
+        num_steps = output.logits.shape[1]
+        per_step = F.cross_entropy(output.logits.flatten(0, 1), targets.repeat_interleave(num_steps), reduction="none")
         task = (output.halt_probs * per_step.view_as(output.halt_probs)).sum(1).mean()
         steps = torch.arange(1, output.halt_probs.shape[1] + 1, device=targets.device, dtype=output.halt_probs.dtype)
         return MoBLosses(task, (output.halt_probs * steps).sum(1).mean())
@@ -166,7 +173,7 @@ class FixedDepthStack(nn.Module):
     def __init__(self, config: MixtureOfBlocksConfig):
         super().__init__()
         self.embed = _Embedding(config)
-        self.blocks = nn.ModuleList(Block(config.d_model, config.num_heads, config.d_ff) for _ in range(config.num_blocks))
+        self.blocks = _pool(config)
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.num_classes)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from latentcode.moe_kernels import BufferPool, CombineSlots, SwiGLUExpertsFunction, TokensToSlots
@@ -37,17 +36,17 @@ class MoEConfig:
     d_model: int = field(default=512, metadata={"help": "Width of the tokens the layer reads and writes."})
     d_ff: int = field(default=1024, metadata={"help": "Hidden width of each SwiGLU expert."})
     num_experts: int = field(default=8, metadata={"help": "Number of experts E."})
-    top_k: int = field(default=2, metadata={"help": "Experts per token (token choice), or average load (expert choice)."})
+    top_k: int = field(default=2, metadata={"help": "Experts per token (expert choice: average experts per token)."})
     router: str = field(default="top_k", metadata={"help": "One of top_k, switch, expert_choice, soft."})
     capacity_factor: float | None = field(
         default=None,
-        metadata={"help": "Expert capacity as a multiple of N*top_k/E; None is dropless (switch: 1.25, expert_choice: 1.0)."},
+        metadata={"help": "Tokens per expert over the mean N*top_k/E; None: dropless (switch 1.25, expert_choice 1)."},
     )
-    noisy: bool = field(default=False, metadata={"help": "Noisy top-k: learned Gaussian noise on router logits in training."})
-    slots_per_expert: int = field(default=1, metadata={"help": "Soft MoE only: slots each expert processes per sequence."})
-    causal: bool = field(default=True, metadata={"help": "Used in a causal decoder: refuses routers that read future tokens."})
-    load_balancing_coef: float = field(default=0.01, metadata={"help": "Weight of the load-balancing loss in aux_loss."})
-    z_loss_coef: float = field(default=0.0, metadata={"help": "Weight of the router z-loss in aux_loss (ST-MoE uses 1e-3)."})
+    noisy: bool = field(default=False, metadata={"help": "Noisy top-k: learned Gaussian noise on logits in training."})
+    slots_per_expert: int = field(default=1, metadata={"help": "Soft MoE: slots each expert processes per sequence."})
+    causal: bool = field(default=True, metadata={"help": "In a causal decoder: refuse routers reading future tokens."})
+    load_balancing_coef: float = field(default=0.01, metadata={"help": "Weight of the load-balancing loss."})
+    z_loss_coef: float = field(default=0.0, metadata={"help": "Weight of the router z-loss (ST-MoE uses 1e-3)."})
     reuse_buffers: bool = field(
         default=True,
         metadata={"help": "On CPU, reuse large buffers (weight gradients included) across steps; see moe_kernels.py."},
@@ -60,7 +59,9 @@ class MoEConfig:
         if self.router not in ROUTERS:
             raise ValueError(f"router ({self.router!r}) must be one of {', '.join(ROUTERS)}")
         if self.top_k > self.num_experts:
-            raise ValueError(f"top_k ({self.top_k}) must be <= num_experts ({self.num_experts}); lower top_k or add experts")
+            raise ValueError(
+                f"top_k ({self.top_k}) must be <= num_experts ({self.num_experts}); lower top_k or add experts"
+            )
         if self.router == "switch" and self.top_k != 1:
             raise ValueError(f"router 'switch' sends each token to one expert; set top_k=1 (got {self.top_k})")
         if self.capacity_factor is not None and self.capacity_factor <= 0:

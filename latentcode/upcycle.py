@@ -53,13 +53,14 @@ class MoEMLP(nn.Module):
 
 
 def _check_dense_mlp(mlp: nn.Module, hidden_act: str | None, where: str) -> None:
-    missing = [name for name in ("gate_proj", "up_proj", "down_proj") if not isinstance(getattr(mlp, name, None), nn.Linear)]
+    names = ("gate_proj", "up_proj", "down_proj")
+    missing = [name for name in names if not isinstance(getattr(mlp, name, None), nn.Linear)]
     if missing:
         raise ValueError(
             f"upcycle needs SwiGLU MLPs with gate_proj, up_proj and down_proj (Llama, Mistral, Qwen2); "
             f"{where} ({type(mlp).__name__}) lacks {', '.join(missing)}"
         )
-    if any(getattr(mlp, name).bias is not None for name in ("gate_proj", "up_proj", "down_proj")):
+    if any(getattr(mlp, name).bias is not None for name in names):
         raise ValueError(f"upcycle's experts have no biases, but {where} has MLP biases; set mlp_bias=False")
     if hidden_act != "silu":
         raise ValueError(f"upcycle's experts are SwiGLU (hidden_act='silu'); the model uses hidden_act={hidden_act!r}")
@@ -92,7 +93,9 @@ def upcycle(
     backbone = model.base_model
     layers = getattr(backbone, "layers", None)
     if layers is None:
-        raise ValueError(f"upcycle expects decoder layers at model.base_model.layers; {type(backbone).__name__} has none")
+        raise ValueError(
+            f"upcycle expects decoder layers at model.base_model.layers; {type(backbone).__name__} has none"
+        )
     moe_mlps = []
     for i, layer in enumerate(layers):
         _check_dense_mlp(layer.mlp, getattr(config, "hidden_act", None), f"layer {i}")

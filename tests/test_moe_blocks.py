@@ -51,7 +51,10 @@ def test_halting_distribution_sums_to_one_and_exits_at_first_confident_step():
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [({"num_blocks": 0}, r"num_blocks \(0\) must be >= 1"), ({"num_heads": 3}, r"num_heads \(3\) must divide d_model \(32\)")],
+    [
+        ({"num_blocks": 0}, r"num_blocks \(0\) must be >= 1"),
+        ({"num_heads": 3}, r"num_heads \(3\) must divide d_model \(32\)"),
+    ],
 )
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError, match=message):

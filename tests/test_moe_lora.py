@@ -73,9 +73,9 @@ def test_apply_wraps_the_named_linears_of_a_model_and_freezes_the_rest():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    model = LlamaForCausalLM(
-        LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=64)
-    )
+    sizes = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    config = LlamaConfig(vocab_size=64, **sizes)
+    model = LlamaForCausalLM(config)
     ids = torch.randint(64, (2, 5))
     before = model(ids).logits
     wrappers = apply_mixture_of_lora(model, MixtureOfLoRAConfig(num_adapters=3, rank=2, top_k=1))

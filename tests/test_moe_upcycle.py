@@ -95,7 +95,12 @@ def test_qwen2_upcycles_too():
 
     torch.manual_seed(0)
     config = Qwen2Config(
-        hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=VOCAB
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=VOCAB,
     )
     dense = Qwen2ForCausalLM(config).eval()
     model = upcycle(copy.deepcopy(dense), num_experts=2, top_k=1)
@@ -133,7 +138,8 @@ def _sft_trainer(model, output_dir, coef):
         save_strategy="no",
         use_cpu=True,
     )
-    return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts}), processing_class=tiny_tokenizer())
+    dataset = Dataset.from_dict({"text": texts})
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tiny_tokenizer())
 
 
 def test_trl_sft_trains_the_upcycled_model_and_adds_the_aux_loss(tmp_path):
