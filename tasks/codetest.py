@@ -1,0 +1,121 @@
+"""Building the program that grades a code benchmark: the candidate, then its tests.
+
+Passing means the sandbox reports status 'ok'. Appending tests to model-written code
+naively can be gamed by training, so the harness closes the two cheap ways around the
+asserts that the sandbox policy still allows:
+
+- returning an object whose ``__eq__`` always says True: the functions under test are
+  wrapped so that they may only return plain values (numbers, strings, bytes, None,
+  Fraction, Decimal, and lists/tuples/sets/dicts/deques/Counters of them), checked by
+  exact type, so a subclass with its own ``__eq__`` is refused too;
+- rebinding a name the tests rely on (``abs = lambda x: 0``, ``def round(...)``, or a
+  ``global`` doing it during a call): such a program fails with an AssertionError that
+  names the names. Names the benchmark itself defines (the entry point, MBPP's helper
+  classes) are allowed.
+
+Not covered: anything the sandbox allows a program to do to objects the tests share with it.
+"""
+from __future__ import annotations
+
+import ast
+import warnings
+
+GUARD = '''
+def latentcode_plain_returns(fn, name):
+    import collections, decimal, fractions
+    containers = (list, tuple, set, frozenset, collections.deque)
+    mappings = (dict, collections.Counter, collections.OrderedDict, collections.defaultdict)
+    plain = (int, float, complex, str, bytes, bool, type(None), fractions.Fraction,
+             decimal.Decimal) + containers + mappings
+    def inspect_value(v):
+        if not any(type(v) is t for t in plain):
+            raise TypeError(name + " returned a " + type(v).__name__ +
+                            "; only plain values (numbers, strings, containers of them) are graded")
+        if any(type(v) is t for t in mappings):
+            for k, x in v.items():
+                inspect_value(k)
+                inspect_value(x)
+        elif any(type(v) is t for t in containers):
+            for x in v:
+                inspect_value(x)
+    def guarded(*args, **kwargs):
+        v = fn(*args, **kwargs)
+        inspect_value(v)
+        return v
+    return guarded
+'''
+
+
+def harness(program: str, tests: str, *, allowed: set[str]) -> str:
+    """``program`` + the guard + a refusal if it rebinds what ``tests`` use + ``tests``."""
+    rebound = sorted(_module_bindings(program) & _free_names(tests + GUARD) - allowed)
+    refuse = ""
+    if rebound:
+        refuse = (f"raise AssertionError({'the program rebinds ' + ', '.join(rebound)!r} + "
+                  "', which the tests use; rename them')\n")
+    return f"{program.rstrip()}\n\n{GUARD}\n{refuse}{tests.strip()}\n"
+
+
+def guarded_call(name: str) -> str:
+    """Source that wraps function ``name`` so that it may only return plain values."""
+    return f"latentcode_plain_returns({name}, {name!r})"
+
+
+def _module_bindings(program: str) -> set[str]:
+    """Names the program binds in its module namespace (a fragment that does not parse has
+    no bindings we can see; the sandbox reports its syntax error)."""
+    try:
+        tree = parse(program)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    # ``global`` and walrus bind module names from inside functions and comprehensions.
+    names = {g for n in ast.walk(tree) if isinstance(n, ast.Global) for g in n.names}
+    names |= {n.target.id for n in ast.walk(tree) if isinstance(n, ast.NamedExpr)}
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        names |= _binds(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                 ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                                 ast.GeneratorExp)):
+            todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _binds(node) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        return {node.id}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+        return {node.name}
+    return set()
+
+
+def _free_names(source: str) -> set[str]:
+    """Names ``source`` reads but never binds itself: builtins and the program's globals."""
+    tree = parse(source)
+    loads, bound = set(), set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            (loads if isinstance(n.ctx, ast.Load) else bound).add(n.id)
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+        else:
+            bound |= _binds(n)
+    return loads - bound
+
+
+def top_level_defs(source: str) -> dict[str, str]:
+    """{name: "function" | "class"} for the top-level defs of benchmark-written code."""
+    kinds = {ast.FunctionDef: "function", ast.AsyncFunctionDef: "function", ast.ClassDef: "class"}
+    return {n.name: kinds[type(n)] for n in parse(source).body if type(n) in kinds}
+
+
+def parse(source: str) -> ast.Module:
+    """ast.parse without the invalid-escape warnings that benchmark code ("\\d") triggers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+        return ast.parse(source)
