@@ -1,0 +1,84 @@
+"""Generated tasks: ``generate(family, n, seed=, difficulty=)`` and ``regenerate(task, seed)``.
+
+Families (one file each in ``tasks/synthetic/``): liststats, arithmetic, strings, counting,
+numtheory, dates, sorting. Templates take turns within a family, so any ``n`` covers them
+evenly. Every task carries in ``meta``:
+
+- ``reference_program``: a short program whose last printed line is the answer;
+- ``template`` ("liststats.mean"), ``difficulty``, ``seed``: enough to ask the same question
+  again with other numbers (``regenerate``), for a metamorphic hard-coding check;
+- ``numbers`` (the quantities in the question) and ``number_range`` ([lo, hi] that holds
+  every one of them at this difficulty), for held-out ranges in ``tasks.splits``.
+
+Deterministic: task i of (family, seed, difficulty) draws from its own
+``random.Random("family:seed:difficulty:i")``, so it does not depend on n or on other tasks.
+"""
+from __future__ import annotations
+
+import random
+
+from tasks.base import Task
+from tasks.synthetic import (Draft, arithmetic, counting, dates, liststats, numtheory, sorting,
+                             strings)
+
+FAMILIES = {"liststats": liststats, "arithmetic": arithmetic, "strings": strings,
+            "counting": counting, "numtheory": numtheory, "dates": dates, "sorting": sorting}
+MAX_DIFFICULTY = 5
+
+
+def generate(family: str, n: int, *, seed: int = 0, difficulty: int = 1) -> list[Task]:
+    templates = list(_templates(family))
+    _check_difficulty(difficulty)
+    tasks = []
+    for i in range(n):
+        name = templates[i % len(templates)]
+        rng = random.Random(f"{family}:{seed}:{difficulty}:{i}")
+        draft = _templates(family)[name](rng, difficulty)
+        tasks.append(_task(f"{family}/{seed}-{difficulty}-{i}", family, name, draft,
+                           seed=seed, difficulty=difficulty))
+    return tasks
+
+
+def regenerate(task: Task, seed: int) -> Task:
+    """The same question (template, difficulty) with new numbers, deterministic in ``seed``.
+
+    Tries for a different answer too, so a program that hard-codes the old one fails; a
+    template with few possible answers (yes/no) may keep it after 50 tries.
+    """
+    family, name = task.meta["template"].split(".")
+    make, difficulty = _templates(family)[name], task.meta["difficulty"]
+    fallback = None
+    for attempt in range(50):
+        draft = make(random.Random(f"{task.id}:regenerate:{seed}:{attempt}"), difficulty)
+        if draft.prompt == task.prompt:
+            continue
+        fallback = fallback or draft
+        if draft.answer != task.answer:
+            break
+    else:
+        draft = fallback
+    if draft is None:
+        raise ValueError(f"could not find new numbers for {task.id} ({task.meta['template']})")
+    meta = {"seed": task.meta.get("seed"), "regenerated_from": task.id, "regenerate_seed": seed}
+    return _task(f"{task.id}/r{seed}", family, name, draft, **meta, difficulty=difficulty)
+
+
+def _task(task_id: str, family: str, name: str, draft: Draft, **meta) -> Task:
+    meta.update(template=f"{family}.{name}", reference_program=draft.program,
+                numbers=list(draft.numbers),
+                number_range=list(draft.number_range) if draft.number_range else None)
+    if draft.case_sensitive:
+        meta["case_sensitive"] = True
+    return Task(task_id, draft.prompt, draft.answer, family, meta)
+
+
+def _templates(family: str) -> dict:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown task family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[family].TEMPLATES
+
+
+def _check_difficulty(difficulty: int) -> None:
+    if not (isinstance(difficulty, int) and 1 <= difficulty <= MAX_DIFFICULTY):
+        raise ValueError(f"difficulty must be an integer from 1 to {MAX_DIFFICULTY}, "
+                         f"not {difficulty!r}")

@@ -1,0 +1,36 @@
+"""Named suites of tasks, for ``latentcode bench --suite NAME``.
+
+Benchmarks (gsm8k, svamp, mawps, countdown, humaneval, mbpp) load their default local
+file; ``n`` takes the first n records (``seed`` and ``difficulty`` do not apply). Generated
+families take ``n`` (default 100), ``seed`` and ``difficulty``; ``mixed`` takes turns
+across all seven families.
+"""
+from __future__ import annotations
+
+import importlib
+
+from tasks.base import Task
+from tasks.generators import FAMILIES, generate
+
+BENCHMARKS = ("gsm8k", "svamp", "mawps", "countdown", "humaneval", "mbpp")
+SUITES = BENCHMARKS + tuple(FAMILIES) + ("mixed",)
+DEFAULT_N = 100  # generated tasks when n is None
+
+
+def load_suite(name: str, *, n: int | None = None, seed: int = 0, difficulty: int = 1) -> list[Task]:
+    if n is not None and n < 0:
+        raise ValueError(f"n ({n}) must be a count of tasks, 0 or more (None for the default)")
+    if name in BENCHMARKS:
+        return importlib.import_module(f"tasks.{name}").load(limit=n)
+    count = DEFAULT_N if n is None else n
+    if name in FAMILIES:
+        return generate(name, count, seed=seed, difficulty=difficulty)
+    if name == "mixed":
+        return _mixed(count, seed, difficulty)
+    raise ValueError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}")
+
+
+def _mixed(n: int, seed: int, difficulty: int) -> list[Task]:
+    per_family = -(-n // len(FAMILIES))  # ceil: then take turns and cut to n
+    lists = [generate(f, per_family, seed=seed, difficulty=difficulty) for f in FAMILIES]
+    return [t for round_ in zip(*lists) for t in round_][:n]

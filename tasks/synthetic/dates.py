@@ -1,0 +1,95 @@
+"""Dates: weekdays, days between dates, adding days, leap years, days in a month, ages.
+
+Questions write dates as people do ("March 5, 2024"); answers that are dates are asked
+for as YYYY-MM-DD. The span of years grows with difficulty (around 2000 at difficulty 1,
+the whole proleptic Gregorian calendar from 1600 to 2400 at 3 and above). Calendar dates
+are not counted in ``numbers``; day counts and the years of leap-year questions are.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime
+
+from tasks.synthetic import Draft
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _years(d) -> tuple[int, int]:
+    return ((1990, 2030), (1900, 2100), (1600, 2400))[min(d, 3) - 1]
+
+
+def _date(rng, d) -> datetime.date:
+    lo, hi = _years(d)
+    first, last = datetime.date(lo, 1, 1).toordinal(), datetime.date(hi, 12, 31).toordinal()
+    return datetime.date.fromordinal(rng.randint(first, last))
+
+
+def _days(d) -> tuple[int, int]:
+    return (1, 400 * 10 ** (min(d, 3) - 1))
+
+
+def _say(day: datetime.date) -> str:
+    return f"{calendar.month_name[day.month]} {day.day}, {day.year}"
+
+
+def _code(day: datetime.date) -> str:
+    return f"datetime.date({day.year}, {day.month}, {day.day})"
+
+
+def weekday(rng, d) -> Draft:
+    day = _date(rng, d)
+    return Draft(f"What day of the week was {_say(day)}?", WEEKDAYS[day.weekday()],
+                 f"import datetime\nprint({_code(day)}.strftime('%A'))")
+
+
+def days_between(rng, d) -> Draft:
+    a = _date(rng, d)
+    b = a + datetime.timedelta(days=rng.randint(*_days(d)))
+    return Draft(f"How many days are there from {_say(a)} to {_say(b)}?", str((b - a).days),
+                 f"import datetime\nprint(({_code(b)} - {_code(a)}).days)")
+
+
+def add_days(rng, d) -> Draft:
+    lo, hi = _years(d)
+    n = rng.randint(*_days(d))
+    day = _date(rng, d)
+    while day.toordinal() + n > datetime.date(hi, 12, 31).toordinal():
+        day = _date(rng, d)
+    later = day + datetime.timedelta(days=n)
+    return Draft(f"What date is {n} days after {_say(day)}? Answer as YYYY-MM-DD.",
+                 later.isoformat(),
+                 f"import datetime\nprint({_code(day)} + datetime.timedelta(days={n}))",
+                 [n], _days(d))
+
+
+def leap_year(rng, d) -> Draft:
+    lo, hi = _years(d)
+    year = rng.randint(lo, hi)
+    if rng.random() < 0.3:
+        year -= year % 4  # otherwise three in four questions would be "no"
+    return Draft(f"Is {year} a leap year?", str(calendar.isleap(year)),
+                 f"import calendar\nprint(calendar.isleap({year}))", [year], (lo, hi))
+
+
+def month_days(rng, d) -> Draft:
+    lo, hi = _years(d)
+    year, month = rng.randint(lo, hi), rng.randint(1, 12)
+    return Draft(f"How many days are there in {calendar.month_name[month]} {year}?",
+                 str(calendar.monthrange(year, month)[1]),
+                 f"import calendar\nprint(calendar.monthrange({year}, {month})[1])",
+                 [year], (lo, hi))
+
+
+def age(rng, d) -> Draft:
+    born = _date(rng, d)
+    on = born + datetime.timedelta(days=rng.randint(365, 365 * 90))
+    years = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    return Draft(f"Someone was born on {_say(born)}. How old are they, in whole years, on "
+                 f"{_say(on)}?", str(years),
+                 f"import datetime\nborn = {_code(born)}\non = {_code(on)}\n"
+                 "print(on.year - born.year - ((on.month, on.day) < (born.month, born.day)))")
+
+
+TEMPLATES = {"weekday": weekday, "days_between": days_between, "add_days": add_days,
+             "leap_year": leap_year, "month_days": month_days, "age": age}

@@ -1,0 +1,90 @@
+"""String manipulation: reverse, count letters and vowels, length, acronyms, palindromes,
+sorted letters, replacements and swapped case.
+
+Words are real English words at difficulty 1 and random letter strings (longer with
+difficulty) above it, so a model cannot lean on spelling it has memorised.
+"""
+from __future__ import annotations
+
+import string
+
+from tasks.synthetic import Draft
+
+WORDS = ("apple banana cherry garden window rocket silver python marble kitten orange "
+         "violin castle pencil bottle mirror planet harbor jungle ladder tomato island "
+         "whisper lantern compass blanket meadow thunder pebble saddle").split()
+
+
+def _word(rng, d) -> str:
+    if d == 1:
+        return rng.choice(WORDS)
+    return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3 * d, 5 * d)))
+
+
+def _phrase(rng, d) -> str:
+    return " ".join(_word(rng, d) for _ in range(rng.randint(2, 2 + d)))
+
+
+def reverse(rng, d) -> Draft:
+    w = _word(rng, d)
+    return Draft(f"What is '{w}' spelled backwards?", w[::-1], f"print({w!r}[::-1])")
+
+
+def count_letter(rng, d) -> Draft:
+    w = _word(rng, d)
+    c = rng.choice(w)
+    return Draft(f"How many times does the letter '{c}' appear in '{w}'?", str(w.count(c)),
+                 f"print({w!r}.count({c!r}))")
+
+
+def length(rng, d) -> Draft:
+    s = _phrase(rng, d)
+    return Draft(f"How many characters, including spaces, are in '{s}'?", str(len(s)),
+                 f"print(len({s!r}))")
+
+
+def vowels(rng, d) -> Draft:
+    s = _phrase(rng, d)
+    n = sum(ch in "aeiou" for ch in s)
+    return Draft(f"How many vowels (a, e, i, o, u) are in '{s}'?", str(n),
+                 f"text = {s!r}\nprint(sum(ch in 'aeiou' for ch in text))")
+
+
+def acronym(rng, d) -> Draft:
+    s = _phrase(rng, d)
+    return Draft(f"What do you get by joining the first letter of each word in '{s}'?",
+                 "".join(w[0] for w in s.split()),
+                 f"text = {s!r}\nprint(''.join(word[0] for word in text.split()))")
+
+
+def palindrome(rng, d) -> Draft:
+    w = _word(rng, d)
+    if rng.random() < 0.5:
+        w = w + w[-2::-1]  # half the questions are palindromes
+    return Draft(f"Is '{w}' a palindrome?", str(w == w[::-1]),
+                 f"word = {w!r}\nprint(word == word[::-1])")
+
+
+def sort_letters(rng, d) -> Draft:
+    w = _word(rng, d)
+    return Draft(f"What do you get if you sort the letters of '{w}' alphabetically?",
+                 "".join(sorted(w)), f"print(''.join(sorted({w!r})))")
+
+
+def replace(rng, d) -> Draft:
+    w = _word(rng, d)
+    old = rng.choice(w)
+    new = rng.choice([c for c in string.ascii_lowercase if c != old])
+    return Draft(f"What is '{w}' with every '{old}' replaced by '{new}'?", w.replace(old, new),
+                 f"print({w!r}.replace({old!r}, {new!r}))")
+
+
+def swapcase(rng, d) -> Draft:
+    w = "".join(c.upper() if rng.random() < 0.5 else c for c in _word(rng, d))
+    return Draft(f"What is '{w}' with the case of every letter swapped?", w.swapcase(),
+                 f"print({w!r}.swapcase())", case_sensitive=True)
+
+
+TEMPLATES = {"reverse": reverse, "count_letter": count_letter, "length": length,
+             "vowels": vowels, "acronym": acronym, "palindrome": palindrome,
+             "sort_letters": sort_letters, "replace": replace, "swapcase": swapcase}
