@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from tasks.base import Task
-from tasks.codetest import guarded_call, harness, top_level_defs
+from tasks.codetest import guarded_call, harness, top_level_defs, without_main_block
 from tasks.sources import load_rows
 
 FILE = "humaneval/HumanEval.jsonl"
@@ -36,6 +36,7 @@ def _task(row: dict) -> Task:
 def test_program(task: Task, program: str) -> str:
     """The program to run in the sandbox: passing means status 'ok'."""
     code_prompt, entry = task.meta["code_prompt"], task.meta["entry_point"]
+    program = without_main_block(program)
     support = _support(code_prompt, entry)
     if entry in _defined(program):
         candidate = f"{support}\n\n{program}"

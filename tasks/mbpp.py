@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from tasks.base import Task
-from tasks.codetest import guarded_call, harness, parse, top_level_defs
+from tasks.codetest import guarded_call, harness, parse, top_level_defs, without_main_block
 from tasks.sources import load_rows
 
 FILE = "mbpp/mbpp.jsonl"
@@ -58,7 +58,7 @@ def test_program(task: Task, program: str) -> str:
     wraps = "".join(f"{name} = {guarded_call(name)}\n" for name in tested)
     setup = task.meta.get("test_setup_code") or ""
     tests = f"{setup}\n{wraps}" + "\n".join(task.meta["tests"])
-    return harness(program, tests, allowed=set(defs))
+    return harness(without_main_block(program), tests, allowed=set(defs))
 
 
 test_program.__test__ = False  # a benchmark helper, not a pytest test

@@ -53,6 +53,15 @@ def test_wrong_programs_fail(he, mb):
                           (m11, "")])[0] == [False, False]
 
 
+def test_a_main_block_is_not_run(he, mb):
+    main = "\n\nif __name__ == '__main__':\n    print(1)\n    assert False\n"
+    h2, m11 = he["HumanEval/2"], mb["mbpp/11"]
+    right = [(h2, "def truncate_number(n):\n    return n % 1.0" + main)]
+    assert _passes(humaneval, right)[0] == [True]
+    assert _passes(mbpp, [(m11, m11.meta["reference_code"] + main)])[0] == [True]
+    assert sandbox.run("if __name__ == '__main__':\n    pass\n").status == "blocked"
+
+
 def test_mbpp_prompt_shows_the_tests():
     t = mbpp.load(limit=1)[0]
     assert t.meta["entry_point"] == "remove_Occ" and t.meta["tests"][0] in t.prompt
