@@ -6,6 +6,10 @@ import pytest
 import sandbox
 from tasks import humaneval, mbpp
 from tasks.check import grade
+from tasks.sources import data_dir
+
+# MBPP's regexes ("\\d" in plain strings) warn when the sandbox compiles them in this process.
+pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence")
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +37,21 @@ def test_every_humaneval_canonical_solution_passes(he):
     assert not failed
 
 
-@pytest.mark.filterwarnings("ignore:invalid escape sequence")  # MBPP's regexes, compiled by sandbox
 def test_every_mbpp_test_split_reference_passes(mb):
     pairs = [(t, t.meta["reference_code"]) for t in mb.values()]
     # mbpp/123's reference (amicable numbers below 9999, quadratic) needs ~4 s alone.
     passed, results = _passes(mbpp, pairs, timeout_s=20.0)
     assert not [(t.id, r.error) for (t, _), ok, r in zip(pairs, passed, results) if not ok]
+
+
+def test_sanitized_mbpp_loads_and_a_sample_passes():
+    path = data_dir() / "mbpp" / "sanitized-mbpp.jsonl"
+    tasks = mbpp.load(path)
+    assert len(tasks) == 257 and len(mbpp.load(path, split="all")) == 427
+    sample = [(t, t.meta["reference_code"]) for t in tasks[::5]]
+    assert all(_passes(mbpp, sample, timeout_s=20.0)[0])
+    with_imports = [t for t in tasks if t.meta["test_setup_code"]]
+    assert with_imports and all("import" in t.meta["test_setup_code"] for t in with_imports)
 
 
 def test_wrong_programs_fail(he, mb):
