@@ -36,6 +36,7 @@ _NUMBER = rf"-?(?:{_NUM})(?:\s*/\s*\d+)?"
 _IN_TEXT = re.compile(rf"(?<![\w.])(?P<num>{_NUMBER})(?P<pct>\s*%)?")
 _WHOLE = re.compile(rf"(?P<sign>-)?\s*[$€£]?\s*(?P<num>{_NUMBER})\s*(?P<pct>%|percent)?"
                     r"\s*(?:[A-Za-z]+(?:[ /-][A-Za-z]+)*)?\.?", re.I)
+_EXPONENT = re.compile(r"[eE]([-+]?\d+)")
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
 # Reprs a final bare expression gives for numbers and dates, turned into what print shows.
 _REPRS = [(re.compile(r"Fraction\((-?\d+), (\d+)\)"), r"\1/\2"),
@@ -95,6 +96,9 @@ def _numbers(text: str) -> list[tuple[Fraction, bool, str]]:
 
 def _fraction(s: str) -> Fraction | None:
     s = s.replace(",", "").replace(" ", "")
+    exponent = _EXPONENT.search(s)
+    if exponent and len(exponent[1].lstrip("+-0")) > 3:
+        return None  # Fraction("1e999999999") builds 10**999999999: minutes, for a model's joke
     try:
         if "/" in s:
             num, den = s.split("/")
@@ -214,6 +218,8 @@ def countdown_ok(answer: str | None, numbers: list[int], target: str) -> bool:
         tree = ast.parse(expr.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
+    if sum(isinstance(n, ast.Constant) for n in ast.walk(tree)) != len(numbers):
+        return False  # checked first, so that "1+1+...+1" cannot recurse deeply below
     used: list[int] = []
     value = _evaluate(tree.body, used)
     return value is not None and sorted(used) == sorted(numbers) and value == Fraction(target)

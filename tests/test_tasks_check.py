@@ -54,6 +54,13 @@ def test_does_not_match(prediction, target):
     assert not is_correct(prediction, target)
 
 
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("prediction", ["1e999999999", "1e-999999999", "9" * 5000,
+                                        "The answer is 1e999999999 apples"])
+def test_hostile_numbers_are_wrong_not_slow(prediction):
+    assert not is_correct(prediction, "42") and not is_correct(prediction, "0.5")
+
+
 def test_tolerance_applies_to_non_integer_targets_only():
     assert is_correct("2.50001", "2.5") and not is_correct("2.501", "2.5")
     assert is_correct("2.501", "2.5", rel_tol=1e-3)
@@ -124,6 +131,10 @@ def test_grade_reads_case_sensitivity_from_meta():
 ])
 def test_countdown_expression_check(answer, ok):
     assert countdown_ok(answer, [30, 100, 93], "23") is ok
+
+
+def test_countdown_long_expression_is_wrong_not_a_crash():
+    assert not countdown_ok("+".join(["1"] * 20000), [1, 1, 1], "3")
 
 
 def test_countdown_division_is_exact():
