@@ -77,7 +77,9 @@ def extract_number(text: str) -> float | Fraction | None:
     x, written = found[-1][0], found[-1][2]
     if x.denominator == 1:
         return int(x)
-    return x if "/" in written else float(x)
+    if "/" in written or abs(x) > 1e300:  # a float would overflow
+        return x
+    return float(x)
 
 
 def numbers_in(text: str) -> list[int | float]:
