@@ -29,6 +29,7 @@ import ast
 import copy
 import functools
 import marshal
+import warnings
 
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer
@@ -269,9 +270,13 @@ def compile_cached(code: str, restricted: bool = True) -> bytes | CompileRefused
     """``compile_program`` as marshalled bytes for a sandbox server, or the refusal.
 
     Cached: training batches repeat programs (a GRPO group often writes the same one).
+    Compile-time warnings (``"\d"`` invalid escapes in model-written regexes) belong to
+    the program, not to the caller's stderr, so they are silenced here.
     """
     try:
-        return marshal.dumps(compile_program(code, restricted))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return marshal.dumps(compile_program(code, restricted))
     except CompileRefused as e:
         return e
     except Exception as e:  # a policy bug must cost one program, never the batch
