@@ -270,7 +270,7 @@ def compile_cached(code: str, restricted: bool = True) -> bytes | CompileRefused
     """``compile_program`` as marshalled bytes for a sandbox server, or the refusal.
 
     Cached: training batches repeat programs (a GRPO group often writes the same one).
-    Compile-time warnings (``"\d"`` invalid escapes in model-written regexes) belong to
+    Compile-time warnings (invalid escapes such as backslash-d in model-written regexes) belong to
     the program, not to the caller's stderr, so they are silenced here.
     """
     try:
