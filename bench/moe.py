@@ -220,12 +220,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", default="bench/results/moe.json")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()  # the machine is shared: a busy neighbour shows up here
     results = [run(e, args) for e in args.experts]
     print("Default allocator (what a training run gets):")
     print_table(results)
-    report = {"meta": _meta(args), "results": results}
+    report = {"meta": _meta(args) | {"loadavg_before": load_before, "loadavg_after": os.getloadavg()}, "results": results}
     if args.allocator == "both":
         report["results_without_page_faults"] = run_without_page_faults(args)
+        report["meta"]["loadavg_after_rerun"] = os.getloadavg()
         print("\nWithout page faults (" + " ".join(f"{k}={v}" for k, v in NO_PAGE_FAULTS_ENV.items()) + "):")
         print_table(report["results_without_page_faults"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

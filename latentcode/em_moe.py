@@ -12,6 +12,9 @@ on sum_nk r_nk log g_k(y_n), which has no closed form, by a few Newton (IRLS) st
 Jacobs do, each step halved until that objective does not go down: generalised EM, whose
 guarantee is that the observed-data log-likelihood never decreases.
 With num_experts=1 the model is a single Gaussian regressor, the natural baseline.
+
+The arrays are tiny (N x K): on a machine shared with other jobs, `torch.set_num_threads(1)`
+around `fit` avoids threads waiting on each other (50x slower in our tests when a core was busy).
 """
 
 from __future__ import annotations
