@@ -196,3 +196,14 @@ def test_kept_output_is_not_overwritten_by_the_next_forward():
         values = out.clone()
         layer(torch.randn(2, 8, 16))
     torch.testing.assert_close(out, values)
+
+
+def test_pool_reuses_gradient_memory_after_zero_grad():
+    # The speed on CPU rests on this: after zero_grad the next backward writes into the same
+    # memory, and autograd adopts it as .grad without copying.
+    layer = make_layer(dtype=torch.float32)
+    x, grad = torch.randn(2, 8, 16), torch.randn(2, 8, 16)
+    first = _grads(layer, x, grad)[0].data_ptr()
+    layer.zero_grad(set_to_none=True)
+    assert _grads(layer, x, grad)[0].data_ptr() == first
+    assert layer.experts.pool.buffers["grad_w_gate_up"].data_ptr() == first
