@@ -117,19 +117,33 @@ class Sample:
         return dataclasses.asdict(self)
 
 
-class _StopAfterCodeBlock(StoppingCriteria):
-    """Per-row stop once a row's generated text has a closed code block."""
+class _StopWhenAnswered(StoppingCriteria):
+    """Per-row stop once a row has what will be graded: a closed code block (code mode) or
+    a complete 'Answer: ...' line (direct mode). A batch otherwise runs until its longest
+    row ends, and in direct mode that wasted three quarters of the compute."""
 
-    def __init__(self, tokenizer, prompt_len: int):
+    def __init__(self, tokenizer, prompt_len: int, mode: str):
         self.tokenizer, self.prompt_len = tokenizer, prompt_len
+        self.answered = _has_closed_block if mode == "code" else _has_answer_line
         self.done: torch.Tensor | None = None
 
     def __call__(self, input_ids, scores, **kwargs):
         tail = input_ids[:, self.prompt_len:]
         texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
-        done = torch.tensor([t.count("```") >= 2 for t in texts], device=input_ids.device)
+        done = torch.tensor([self.answered(t) for t in texts], device=input_ids.device)
         self.done = done if self.done is None else self.done | done
         return self.done
+
+
+def _has_closed_block(text: str) -> bool:
+    return text.count("```") >= 2
+
+
+_ANSWER_DONE = re.compile(r"answer\s*:[ \t]*\S[^\n]*\n", re.I)
+
+
+def _has_answer_line(text: str) -> bool:
+    return _ANSWER_DONE.search(text) is not None
 
 
 class CodeExpert:
@@ -174,17 +188,17 @@ class CodeExpert:
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         prompt_len = enc["input_ids"].shape[1]
-        stop = _StopAfterCodeBlock(tok, prompt_len) if cfg.mode == "code" else None
+        stop = _StopWhenAnswered(tok, prompt_len, cfg.mode)
         sampling = dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p) \
             if cfg.temperature > 0 else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         ids = self.model.generate(
             **enc, max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.num_samples,
             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-            stopping_criteria=StoppingCriteriaList([stop]) if stop else None, **sampling)
+            stopping_criteria=StoppingCriteriaList([stop]), **sampling)
         rows = []
         for r, row in enumerate(ids[:, prompt_len:].tolist()):
             n = _length_until(row, {tok.eos_token_id, tok.pad_token_id})
-            ended = n < len(row) or (stop is not None and stop.done is not None and bool(stop.done[r]))
+            ended = n < len(row) or (stop.done is not None and bool(stop.done[r]))
             text = tok.decode(row[:n], skip_special_tokens=True)
             rows.append(Generation(text, n, ended or n < cfg.max_new_tokens))
         k = cfg.num_samples

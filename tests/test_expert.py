@@ -145,3 +145,16 @@ def test_inspect_filters_and_writes_html(tmp_path):
     text = page.read_text()
     assert out.returncode == 0 and text.startswith("<!doctype html>") and "<script" not in text
     assert text.count("class='s ") == 4
+
+
+@pytest.mark.parametrize("text, code_done, direct_done", [
+    (f"{FENCE}python\nprint(1)\n{FENCE}", True, False),
+    (f"{FENCE}python\nprint(1)\n", False, False),
+    ("so 5.\nAnswer: 12\n", False, True),
+    ("Answer: 12", False, False),  # the line may still be growing
+    ("Answer: olleh\n", False, True),
+    ("Answer:\n", False, False),
+])
+def test_rows_stop_once_what_is_graded_is_complete(text, code_done, direct_done):
+    from latentcode.expert import _has_answer_line, _has_closed_block
+    assert (_has_closed_block(text), _has_answer_line(text)) == (code_done, direct_done)
