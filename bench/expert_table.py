@@ -45,17 +45,18 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     rows = [r for r in (row(Path(x)) for x in args.runs) if r]
-    print("| suite | mode | shots | n | k | accuracy | maj@k | statuses | tokens/s |")
-    print("|---|---|---:|---:|---:|---:|---:|---|---:|")
+    print("| run | suite | mode | shots | n | k | accuracy | maj@k | statuses | tokens/s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         st = ", ".join(f"{k} {v}" for k, v in r["status"].items())
         maj = f"{r['maj@k']:.1%}" if r["k"] > 1 else "-"
         tps = f"{r['tokens_per_s']:.0f}" if r["tokens_per_s"] else "-"
-        print(f"| {r['suite']} | {r['mode']} | {r['few_shot']} | {r['questions']} | {r['k']} | "
+        name = r["run"].split("-", 2)[-1]  # drop the timestamp
+        print(f"| {name} | {r['suite']} | {r['mode']} | {r['few_shot']} | {r['questions']} | {r['k']} | "
               f"{r['accuracy']:.1%} | {maj} | {st} | {tps} |")
     print()
     for r in rows:
-        print(f"- {r['suite']} {r['mode']} {r['few_shot']}-shot: `{r['command']}`")
+        print(f"- {r['run'].split('-', 2)[-1]}: `{r['command']}`")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2))
         print(f"wrote {args.out}", file=sys.stderr)
