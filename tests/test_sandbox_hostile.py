@@ -94,6 +94,7 @@ class Harness:
         signal.signal(signal.SIGUSR1, self._old_usr1)
         os.environ.pop("SBX_SECRET_ENV", None)
         SECRET_FILE.unlink(missing_ok=True)
+        shutil.rmtree(DROP, ignore_errors=True)  # another user's next run must be able to plant it
 
     def dropped(self) -> list[str]:
         shm = [p.name for p in Path("/dev/shm").glob("sbx_pwned*")]
@@ -119,7 +120,8 @@ def run_corpus(python_policy: bool):
                                      memory_mb=MEMORY_MB, python_policy=python_policy)
         time.sleep(max(0.0, 4.5 - (time.monotonic() - started)))  # 076 writes after 2 s
         probe_after = sandbox.run(PROBE)
-        return {"results": results, "followups": followups, "dropped": h.dropped(),
+        dropped = h.dropped()
+        return {"results": results, "followups": followups, "dropped": dropped,
                 "net": list(h.net_hits), "signals": list(h.signals), "h": h,
                 "probe_after": probe_after}
 
