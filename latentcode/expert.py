@@ -20,6 +20,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 import sandbox
 from latentcode.extract import extract_program
+from tasks.check import CODE_FAMILIES
 
 SYSTEM_CODE = ("You are a careful Python programmer. Solve the problem by writing one short "
                "Python program in a ```python code block. The program must compute the answer "
@@ -46,7 +47,6 @@ FEW_SHOT_DIRECT = [
     (FEW_SHOT[1][0], "Sorted: [1, 2, 4, 7, 9]; the middle value is 4.\nAnswer: 4"),
     (FEW_SHOT[2][0], "58 - 23 = 35, then 35 - 2 = 33.\nAnswer: 33"),
 ]
-CODE_FAMILIES = ("humaneval", "mbpp")
 # SmolLM2-135M ignores an instruction that is only in the system prompt (3 of 8 list
 # questions got a program); restated after the question in the user turn, 8 of 8 did.
 ASK_CODE = "Write a Python program that computes the answer and prints it."

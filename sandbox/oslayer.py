@@ -275,15 +275,6 @@ class Seccomp:
         return self.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self.fprog_ref, 0, 0) == 0
 
 
-def seccomp_install(program: bytes) -> bool:
-    """Install an arbitrary assembled program (tests use it; the server uses Seccomp)."""
-    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return False
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
-
-
 # ----------------------------------------------------------------------------------------
 # Per child
 # ----------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import json
 
 from sandbox.policy import CompileRefused, compile_cached
 from sandbox.result import Result
+from sandbox.server import encode_request
 
 _DEPTH = 2  # requests in flight per server: one running, one waiting in the pipe
 _MAX_ATTEMPTS = 2
@@ -184,8 +185,7 @@ class _Batch:
                     continue
                 header = {k: v for k, v in self.requests[i].items() if k != "code"}
                 header["i"] = i
-                body = json.dumps(header).encode()
-                s.outbuf += struct.pack("<II", len(body), len(payload)) + body + payload
+                s.outbuf += encode_request(header, payload)
                 if not s.pending:
                     s.busy_since = time.monotonic()
                 s.pending.append(i)

@@ -8,14 +8,7 @@ import torch
 from latentcode.em_moe import GaussianMoE, GaussianMoEConfig, two_branch_data
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These arrays are tiny: a second thread only adds synchronisation, which costs 50x when
-    another job holds the other core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

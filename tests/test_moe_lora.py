@@ -13,14 +13,7 @@ from latentcode.lora_moe import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These arrays are tiny: a second thread only adds synchronisation, which costs 50x when
-    another job holds the other core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_starts_as_the_base_layer_and_keeps_it_frozen():
