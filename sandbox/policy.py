@@ -31,7 +31,7 @@ import functools
 import marshal
 import warnings
 
-from RestrictedPython import compile_restricted_exec
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from sandbox.guards import DENIED_ATTRIBUTES, SAFE_DUNDERS
@@ -236,19 +236,14 @@ def compile_program(code: str, restricted: bool = True):
         if node is None:
             out.append(None)
             continue
-        result = compile_restricted_exec(node, "<program>", policy=SandboxPolicy) \
-            if mode == "exec" else _compile_restricted_eval(node)
+        compile_mode = compile_restricted_exec if mode == "exec" else compile_restricted_eval
+        result = compile_mode(node, "<program>", policy=SandboxPolicy)
         if result.errors:
             messages = [_strip_line_prefix(e) for e in result.errors[:3]]
             raise CompileRefused("blocked", "PolicyError: " + "; ".join(messages),
                                  _lineno_of(result.errors[0]))
         out.append(result.code)
     return tuple(out)
-
-
-def _compile_restricted_eval(node: ast.Expression):
-    from RestrictedPython.compile import _compile_restricted_mode
-    return _compile_restricted_mode(node, "<program>", "eval", policy=SandboxPolicy)
 
 
 def _strip_line_prefix(message: str) -> str:
