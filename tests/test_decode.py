@@ -1,0 +1,119 @@
+"""The batched decoder against transformers' generate, on a tiny random model."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from latentcode.decode import GrowingLayer, _pick, decode
+from latentcode.expert import CodeExpert, ExpertConfig
+from latentcode.models import load_model
+from tasks.base import Task
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return load_model("tiny", device="cpu")
+
+
+def left_padded(tok, texts):
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(map(len, ids))
+    x = torch.tensor([[tok.pad_token_id] * (width - len(i)) + i for i in ids])
+    m = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids])
+    return x, m
+
+
+TEXTS = ["What is the average of [3, 0, 1, 300, 2]?", "Sort 5 1 4.",
+         "Olivia has $23. She bought five bagels for $3 each. How much is left?"]
+
+
+def until_eos(row, stops):
+    for i, t in enumerate(row):
+        if t in stops:
+            return row[:i]
+    return row
+
+
+def test_greedy_matches_generate_on_a_left_padded_batch(tiny):
+    model, tok = tiny
+    x, m = left_padded(tok, TEXTS)
+    ours, ended = decode(model, x, m, max_new_tokens=12, eos_token_ids={tok.eos_token_id})
+    ref = model.generate(input_ids=x, attention_mask=m, max_new_tokens=12, do_sample=False,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    ref = [until_eos(r, {tok.eos_token_id, tok.pad_token_id}) for r in ref[:, x.shape[1]:].tolist()]
+    assert ours == ref
+    assert ended == [len(r) < 12 for r in ref]
+
+
+def test_a_finished_row_leaves_the_batch_without_changing_the_others(tiny):
+    model, tok = tiny
+    x, m = left_padded(tok, TEXTS)
+    full, _ = decode(model, x, m, max_new_tokens=10, eos_token_ids=set())
+    seen = []
+
+    def finished(row, toks):
+        seen.append(row)
+        return row == 1 and len(toks) == 3
+
+    part, ended = decode(model, x, m, max_new_tokens=10, eos_token_ids=set(), finished=finished)
+    assert part[1] == full[1][:3] and ended == [False, True, False]
+    assert part[0] == full[0] and part[2] == full[2]
+    assert seen.count(1) == 3  # never asked about again once it left
+
+
+def test_the_shared_prefix_is_computed_once_and_changes_nothing(tiny):
+    model, tok = tiny
+    tasks = [Task(f"t{i}", q, "0", "arith", {}) for i, q in enumerate(TEXTS)]
+    cfg = dict(few_shot=3, max_new_tokens=8, batch_size=2)
+    cached = CodeExpert(model, tok, ExpertConfig(**cfg))
+    plain = CodeExpert(model, tok, ExpertConfig(prefix_cache=False, **cfg))
+    a = cached.generate([cached.prompt(t) for t in tasks])
+    b = plain.generate([plain.prompt(t) for t in tasks])
+    assert [g[0].text for g in a] == [g[0].text for g in b]
+    prefix = cached._prefix
+    assert prefix is not None and len(prefix.ids) > 100  # the system prompt and 3 examples
+    cached.generate([cached.prompt(t) for t in tasks])
+    assert cached._prefix is prefix  # reused, not rebuilt
+    assert plain._prefix is None
+
+
+def test_the_prefix_is_rebuilt_when_the_weights_change_in_place(tiny):
+    model, tok = load_model("tiny", device="cpu")
+    tasks = [Task(f"t{i}", q, "0", "arith", {}) for i, q in enumerate(TEXTS)]
+    expert = CodeExpert(model, tok, ExpertConfig(few_shot=2, max_new_tokens=8))
+    expert.generate([expert.prompt(t) for t in tasks])
+    before = expert._prefix
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    after_cached = expert.generate([expert.prompt(t) for t in tasks])
+    assert expert._prefix is not before
+    plain = CodeExpert(model, tok, ExpertConfig(few_shot=2, max_new_tokens=8, prefix_cache=False))
+    assert [g[0].text for g in after_cached] == \
+        [g[0].text for g in plain.generate([plain.prompt(t) for t in tasks])]
+
+
+def test_sampling_is_seeded_and_top_p_keeps_the_nucleus():
+    logits = torch.tensor([[4.0, 3.9, 0.0, -1.0, -9.0]] * 2000)
+    g = torch.Generator().manual_seed(1)
+    picks = _pick(logits, 1.0, 0.9, g)
+    # softmax: 0.50, 0.46, 0.01, ...: the nucleus for 0.9 is the first two tokens
+    assert set(picks.tolist()) == {0, 1}
+    assert 0.45 < (picks == 0).float().mean() < 0.6
+    again = _pick(logits, 1.0, 0.9, torch.Generator().manual_seed(1))
+    assert torch.equal(picks, again)
+    assert set(_pick(logits, 1.0, 1.0, g).tolist()) >= {0, 1, 2}
+    assert _pick(logits[:1], 0.0, 0.5, None).item() == 0  # temperature 0: argmax
+
+
+def test_growing_layer_holds_what_concatenation_holds():
+    layer = GrowingLayer()
+    parts = [torch.randn(3, 2, n, 4) for n in (5, 1, 70, 1, 1)]
+    for p in parts:
+        k, v = layer.update(p, -p)
+    want = torch.cat(parts, -2)
+    assert torch.equal(k, want) and torch.equal(v, -want) and layer.get_seq_length() == 78
+    layer.batch_select_indices(torch.tensor([2, 0]))
+    k, _ = layer.update(torch.zeros(2, 2, 1, 4), torch.zeros(2, 2, 1, 4))
+    assert torch.equal(k[:, :, :78], want[[2, 0]]) and k.shape[-2] == 79
