@@ -18,9 +18,7 @@ import time
 
 import torch
 
-import sandbox
 from latentcode.decode import decode, growing_cache
-from latentcode.extract import extract_program
 from tasks.check import CODE_FAMILIES
 
 SYSTEM_CODE = ("You are a careful Python programmer. Solve the problem by writing one short "
@@ -114,6 +112,7 @@ class Sample:
     exec_s: float = 0.0
     lengths: dict = dataclasses.field(default_factory=dict)
     hardcoded: bool = False
+    step: int | None = None  # training step that generated it (training runs only)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -227,42 +226,10 @@ class CodeExpert:
 
     def grade_generations(self, tasks, gens: list[list[Generation]], gen_s: float = 0.0):
         """Extract, execute (one sandbox batch) and grade completions already generated."""
-        from latentcode.grading import grade_direct, grade_program, program_for
-        from latentcode.hardcode import prints_literal
-        from latentcode.mdl import program_lengths
+        from latentcode.grading import grade_completions
         cfg = self.config
-        samples = [[self._sample(t, i, g, gen_s) for i, g in enumerate(gs)]
-                   for t, gs in zip(tasks, gens)]
-        if cfg.mode == "direct":
-            for task, ss in zip(tasks, samples):
-                for s in ss:
-                    s.answer, s.correct = grade_direct(task, s.completion)
-            return samples
-        runnable = [(task, s) for task, ss in zip(tasks, samples) for s in ss if s.status == "pending"]
-        t1 = time.perf_counter()
-        results = sandbox.run_many([program_for(task, s.program) for task, s in runnable],
-                                   timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
-        exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
-        for (task, s), r in zip(runnable, results):
-            s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s
-            s.answer, s.correct = grade_program(task, r)
-        for ss in samples:
-            for s in ss:
-                if s.program:
-                    s.lengths = program_lengths(s.program, self.tokenizer)
-                    s.hardcoded = prints_literal(s.program)
-        return samples
-
-    def _sample(self, task, index: int, g: Generation, gen_s: float) -> Sample:
-        s = Sample(task.id, task.family, index, task.prompt, g.text, None, "direct",
-                   target=task.answer, gen_tokens=g.num_tokens, gen_s=gen_s)
-        if self.config.mode == "code":
-            ex = extract_program(g.text, g.finished)
-            s.program = ex.code
-            s.status = "pending" if ex.status == "ok" else ex.status
-            if ex.status != "ok":
-                s.error = ex.reason
-        return s
+        return grade_completions(tasks, gens, mode=cfg.mode, tokenizer=self.tokenizer,
+                                 timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, gen_s=gen_s)
 
 
 _MIN_PREFIX = 16  # tokens; below this the copy costs about what it saves

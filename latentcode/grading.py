@@ -6,6 +6,8 @@ what text counts as the answer.
 """
 from __future__ import annotations
 
+import time
+
 import sandbox
 from tasks.check import CODE_FAMILIES
 
@@ -38,3 +40,48 @@ def grade_direct(task, text: str) -> tuple[str | None, bool]:
         return None, False
     from tasks.check import grade
     return answer, bool(grade(task, sandbox.Result("ok", stdout=answer + "\n")))
+
+
+def grade_completions(tasks, gens, *, mode: str = "code", tokenizer=None, timeout_s: float = 2.0,
+                      memory_mb: int = 256, gen_s: float = 0.0):
+    """One list of ``Sample`` per task from its generations (``expert.Generation``): extract
+    each program, run every runnable one in a single sandbox batch, grade, measure.
+
+    Used by ``latentcode bench`` and by the training rewards, so both log the same rows."""
+    from latentcode.expert import Sample
+    from latentcode.extract import extract_program
+    from latentcode.hardcode import prints_literal
+    from latentcode.mdl import program_lengths
+    samples = []
+    for task, gs in zip(tasks, gens):
+        row = []
+        for i, g in enumerate(gs):
+            s = Sample(task.id, task.family, i, task.prompt, g.text, None, "direct",
+                       target=task.answer, gen_tokens=g.num_tokens, gen_s=gen_s)
+            if mode == "code":
+                ex = extract_program(g.text, g.finished)
+                s.program = ex.code
+                s.status = "pending" if ex.status == "ok" else ex.status
+                if ex.status != "ok":
+                    s.error = ex.reason
+            row.append(s)
+        samples.append(row)
+    if mode == "direct":
+        for task, ss in zip(tasks, samples):
+            for s in ss:
+                s.answer, s.correct = grade_direct(task, s.completion)
+        return samples
+    runnable = [(task, s) for task, ss in zip(tasks, samples) for s in ss if s.status == "pending"]
+    t1 = time.perf_counter()
+    results = sandbox.run_many([program_for(task, s.program) for task, s in runnable],
+                               timeout_s=timeout_s, memory_mb=memory_mb)
+    exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
+    for (task, s), r in zip(runnable, results):
+        s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s
+        s.answer, s.correct = grade_program(task, r)
+    for ss in samples:
+        for s in ss:
+            if s.program:
+                s.lengths = program_lengths(s.program, tokenizer)
+                s.hardcoded = prints_literal(s.program)
+    return samples

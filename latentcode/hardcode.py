@@ -3,8 +3,12 @@
 ``print("The answer is 42")`` or ``x = 42; print(x)`` hard-codes its output: the program
 is a memorised constant in disguise. Found statically: the program's final output (its
 last ``print`` call, or a final bare expression) is built only from literals, or from
-names bound only to literals. (The training code adds a metamorphic check: re-running on
-the same question with other numbers.)
+names bound only to literals.
+
+For generated tasks there is a second, behavioural check (``metamorphic_variant``): ask the
+same question with other numbers (``tasks.generators.regenerate``), rewrite the program's
+literals that are the question's numbers into the new ones, run it again. A program whose
+answer does not move when the question's answer does was not computing it.
 """
 from __future__ import annotations
 
@@ -68,3 +72,59 @@ def _is_literal(node: ast.expr, constants: set[str]) -> bool:
     if isinstance(node, (ast.List, ast.Tuple)):
         return all(_is_literal(e, constants) for e in node.elts)
     return False
+
+
+def substitute_numbers(code: str, old: list, new: list) -> str | None:
+    """``code`` with each numeric literal equal to a number of the old question replaced by
+    the matching number of the new one. None when that is ambiguous (one old value would
+    become two new ones) or the code does not parse."""
+    if len(old) != len(new):
+        return None
+    mapping: dict = {}
+    for a, b in zip(old, new):
+        if mapping.setdefault(float(a), b) != b:
+            return None
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+    class Swap(ast.NodeTransformer):
+        def visit_UnaryOp(self, node):
+            if isinstance(node.op, ast.USub) and _is_number(node.operand) \
+                    and -float(node.operand.value) in mapping:
+                return ast.copy_location(_number(mapping[-float(node.operand.value)]), node)
+            return self.generic_visit(node)
+
+        def visit_Constant(self, node):
+            if _is_number(node) and float(node.value) in mapping:
+                return ast.copy_location(_number(mapping[float(node.value)]), node)
+            return node
+
+    return ast.unparse(ast.fix_missing_locations(Swap().visit(tree)))
+
+
+def _is_number(node) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+        and not isinstance(node.value, bool)
+
+
+def _number(x) -> ast.expr:
+    return ast.UnaryOp(ast.USub(), ast.Constant(-x)) if x < 0 else ast.Constant(x)
+
+
+def metamorphic_variant(task, code: str, tries: int = 10):
+    """(variant task, program rewritten for it), or None when the task cannot be asked again
+    with other numbers (not generated, no numbers, or no unambiguous rewrite in ``tries``)."""
+    from tasks.generators import regenerate
+    numbers = (task.meta or {}).get("numbers")
+    if not numbers or "template" not in (task.meta or {}):
+        return None
+    for seed in range(tries):
+        variant = regenerate(task, seed)
+        if variant.answer == task.answer:
+            continue
+        rewritten = substitute_numbers(code, numbers, variant.meta["numbers"])
+        if rewritten is not None:
+            return variant, rewritten
+    return None

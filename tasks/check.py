@@ -143,6 +143,27 @@ def is_correct(prediction: str | None, target: str, *, rel_tol: float = 1e-4,
     return _norm(p, case_sensitive) == _norm(t, case_sensitive)
 
 
+def list_credit(prediction: str | None, target: str, *, rel_tol: float = 1e-4,
+                case_sensitive: bool = False) -> float | None:
+    """For a list target: the fraction of positions ``prediction`` gets right, over the
+    longer of the two lists ([1, 2, 9] against [1, 2, 3]: 2/3). None if the target is not a
+    list; 0.0 if the prediction is not one."""
+    t = str(target).strip()
+    t_list = _as_list(t, loose=parse_number(t) is None) if _as_bool(t) is None else None
+    if t_list is None:
+        return None
+    if prediction is None:
+        return 0.0
+    p = str(prediction).strip()
+    p_list = _as_list(p, loose=True)
+    p_list = p.split() if p_list is None else p_list
+    if not p_list and not t_list:
+        return 1.0
+    right = sum(is_correct(a, b, rel_tol=rel_tol, case_sensitive=case_sensitive)
+                for a, b in zip(p_list, t_list))
+    return right / max(len(p_list), len(t_list))
+
+
 def _as_bool(s: str) -> bool | None:
     word = s.strip(" .!'\"").lower()
     return True if word in _TRUE else False if word in _FALSE else None
