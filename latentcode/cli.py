@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--html", metavar="OUT", help="write one self-contained HTML page instead")
     i.add_argument("--no-color", action="store_true")
     i.set_defaults(func=cmd_inspect)
+    sub.add_parser("train", help="train the code expert: `latentcode train grpo|es --help`")
     d = sub.add_parser("demo", help="run a few benign and hostile programs through the sandbox")
     d.add_argument("--timeout-s", type=float, default=1.0)
     d.add_argument("--memory-mb", type=int, default=256)
@@ -117,7 +118,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+TRAIN_HELP = """usage: latentcode train {grpo,es} [--config run.yaml] [--FIELD VALUE ...]
+
+  grpo   policy gradient through TRL's GRPOTrainer (latentcode/grpo.py)
+  es     evolution strategies: antithetic weight perturbations (latentcode/es.py)
+
+Every config field is a flag (--mdl ast --mdl-weight 0.01 --max-steps 50) and may also
+come from a YAML file given with --config; flags override the file. `latentcode train
+grpo --help` lists the fields."""
+
+
+def cmd_train(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("grpo", "es"):
+        print(TRAIN_HELP, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv[0] == "grpo":
+        from latentcode.grpo import main as train_main
+    else:
+        from latentcode.es import main as train_main
+    return train_main(argv[1:])
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # its flags come from the trainers' config dataclasses
+        return cmd_train(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 
