@@ -107,7 +107,9 @@ class CodeRewards:
 
     ``length_model``: the model whose -log2 p(program) is the ``model_bits`` length (pass a
     frozen copy to keep the measure fixed during training). ``on_outcomes(outcomes, step)``
-    is called once per new batch of executions (the trainers log samples with it)."""
+    is called once per distinct call with every completion of it (the trainers log samples
+    with it).
+    """
 
     def __init__(self, config: RewardConfig | None = None, *, tokenizer=None, length_model=None,
                  on_outcomes: Callable | None = None, max_completion_tokens: int | None = None,
@@ -121,6 +123,7 @@ class CodeRewards:
         if self.config.mdl == "tokens" and tokenizer is None:
             raise ValueError("mdl='tokens' needs the tokenizer")
         self._memo: OrderedDict = OrderedDict()
+        self._logged: OrderedDict = OrderedDict()
         self._memo_size = memo_size
 
     # the core -----------------------------------------------------------------------------
@@ -144,14 +147,20 @@ class CodeRewards:
             graded = grade_completions([tasks[i] for i in fresh], gens, mode="code",
                                        tokenizer=self.tokenizer, timeout_s=self.config.timeout_s,
                                        memory_mb=self.config.memory_mb)
-            samples = [g[0] for g in graded]
-            outcomes = self._score([tasks[i] for i in fresh], samples)
+            outcomes = self._score([tasks[i] for i in fresh], [g[0] for g in graded])
             for i, o in zip(fresh, outcomes):
-                if step is not None:
-                    o.sample.step = step
                 self._remember(keys[i], o)
-            if self.on_outcomes is not None:
-                self.on_outcomes(outcomes, step)
+        out = [self._memo[k] for k in keys]
+        # Log every completion of a call once: TRL calls each reward function with the same
+        # batch, and a program generated twice (at two steps, or twice in a group) is two rows.
+        call = (step, hash(tuple(keys)))
+        if self.on_outcomes is not None and call not in self._logged:
+            self._logged[call] = None
+            while len(self._logged) > self._memo_size:
+                self._logged.popitem(last=False)
+            rows = [dataclasses.replace(o, sample=dataclasses.replace(o.sample, step=step))
+                    for o in out]
+            self.on_outcomes(rows, step)
         return [self._memo[k] for k in keys]
 
     def _score(self, tasks: list[Task], samples) -> list[Outcome]:

@@ -112,8 +112,10 @@ def test_the_group_runs_once_for_both_functions():
 
     texts = [block("print(1)"), block("print(2)"), block("print(1)")]
     call(rewards, [MEAN] * 3, texts, trainer_state=State())
-    assert seen == [(2, 7)]  # two distinct programs, executed once, logged with the step
-    assert rewards.evaluate([MEAN], [texts[0]])[0].sample.step == 7
+    assert seen == [(3, 7)]  # both functions read one execution; every completion is a row
+    State.global_step = 8
+    call(rewards, [MEAN] * 3, texts, trainer_state=State())  # the same programs a step later
+    assert seen == [(3, 7), (3, 8)]
 
 
 def test_chat_completions_and_missing_columns():

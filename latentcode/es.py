@@ -1,0 +1,495 @@
+"""Evolution strategies on the code expert's weights: perturb, regenerate, keep what scores.
+
+    python -m latentcode.es --suite liststats --population 30 --sigma 1e-3 --max-steps 50
+    torchrun --nproc-per-node 4 -m latentcode.es --config es.yaml   # members split over ranks
+
+Follows "Evolution Strategies at Scale" (Qiu et al. 2025): antithetic Gaussian
+perturbations of all weights (or of LoRA weights only), each regenerated from an integer
+seed and never stored; the model is perturbed in place and restored, so memory is one model
+plus one parameter-sized noise buffer (the update then needs the gradient and the
+optimizer's state, as any optimizer step does). The fitness of a member is the mean reward
+(``latentcode.rewards``: what the program prints, minus an optional MDL length) of its
+greedy programs on the iteration's batch of training tasks. Fitness is rank-normalised over
+the population (centered ranks in [-0.5, 0.5]) and the gradient estimate
+
+    g = sum_j (F+_j - F-_j) * eps_j / (2 * n_pairs * sigma)
+
+is handed to a torch optimizer (SGD or Adam) as a gradient to ascend, where the paper adds
+``lr * g`` itself. Under torch.distributed each rank evaluates a share of the pairs; only
+seeds and scalar fitness cross processes, and every rank computes the same update.
+
+Restoring a member subtracts the noise it added: in float32 ``p + s*e - 2*s*e + s*e`` is
+``p`` within rounding (about 1e-7 relative), not bit for bit; in bfloat16 (8 bits of
+mantissa) the residue can outgrow an update, so train in float32. Runs stay exactly
+reproducible (a resumed run equals an uninterrupted one, every rank holds the same weights)
+because every process does the same operations on the weights in the same order.
+
+Rank 0 writes the run folder (see ``latentcode.training``): ``metrics.jsonl`` rows
+{step, completions, reward_mean, reward_max, fitness_std, wall_s (of the iteration)},
+``samples.jsonl`` (its own members' new completions), ``evals.jsonl``, ``tensorboard/``
+and ``checkpoints/step-N/`` (trainable weights, optimizer state, step), which ``resume``
+continues from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from latentcode.rewards import RewardConfig
+
+_MASK64 = (1 << 64) - 1
+
+
+# ---------------------------------------------------------------------------------------
+# the algorithm, on any list of parameters
+# ---------------------------------------------------------------------------------------
+
+def mix(*xs: int) -> int:
+    """A 63-bit seed from integers (splitmix64 steps): the same in every process and
+    machine, unlike ``hash`` of a string."""
+    h = 0x9E3779B97F4A7C15
+    for x in xs:
+        h = ((h ^ (x & _MASK64)) * 0xBF58476D1CE4E5B9) & _MASK64
+        h = ((h ^ (h >> 31)) * 0x94D049BB133111EB) & _MASK64
+        h ^= h >> 29
+    return h >> 1
+
+
+def noise(p: torch.Tensor, seed: int, i: int) -> torch.Tensor:
+    """eps for parameter number ``i`` of the pair ``seed``: regenerated, never stored."""
+    g = torch.Generator(device=p.device).manual_seed(mix(seed, i))
+    return torch.randn(p.shape, generator=g, device=p.device, dtype=p.dtype)
+
+
+@torch.no_grad()
+def perturb(params: Sequence[torch.Tensor], seed: int, scale: float) -> None:
+    """``p += scale * eps`` in place, one parameter at a time. ``p.add_`` (not
+    ``p.data.add_``) bumps the version counter the code expert's prefix cache checks."""
+    for i, p in enumerate(params):
+        p.add_(noise(p, seed, i), alpha=scale)
+
+
+def centered_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks scaled to [-0.5, 0.5], ties sharing their average rank; sums to zero."""
+    x = x.detach().double().cpu()
+    n = len(x)
+    ranks = torch.empty(n, dtype=torch.float64)
+    ranks[torch.argsort(x, stable=True)] = torch.arange(n, dtype=torch.float64)
+    _, group = torch.unique(x, return_inverse=True)
+    sums = torch.zeros(int(group.max()) + 1, dtype=torch.float64).index_add_(0, group, ranks)
+    ranks = (sums / torch.bincount(group).double())[group]
+    return ranks / max(n - 1, 1) - 0.5
+
+
+def evaluate_population(params: Sequence[torch.Tensor], fitness_fn: Callable[[], float],
+                        seeds: Sequence[int], sigma: float, *, rank: int = 0,
+                        world_size: int = 1) -> torch.Tensor:
+    """Raw fitness (P,), P = 2 * len(seeds), ordered [+eps_0, -eps_0, +eps_1, ...]. This rank
+    evaluates pairs rank, rank + world_size, ...; the others' entries come by all_reduce.
+
+    Every rank still applies and undoes every pair's noise: restoring leaves a rounding
+    residue, and only the same operations in the same order leave the same residue, so the
+    ranks' weights (and a one-process run's) stay bit-identical. The cost, three noise draws
+    per pair, is small next to generating."""
+    fitness = torch.zeros(2 * len(seeds), dtype=torch.float64)
+    for j, seed in enumerate(seeds):
+        mine = j % world_size == rank
+        perturb(params, seed, sigma)
+        if mine:
+            fitness[2 * j] = fitness_fn()
+        perturb(params, seed, -2 * sigma)
+        if mine:
+            fitness[2 * j + 1] = fitness_fn()
+        perturb(params, seed, sigma)  # restore (within rounding)
+    if world_size > 1:
+        import torch.distributed as dist
+        on = params[0].device if dist.get_backend() == "nccl" else torch.device("cpu")
+        fitness = fitness.to(on)
+        dist.all_reduce(fitness, op=dist.ReduceOp.SUM)
+        fitness = fitness.cpu()
+    return fitness
+
+
+@torch.no_grad()
+def set_es_gradient(params: Sequence[torch.Tensor], seeds: Sequence[int],
+                    fitness: torch.Tensor, sigma: float) -> None:
+    """p.grad = -g (an optimizer descends, ES ascends), eps regenerated seed by seed."""
+    shaped = centered_ranks(fitness)
+    coef = [float(shaped[2 * j] - shaped[2 * j + 1]) / (2 * len(seeds) * sigma)
+            for j in range(len(seeds))]
+    for i, p in enumerate(params):
+        p.grad = torch.zeros_like(p)
+        for seed, c in zip(seeds, coef):
+            if c != 0.0:
+                p.grad.add_(noise(p, seed, i), alpha=-c)
+
+
+def es_step(params: Sequence[torch.Tensor], fitness_fn: Callable[[], float],
+            optimizer: torch.optim.Optimizer, seeds: Sequence[int], sigma: float, *,
+            rank: int = 0, world_size: int = 1) -> torch.Tensor:
+    """One iteration: evaluate the antithetic population, step the optimizer up the ES
+    gradient. Returns the raw fitness (P,) of every member, on every rank."""
+    fitness = evaluate_population(params, fitness_fn, seeds, sigma, rank=rank,
+                                  world_size=world_size)
+    set_es_gradient(params, seeds, fitness, sigma)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)  # frees the gradient buffers until next time
+    return fitness
+
+
+def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr)
+
+
+# ---------------------------------------------------------------------------------------
+# the trainer: the code expert, its rewards, a run folder
+# ---------------------------------------------------------------------------------------
+
+def _f(default, help: str):
+    """A config field with its help text (TrlParser turns it into a flag's help)."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class ESConfig:
+    model: str = _f("smollm2-135m", "hub id, folder, smollm2-135m or tiny")
+    device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda if available)")
+    dtype: str | None = _f(None, "float32 (advised: see the module docstring), bfloat16, float16")
+    suite: str = _f("liststats", "task suite to train on")
+    train_size: int = _f(256, "training tasks")
+    eval_size: int = _f(48, "held-out tasks")
+    held_out_families: str = _f("", "comma-separated families never trained on")
+    held_out_min: float | None = _f(None, "tasks with a number >= this are held out")
+    difficulty: int = _f(1, "difficulty of generated tasks")
+    task_seed: int = _f(0, "seed of the generated tasks")
+    few_shot: int = _f(0, "worked examples in the prompt (0-3)")
+    max_new_tokens: int = _f(256, "tokens per completion")
+    population: int = _f(30, "members per iteration (antithetic pairs x 2), even")
+    sigma: float = _f(1e-3, "perturbation scale")
+    lr: float = _f(5e-4, "optimizer learning rate")
+    optimizer: str = _f("adam", "sgd or adam")
+    batch_size: int = _f(16, "training tasks per fitness evaluation (the same for every member)")
+    max_steps: int = _f(50, "ES iterations")
+    lora: bool = _f(False, "perturb LoRA weights only, not the full model")
+    lora_r: int = _f(8, "LoRA rank")
+    lora_alpha: int = _f(16, "LoRA alpha")
+    lora_target_modules: str = _f("q_proj,v_proj", "comma-separated modules given LoRA adapters")
+    mdl: str = _f("none", "length measure: none, tokens, ast, zlib, lzma, model_bits")
+    mdl_weight: float = _f(0.0, "lambda in correctness - lambda * length")
+    mdl_on: str = _f("correct", "correct or all: which programs pay for length")
+    reward_correct: float = _f(1.0, "reward of a correct answer")
+    reward_wrong: float = _f(0.0, "reward of a wrong answer")
+    reward_error: float = _f(-0.1, "reward of a program that failed")
+    reward_timeout: float = _f(-0.1, "reward of a program that timed out")
+    reward_no_code: float = _f(-0.2, "reward of a reply without a program")
+    reward_truncated: float = _f(-0.2, "reward of a program cut by the token limit")
+    hardcoded: float = _f(0.0, "reward of a program printing an uncomputed literal")
+    metamorphic: bool = _f(True, "re-run correct programs on new numbers to catch hard-coding")
+    eval_every: int = _f(10, "held-out evaluation every N iterations (0: start and end only)")
+    save_every: int = _f(10, "checkpoint every N iterations (0: at the end only)")
+    runs_dir: str = _f("runs", "where run folders are created")
+    run_name: str | None = _f(None, "run folder name (default es-<suite>)")
+    resume: str | None = _f(None, "run folder to continue from its last checkpoint")
+    seed: int = _f(0, "seed of the perturbations and task batches")
+    quiet: bool = _f(False, "no progress bar")
+    dump_weights: bool = _f(False, "every rank writes its final trainable weights to "
+                                   "final-rank<r>.safetensors in the run folder (to check they agree)")
+
+    def __post_init__(self):
+        if self.population < 2 or self.population % 2:
+            raise ValueError(f"population ({self.population}) must be even and >= 2: members come "
+                             f"in antithetic pairs; set it to {max(2, self.population + 1)}")
+        positive = {"sigma": self.sigma, "lr": self.lr, "batch_size": self.batch_size,
+                    "max_new_tokens": self.max_new_tokens, "lora_r": self.lora_r}
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{name} ({value}) must be > 0")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', not {self.optimizer!r}")
+        for name in ("max_steps", "eval_every", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be >= 0")
+        if self.batch_size > self.train_size:
+            raise ValueError(f"batch_size ({self.batch_size}) exceeds train_size "
+                             f"({self.train_size}); lower batch_size or raise train_size")
+        self.reward_config()  # its own checks name mdl, mdl_on, mdl_weight
+
+    def reward_config(self) -> RewardConfig:
+        return RewardConfig(correct=self.reward_correct, wrong=self.reward_wrong,
+                            error=self.reward_error, timeout=self.reward_timeout,
+                            no_code=self.reward_no_code, truncated=self.reward_truncated,
+                            hardcoded=self.hardcoded, metamorphic=self.metamorphic, mdl=self.mdl,
+                            mdl_weight=self.mdl_weight, mdl_on=self.mdl_on)
+
+
+# may differ between a run and its resumption: nothing else may, or the weights would
+_RESUMABLE = {"max_steps", "eval_every", "save_every", "runs_dir", "run_name", "resume",
+              "quiet", "device", "dump_weights"}
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def _init_distributed(config: ESConfig) -> _Dist:
+    import torch.distributed as dist
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not dist.is_available():
+        return _Dist()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and (config.device or "cuda").startswith("cuda")
+    if cuda and config.device in (None, "cuda"):
+        config.device = f"cuda:{local}"
+    if cuda:
+        torch.cuda.set_device(torch.device(config.device))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), local)
+
+
+def _load(config: ESConfig):
+    """(model, tokenizer, trainable parameters by name)."""
+    from latentcode.models import load_model
+    model, tok = load_model(config.model, device=config.device, dtype=config.dtype)
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+        targets = [m.strip() for m in config.lora_target_modules.split(",") if m.strip()]
+        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                 target_modules=targets, lora_dropout=0.0,
+                                                 task_type="CAUSAL_LM"))
+    model.eval()
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return model, tok, named
+
+
+def _save_checkpoint(path: Path, step: int, named, optimizer, completions: int) -> None:
+    from safetensors.torch import save_file
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_file({n: p.detach().cpu().contiguous() for n, p in named},
+              str(tmp / "trainable.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "completions": completions}))
+    if path.exists():
+        import shutil
+        shutil.rmtree(path)
+    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint the last one
+
+
+def _last_checkpoint(run_path: Path) -> Path | None:
+    found = [p for p in (run_path / "checkpoints").glob("step-*") if (p / "state.json").exists()]
+    return max(found, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+@torch.no_grad()
+def _load_checkpoint(ckpt: Path, named, optimizer) -> dict:
+    from safetensors.torch import load_file
+    saved = load_file(str(ckpt / "trainable.safetensors"))
+    missing = {n for n, _ in named} ^ set(saved)
+    if missing:
+        raise ValueError(f"{ckpt} does not match the model's trainable parameters "
+                         f"({sorted(missing)[:3]}...): resume with the same model and lora settings")
+    for n, p in named:
+        p.copy_(saved[n])
+    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+    return json.loads((ckpt / "state.json").read_text())
+
+
+def _check_resumable(saved: dict, config: ESConfig) -> None:
+    for f in dataclasses.fields(config):
+        if f.name in _RESUMABLE or f.name not in saved:
+            continue
+        if saved[f.name] != getattr(config, f.name):
+            raise ValueError(f"resume: the run was made with {f.name}={saved[f.name]!r}, this config "
+                             f"has {getattr(config, f.name)!r}; use the same value or start a new run")
+
+
+class _Recorder:
+    """What rank 0 records in the run folder: held-out evaluations, metrics, samples,
+    TensorBoard scalars, checkpoints. On other ranks (``run=None``) every method does nothing,
+    so members' samples are logged by rank 0 for its own members only."""
+
+    def __init__(self, run, config: ESConfig, start: int, tok):
+        from latentcode.rewards import CodeRewards
+        from latentcode.training import RunLog
+        self.run, self.config = run, config
+        self.log = RunLog(run.path) if run else None
+        self.tb = None
+        if run:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run.path / "tensorboard"),
+                                    purge_step=start + 1 if start else None)
+        if run and config.resume:
+            for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl"):
+                self.log.truncate_after(name, start if start else -1)  # -1: redo the start eval too
+        # its own memo, and no callback: held-out completions are not training samples
+        self.eval_rewards = CodeRewards(config.reward_config(), tokenizer=tok,
+                                        max_completion_tokens=config.max_new_tokens)
+
+    def samples_callback(self):
+        return self.log.samples_callback() if self.log else None
+
+    def metrics(self, row: dict) -> None:
+        if self.log:
+            self.log.append("metrics.jsonl", [row])
+            self.tb.add_scalar("train/reward_mean", row["reward_mean"], row["step"])
+            self.tb.add_scalar("train/fitness_std", row["fitness_std"], row["step"])
+
+    def heldout(self, step: int, model, tok, tasks) -> None:
+        if not self.log:
+            return
+        from latentcode.training import evaluate_heldout
+        cfg = self.config
+        result = evaluate_heldout(model, tok, tasks, few_shot=cfg.few_shot,
+                                  batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
+                                  rewards=self.eval_rewards)
+        self.log.append("evals.jsonl", [{"step": step, **result}])
+        self.tb.add_scalar("heldout/accuracy", result["accuracy"], step)
+        self.tb.flush()
+
+    def checkpoint(self, step: int, named, optimizer, completions: int) -> None:
+        if self.run:
+            _save_checkpoint(self.run.path / "checkpoints" / f"step-{step}", step, named,
+                             optimizer, completions)
+
+    def close(self) -> None:
+        if self.tb:
+            self.tb.close()
+
+
+def _open_run(config: ESConfig, rank: int):
+    """(run or None on ranks > 0, checkpoint to resume from or None)."""
+    from latentcode.runs import Run
+    if config.resume:
+        run = Run.open(config.resume)
+        _check_resumable(run.config, config)
+        return (run if rank == 0 else None), _last_checkpoint(run.path)
+    if rank != 0:
+        return None, None
+    return Run.create(config.runs_dir, config.run_name or f"es-{config.suite}",
+                      dataclasses.asdict(config)), None
+
+
+def _load_tasks(config: ESConfig):
+    from latentcode.training import TaskSetup, load_tasks
+    train, heldout = load_tasks(TaskSetup(
+        suite=config.suite, train_size=config.train_size, eval_size=config.eval_size,
+        held_out_families=config.held_out_families, held_out_min=config.held_out_min,
+        difficulty=config.difficulty, seed=config.task_seed))
+    if config.batch_size > len(train):
+        raise ValueError(f"batch_size ({config.batch_size}) exceeds the {len(train)} training "
+                         "tasks; lower it")
+    return train, heldout
+
+
+def _task_batch(train: list, config: ESConfig, t: int) -> list:
+    """Iteration t's tasks, the same for every member; drawn from (seed, t), so a resumed
+    run and every rank draw the same ones."""
+    rng = random.Random(mix(config.seed, t, -1))
+    return [train[i] for i in rng.sample(range(len(train)), config.batch_size)]
+
+
+def _fitness(expert, rewards, tasks: list, step: int) -> Callable[[], float]:
+    """Mean reward of the expert's greedy programs for ``tasks`` at the current weights."""
+    prompts = [expert.prompt(task) for task in tasks]
+
+    def fitness_fn() -> float:
+        gens = [g[0] for g in expert.generate(prompts)]
+        outcomes = rewards.evaluate(tasks, [g.text for g in gens], [g.num_tokens for g in gens],
+                                    step)
+        return statistics.fmean(rewards.total(outcomes))
+    return fitness_fn
+
+
+def train_es(config: ESConfig) -> Path:
+    """Train with evolution strategies; returns the run folder (on every rank)."""
+    from tqdm.auto import tqdm
+
+    from latentcode.expert import CodeExpert, ExpertConfig
+    from latentcode.rewards import CodeRewards
+
+    dist_info = _init_distributed(config)
+    model, tok, named = _load(config)
+    params = [p for _, p in named]
+    optimizer = make_optimizer(params, config.optimizer, config.lr)
+    train, heldout = _load_tasks(config)
+    run, ckpt = _open_run(config, dist_info.rank)
+    state = _load_checkpoint(ckpt, named, optimizer) if ckpt else {"step": 0, "completions": 0}
+    start, completions = state["step"], state["completions"]
+    rec = _Recorder(run, config, start, tok)
+    rewards = CodeRewards(config.reward_config(), tokenizer=tok, on_outcomes=rec.samples_callback(),
+                          max_completion_tokens=config.max_new_tokens)
+    expert = CodeExpert(model, tok, ExpertConfig(
+        few_shot=config.few_shot, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens))
+    if start == 0:
+        rec.heldout(0, model, tok, heldout)
+    bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
+               disable=config.quiet or dist_info.rank != 0, desc="es")
+    for t in bar:
+        t0 = time.perf_counter()
+        seeds = [mix(config.seed, t, j) for j in range(config.population // 2)]
+        fitness = es_step(params, _fitness(expert, rewards, _task_batch(train, config, t), t),
+                          optimizer, seeds, config.sigma, rank=dist_info.rank,
+                          world_size=dist_info.world_size)
+        completions += config.population * config.batch_size  # every rank's members
+        rec.metrics({"step": t, "completions": completions, "reward_mean": fitness.mean().item(),
+                     "reward_max": fitness.max().item(), "fitness_std": fitness.std().item(),
+                     "wall_s": time.perf_counter() - t0})
+        bar.set_postfix(reward=f"{fitness.mean().item():.3f}")
+        last = t == config.max_steps
+        if last or (config.eval_every and t % config.eval_every == 0):
+            rec.heldout(t, model, tok, heldout)
+        if last or (config.save_every and t % config.save_every == 0):
+            rec.checkpoint(t, named, optimizer, completions)
+    bar.close()
+    rec.close()
+    return _finish(config, run, named, dist_info)
+
+
+def _finish(config: ESConfig, run, named, dist_info: _Dist) -> Path:
+    """Tell every rank the run folder, dump weights if asked, leave the process group."""
+    path = [str(run.path) if run else None]
+    if dist_info.world_size > 1:
+        import torch.distributed as dist
+        dist.broadcast_object_list(path, src=0)
+    path = Path(path[0])
+    if config.dump_weights:
+        from safetensors.torch import save_file
+        save_file({n: p.detach().cpu().contiguous() for n, p in named},
+                  str(path / f"final-rank{dist_info.rank}.safetensors"))
+    if dist_info.world_size > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return path
+
+
+def parse_config(argv: list[str] | None = None) -> ESConfig:
+    """``--config run.yaml`` and flags (``--mdl ast --mdl-weight 0.01``); flags win."""
+    from trl import TrlParser
+    (config,) = TrlParser(dataclass_types=[ESConfig]).parse_args_and_config(argv)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    path = train_es(parse_config(argv))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run folder: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

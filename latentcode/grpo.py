@@ -1,0 +1,286 @@
+"""GRPO on the code expert's programs, through TRL's GRPOTrainer.
+
+    run = train_grpo(CodeGRPOConfig(model="smollm2-135m", mdl="ast", mdl_weight=0.01, max_steps=50))
+    python -m latentcode.grpo --config run.yaml --mdl ast --mdl-weight 0.01 --max-steps 5
+
+The model writes a program for each question; the sandbox runs the whole group's programs
+in one batch; the reward is the executed output's grade (``correctness``) minus lambda
+times the program's length (``mdl``), from ``latentcode.rewards``. The policy never sees
+the output tokens as targets: the code is latent. Prompts are the ones ``latentcode
+bench`` sends (``CodeExpert.messages``, chat template applied by TRL), so a bench run and
+a training run are compared on the same text.
+
+Thin over TRL: the trainer is GRPOTrainer as shipped; two callbacks add the held-out
+evaluation (greedy, the project's own decoder) and the run folder's JSON-lines logs.
+The run folder holds config.json, samples.jsonl (every training completion, bench's row
+format plus ``step``: the optimizer step it was trained in), eval_samples.jsonl (the
+held-out completions), metrics.jsonl, evals.jsonl, tensorboard/ and checkpoints/.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainerCallback, TrainerControl
+from trl import GRPOConfig
+
+from latentcode.mdl import MEASURES
+from latentcode.rewards import RewardConfig
+from latentcode.training import RunLog, TaskSetup
+
+LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")
+
+
+@dataclass
+class CodeGRPOConfig(GRPOConfig):
+    """GRPOConfig plus the tasks, rewards, LoRA and run folder. The device is the trainer's
+    (cuda when available; ``use_cpu`` forces the CPU): TrainingArguments owns ``device``."""
+
+    # the model and its tasks
+    model: str = field(default="smollm2-135m", metadata={"help": "hub id, local folder, smollm2-135m or tiny"})
+    dtype: str | None = field(default=None, metadata={"help": "weights' dtype; default: bf16 on cuda, float32 on cpu"})
+    suite: str = field(default="liststats", metadata={"help": "generated family (liststats, mixed, ...) or a benchmark file (gsm8k, ...)"})
+    train_size: int = field(default=256, metadata={"help": "training questions"})
+    eval_size: int = field(default=48, metadata={"help": "held-out questions, evaluated greedily"})
+    held_out_families: str = field(default="", metadata={"help": "comma-separated families never trained on (suite mixed)"})
+    held_out_min: float | None = field(default=None, metadata={"help": "questions with any number >= this are held out"})
+    difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
+    task_seed: int = field(default=0, metadata={"help": "seed of the generated questions (seed is the trainer's)"})
+    few_shot: int = field(default=0, metadata={"help": "PAL-style worked examples in the prompt (0-3), as in bench"})
+    # rewards (latentcode.rewards.RewardConfig)
+    mdl: str = field(default="none", metadata={"help": "length measure: none, " + ", ".join(MEASURES)})
+    mdl_weight: float = field(default=0.0, metadata={"help": "lambda in reward = correctness - lambda * length"})
+    mdl_on: str = field(default="correct", metadata={"help": "correct | all: which programs pay for their length"})
+    mdl_reference: str = field(default="frozen", metadata={"help": "model_bits under a frozen copy of the start model, or the current policy"})
+    reward_correct: float = field(default=1.0, metadata={"help": "reward of a correct answer"})
+    reward_wrong: float = field(default=0.0, metadata={"help": "ran, printed a wrong answer (list answers get partial credit)"})
+    reward_error: float = field(default=-0.1, metadata={"help": "raised, hit a limit or was blocked"})
+    reward_timeout: float = field(default=-0.1, metadata={"help": "ran past timeout_s"})
+    reward_no_code: float = field(default=-0.2, metadata={"help": "no program in the reply"})
+    reward_truncated: float = field(default=-0.2, metadata={"help": "the token limit cut the program (never run)"})
+    hardcoded: float = field(default=0.0, metadata={"help": "replaces the grade of a program that prints an uncomputed literal"})
+    metamorphic: bool = field(default=True, metadata={"help": "re-run correct programs on the question with new numbers"})
+    timeout_s: float = field(default=2.0, metadata={"help": "sandbox wall-clock limit per program"})
+    memory_mb: int = field(default=256, metadata={"help": "sandbox memory limit per program"})
+    # LoRA
+    lora: bool = field(default=True, metadata={"help": "train LoRA adapters (False: every weight)"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scale numerator (scale = alpha / r)"})
+    lora_dropout: float = field(default=0.0, metadata={"help": "dropout on the LoRA input"})
+    lora_target_modules: str = field(default="q_proj,k_proj,v_proj,o_proj", metadata={"help": "comma-separated module names"})
+    # evaluation and the run folder
+    eval_every: int = field(default=10, metadata={"help": "held-out evaluation every N steps (0: only at start and end)"})
+    runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
+    run_name: str | None = field(default=None, metadata={"help": "run folder suffix; default grpo-<suite>"})
+    resume: str | None = field(default=None, metadata={"help": "a run folder to continue from its last checkpoint"})
+
+    # GRPOConfig defaults changed for short runs of a small model on a CPU
+    output_dir: str | None = field(default=None, metadata={"help": "ignored: checkpoints go to the run folder's checkpoints/"})
+    learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate; 1e-5 for full weights, try 1e-4 to 5e-4 with LoRA"})
+    logging_steps: float = field(default=1, metadata={"help": "log (metrics.jsonl, TensorBoard) every N steps"})
+    save_steps: float = field(default=10, metadata={"help": "checkpoint every N steps (what resume continues from)"})
+    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "logging integrations; TensorBoard writes to the run folder's tensorboard/"})
+    max_completion_length: int | None = field(default=256, metadata={"help": "token limit per completion"})
+    num_generations: int | None = field(default=4, metadata={"help": "completions per question (the GRPO group)"})
+    per_device_train_batch_size: int = field(default=4, metadata={"help": "completions per micro-batch; the generation batch must hold whole groups"})
+    beta: float = field(default=0.0, metadata={"help": "KL coefficient (0: no reference model)"})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature of the completions"})
+    # None, not False: transformers 5 resolves this deprecated alias of activation_checkpointing
+    # (default off) and warns whenever it is set, as TRL's default True is
+    gradient_checkpointing: bool | None = field(default=None, metadata={"help": "deprecated alias of activation_checkpointing"})
+    bf16: bool | None = field(default=False, metadata={"help": "bf16 autocast; the weights' dtype is set by dtype"})
+
+    def __post_init__(self):
+        if self.few_shot not in range(4):
+            raise ValueError(f"few_shot ({self.few_shot}) must be 0, 1, 2 or 3")
+        if self.mdl_reference not in ("frozen", "current"):
+            raise ValueError(f"mdl_reference must be 'frozen' or 'current', not {self.mdl_reference!r}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every ({self.eval_every}) must be >= 0 (0: only at start and end)")
+        if self.lora and self.lora_r < 1:
+            raise ValueError(f"lora_r ({self.lora_r}) must be >= 1, or set lora False to train every weight")
+        self.reward_config()  # its own checks name mdl, mdl_on, mdl_weight
+        super().__post_init__()
+
+    def reward_config(self) -> RewardConfig:
+        return RewardConfig(
+            correct=self.reward_correct, wrong=self.reward_wrong, error=self.reward_error,
+            timeout=self.reward_timeout, no_code=self.reward_no_code, truncated=self.reward_truncated,
+            hardcoded=self.hardcoded, metamorphic=self.metamorphic, mdl=self.mdl,
+            mdl_weight=self.mdl_weight, mdl_on=self.mdl_on, timeout_s=self.timeout_s,
+            memory_mb=self.memory_mb)
+
+    def task_setup(self) -> TaskSetup:
+        return TaskSetup(suite=self.suite, train_size=self.train_size, eval_size=self.eval_size,
+                         held_out_families=self.held_out_families, held_out_min=self.held_out_min,
+                         difficulty=self.difficulty, seed=self.task_seed)
+
+    @property
+    def completions_per_step(self) -> int:
+        """Completions generated per optimizer step, all processes: each generation batch
+        serves ``steps_per_generation`` micro-steps, ``num_iterations`` times over."""
+        return (self.per_device_train_batch_size * self.world_size
+                * self.gradient_accumulation_steps // self.num_iterations)
+
+
+class HeldoutEval(TrainerCallback):
+    """Greedy held-out evaluation at step 0, every ``eval_every`` steps and at the last
+    step: a row in evals.jsonl, scalars through the trainer's callbacks (TensorBoard).
+
+    The scalars go to ``callback_handler.on_log``, not ``trainer.log``: GRPOTrainer.log
+    also flushes the step's reward means, which would then miss their own log row."""
+
+    def __init__(self, config: CodeGRPOConfig, tokenizer, tasks, log: RunLog, length_model=None):
+        from latentcode.rewards import CodeRewards
+        self.config, self.tokenizer, self.tasks, self.log = config, tokenizer, tasks, log
+        # its own CodeRewards, so held-out completions stay out of samples.jsonl
+        self.rewards = CodeRewards(config.reward_config(), tokenizer=tokenizer, length_model=length_model,
+                                   on_outcomes=self._log_samples,
+                                   max_completion_tokens=config.max_completion_length)
+        self.handler = None  # the trainer's callback_handler, set once the trainer exists
+        self.step = 0  # labels eval_samples.jsonl rows
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step == 0:  # a resumed run evaluated its checkpoint's step before saving it
+            self.evaluate(args, state, control, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        every = self.config.eval_every
+        if (every and state.global_step % every == 0) or state.global_step >= state.max_steps:
+            self.evaluate(args, state, control, model)
+
+    def evaluate(self, args, state, control, model):
+        from latentcode.training import evaluate_heldout
+        self.step = state.global_step
+        result = evaluate_heldout(model, self.tokenizer, self.tasks, few_shot=self.config.few_shot,
+                                  max_new_tokens=self.config.max_completion_length, rewards=self.rewards)
+        self.log.append("evals.jsonl", [{"step": state.global_step, **result}])
+        scalars = {f"heldout/{k}": result[k] for k in ("accuracy", "mean_ast_nodes", "hardcoded_rate")
+                   if result[k] is not None}
+        if self.handler is not None:  # a fresh control: on_log clears should_log, due after this step
+            self.handler.on_log(args, state, TrainerControl(), logs=scalars)
+
+    def _log_samples(self, outcomes, step):
+        rows = [{**o.sample.to_dict(), "step": self.step, "reward": o.correctness,
+                 "length": o.length, "metamorphic": o.metamorphic} for o in outcomes]
+        self.log.append("eval_samples.jsonl", rows)
+
+
+class MetricsLog(TrainerCallback):
+    """One metrics.jsonl row per training log: completions so far, rewards, loss, wall time
+    (continued across a resume)."""
+
+    def __init__(self, completions_per_step: int, log: RunLog):
+        self.per_step, self.log = completions_per_step, log
+        previous = [r["wall_s"] for r in log.read("metrics.jsonl") if r.get("wall_s") is not None]
+        self.offset = previous[-1] if previous else 0.0
+        self.t0 = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "reward" not in logs:  # train summary, held-out scalars
+            return
+        row = {"step": state.global_step, "completions": state.global_step * self.per_step,
+               "reward_mean": logs["reward"]}
+        row.update({k: v for k, v in logs.items() if k.startswith("rewards/") and k.endswith("/mean")})
+        row["loss"] = logs.get("loss")
+        row["wall_s"] = self.offset + time.perf_counter() - self.t0
+        self.log.append("metrics.jsonl", [row])
+
+
+def _training_samples(log: RunLog):
+    """samples.jsonl rows labelled with the optimizer step they train: TRL scores a batch
+    at global_step g, before step g + 1 (so a resume from checkpoint-g repeats them)."""
+    write = log.samples_callback()
+
+    def on_outcomes(outcomes, step):
+        if step is not None:
+            step += 1
+            for o in outcomes:
+                o.sample.step = step
+        write(outcomes, step)
+    return on_outcomes
+
+
+def _open_run(config: CodeGRPOConfig):
+    """(run, checkpoint to resume from or None). Resuming drops log rows after the checkpoint."""
+    from latentcode.runs import Run
+    if config.resume is None:
+        run = Run.create(config.runs_dir, config.run_name or f"grpo-{config.suite}", {})
+        config.output_dir = str(run.path / "checkpoints")
+        run.write_json("config.json", {"grpo": config.to_dict()})
+        return run, None
+    run = Run.open(config.resume)
+    config.output_dir = str(run.path / "checkpoints")
+    checkpoints = sorted((run.path / "checkpoints").glob("checkpoint-*"),
+                         key=lambda p: int(p.name.split("-")[-1]))
+    if not checkpoints:
+        raise FileNotFoundError(f"{run.path}/checkpoints has no checkpoint-* folder to resume from; "
+                                "start a new run, or lower save_steps so runs checkpoint sooner")
+    step = int(checkpoints[-1].name.split("-")[-1])
+    log = RunLog(run.path)
+    for name in LOGS:
+        log.truncate_after(name, step)
+    return run, str(checkpoints[-1])
+
+
+def build_dataset(tasks, expert):
+    """Conversational rows: TRL applies the chat template, as ``CodeExpert.prompt`` does."""
+    from datasets import Dataset
+    from latentcode.rewards import tasks_to_rows
+    return Dataset.from_list([{"prompt": expert.messages(t), **row}
+                              for t, row in zip(tasks, tasks_to_rows(tasks))])
+
+
+def train_grpo(config: CodeGRPOConfig) -> Path:
+    """Train, logging into a run folder (a new one, or ``config.resume``); returns its path."""
+    from peft import LoraConfig
+    from transformers import set_seed
+    from transformers.integrations import TensorBoardCallback
+    from trl import GRPOTrainer
+
+    from latentcode.expert import CodeExpert, ExpertConfig
+    from latentcode.models import load_model
+    from latentcode.rewards import CodeRewards
+    from latentcode.training import load_tasks
+
+    train_tasks, heldout = load_tasks(config.task_setup())
+    run, checkpoint = _open_run(config)
+    log = RunLog(run.path)
+
+    set_seed(config.seed)  # LoRA's initial weights come from the global generator
+    model, tok = load_model(config.model, device=str(config.device), dtype=config.dtype)
+    length_model = None
+    if config.mdl == "model_bits":
+        length_model = copy.deepcopy(model).requires_grad_(False) if config.mdl_reference == "frozen" else model
+    rewards = CodeRewards(config.reward_config(), tokenizer=tok, length_model=length_model,
+                          on_outcomes=_training_samples(log), max_completion_tokens=config.max_completion_length)
+    heldout_eval = HeldoutEval(config, tok, heldout, log, length_model)
+    peft_config = None
+    if config.lora:
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                                 target_modules=[m.strip() for m in config.lora_target_modules.split(",")],
+                                 task_type="CAUSAL_LM")
+    expert = CodeExpert(model, tok, ExpertConfig(few_shot=config.few_shot))
+    trainer = GRPOTrainer(model=model, reward_funcs=rewards.functions(), args=config,
+                          train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
+                          peft_config=peft_config,
+                          callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
+    heldout_eval.handler = trainer.callback_handler
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
+            cb.logging_dir = str(run.path / "tensorboard")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return run.path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from trl import TrlParser
+    (config,) = TrlParser(dataclass_types=[CodeGRPOConfig]).parse_args_and_config(argv)
+    print(train_grpo(config))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
