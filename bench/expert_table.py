@@ -22,6 +22,8 @@ def command_of(bench: dict) -> str:
         parts.append(f"--temperature {bench['temperature']}")
     if bench.get("max_new_tokens") != 320:
         parts.append(f"--max-new-tokens {bench['max_new_tokens']}")
+    if bench.get("batch_size", 16) != 16:
+        parts.append(f"--batch-size {bench['batch_size']}")
     return " ".join(parts)
 
 
@@ -45,15 +47,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     rows = [r for r in (row(Path(x)) for x in args.runs) if r]
-    print("| run | suite | mode | shots | n | k | accuracy | maj@k | statuses | tokens/s |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---|---:|")
+    print("| run | suite | mode | shots | n | k | accuracy | maj@k | pass@k | statuses | tokens/s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         st = ", ".join(f"{k} {v}" for k, v in r["status"].items())
         maj = f"{r['maj@k']:.1%}" if r["k"] > 1 else "-"
+        pas = f"{r['pass@k']:.1%}" if r["k"] > 1 else "-"
         tps = f"{r['tokens_per_s']:.0f}" if r["tokens_per_s"] else "-"
         name = r["run"].split("-", 2)[-1]  # drop the timestamp
         print(f"| {name} | {r['suite']} | {r['mode']} | {r['few_shot']} | {r['questions']} | {r['k']} | "
-              f"{r['accuracy']:.1%} | {maj} | {st} | {tps} |")
+              f"{r['accuracy']:.1%} | {maj} | {pas} | {st} | {tps} |")
     print()
     for r in rows:
         print(f"- {r['run'].split('-', 2)[-1]}: `{r['command']}`")
