@@ -228,6 +228,13 @@ def compile_program(code: str, restricted: bool = True):
     except (ValueError, RecursionError, MemoryError) as e:  # NUL bytes, absurd nesting
         raise CompileRefused("error", f"{type(e).__name__}: {e}", None) from None
     body, last = split_last_expression(tree)
+    try:
+        return _compile_parsed(body, last, restricted)
+    except SyntaxError as e:  # found after parsing: 'return' outside function, nonlocal at top level
+        raise CompileRefused("error", f"SyntaxError: {e.msg}", e.lineno) from None
+
+
+def _compile_parsed(body, last, restricted: bool):
     if not restricted:
         return (compile(body, "<program>", "exec"),
                 compile(last, "<program>", "eval") if last else None)

@@ -41,6 +41,15 @@ def test_syntax_error_is_an_error_with_its_line():
     assert (r.status, r.lineno) == ("error", 2) and r.error.startswith("SyntaxError")
 
 
+@pytest.mark.parametrize("policy", [True, False])
+def test_syntax_errors_the_compiler_finds_after_parsing_are_errors_not_refusals(policy):
+    # SmolLM2 ends GSM8K programs with a bare `return x`: the parser accepts it, compile()
+    # does not; it was reported as a policy refusal ("blocked") until this test
+    r = sandbox.run("total = 2 * 40\nreturn total", python_policy=policy)
+    assert (r.status, r.error_type, r.lineno) == ("error", "SyntaxError", 2)
+    assert "'return' outside function" in r.error
+
+
 def test_policy_refusal_is_blocked_with_a_reason():
     r = sandbox.run("import os\nos.system('true')")
     assert r.status == "blocked" and "import of 'os' is not allowed" in r.error
