@@ -4,7 +4,7 @@
 # Then: python bench/expert_table.py $RUNS/* --out bench/results/expert.json
 set -euo pipefail
 RUNS=${RUNS:-runs/figures}
-STAGES=${STAGES:-1 2 3 4}  # e.g. STAGES="1 2" for the quick ones
+STAGES=${STAGES:-1 2 3 4 5}  # e.g. STAGES="1 2" for the quick ones
 b() { latentcode bench --runs-dir "$RUNS" --quiet "$@"; }
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -34,4 +34,11 @@ if stage 4; then
     b --suite $suite --n 200 --mode code   --few-shot 3 --samples 4 --batch-size 32 --name ${suite}200-code-3shot-k4
     b --suite $suite --n 200 --mode direct --few-shot 3 --samples 4 --batch-size 32 --name ${suite}200-direct-3shot-k4
   done
+fi
+# 5. the two generated suites with 4 samples at temperature 0.7, for maj@4
+if stage 5; then
+  b --suite liststats  --n 40 --mode code   --samples 4 --batch-size 32 --name liststats-code-0shot-k4
+  b --suite liststats  --n 40 --mode direct --samples 4 --batch-size 32 --name liststats-direct-0shot-k4
+  b --suite arithmetic --n 40 --mode code   --few-shot 3 --samples 4 --batch-size 32 --name arithmetic-code-3shot-k4
+  b --suite arithmetic --n 40 --mode direct --few-shot 3 --samples 4 --batch-size 32 --name arithmetic-direct-3shot-k4
 fi
