@@ -85,6 +85,8 @@ class SandboxPolicy(RestrictingNodeTransformer):
     def check_name(self, node, name, allow_magic_methods=False):
         if name in SAFE_DUNDERS and allow_magic_methods:
             return
+        if name == "__name__" and isinstance(getattr(node, "ctx", None), ast.Load):
+            return  # `if __name__ == "__main__":` reads the string the globals hold
         if name is not None and _is_private_name(name):
             return  # `_cache`, `_helper`: ordinary Python, no guard is named like that
         super().check_name(node, name, allow_magic_methods=False)
