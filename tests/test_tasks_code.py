@@ -72,7 +72,8 @@ def test_a_main_block_is_not_run(he, mb):
     right = [(h2, "def truncate_number(n):\n    return n % 1.0" + main)]
     assert _passes(humaneval, right)[0] == [True]
     assert _passes(mbpp, [(m11, m11.meta["reference_code"] + main)])[0] == [True]
-    assert sandbox.run("if __name__ == '__main__':\n    pass\n").status == "blocked"
+    # the block is dropped, not refused: run as written, the sandbox would run it
+    assert sandbox.run("if __name__ == '__main__':\n    assert False\n").status == "error"
 
 
 def test_mbpp_prompt_shows_the_tests():
