@@ -56,17 +56,7 @@ class Run:
             os.fsync(f.fileno())
 
     def samples(self) -> list[dict]:
-        """Every complete line; a line cut by a kill mid-write is dropped (and only that)."""
-        path = self.path / "samples.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return read_jsonl(self.path / "samples.jsonl")
 
     def completed_tasks(self, samples_per_task: int) -> set[str]:
         counts: dict[str, int] = {}
@@ -81,3 +71,18 @@ class Run:
         tmp = self.path / "samples.jsonl.tmp"
         tmp.write_text("".join(json.dumps(s, default=str) + "\n" for s in kept))
         os.replace(tmp, self.path / "samples.jsonl")
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Every complete line of a JSON-lines log; a line cut by a kill mid-write is dropped
+    (and only that). A missing file is an empty log."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

@@ -122,16 +122,8 @@ class RunLog:
             os.fsync(f.fileno())
 
     def read(self, name: str) -> list[dict]:
-        p = self.path / name
-        if not p.exists():
-            return []
-        out = []
-        for line in p.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-        return out
+        from latentcode.runs import read_jsonl
+        return read_jsonl(self.path / name)
 
     def truncate_after(self, name: str, step: int) -> None:
         """Drop rows logged after ``step`` (a resumed run repeats those steps)."""

@@ -11,3 +11,30 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam) -> str:
+    """Save to ``folder`` the tiny model fitted (loss on the reply only) to answer ``reply``
+    to the default training and held-out questions. A random tiny model never writes a
+    program, so every completion scores the same and neither GRPO nor ES has a signal."""
+    from latentcode.expert import CodeExpert
+    from latentcode.models import load_model
+    from latentcode.training import TaskSetup, load_tasks
+    torch.manual_seed(0)
+    model, tok = load_model("tiny", device="cpu")
+    train, held = load_tasks(TaskSetup(train_size=8, eval_size=4))
+    expert = CodeExpert(model, tok)
+    enc = tok([expert.prompt(t) + reply + tok.eos_token for t in train + held],
+              add_special_tokens=False, return_tensors="pt", padding=True)  # left padding
+    n = len(tok(reply + tok.eos_token, add_special_tokens=False).input_ids)
+    labels = torch.full_like(enc.input_ids, -100)
+    labels[:, -n:] = enc.input_ids[:, -n:]
+    opt = optimizer(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        model(**enc, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)

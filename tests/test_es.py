@@ -16,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import fit_tiny_coder
 from latentcode.es import (ESConfig, centered_ranks, es_step, noise, parse_config, perturb,
                            train_es)
 
@@ -27,28 +28,7 @@ PROGRAM = "```python\nprint(sum([1, 2]))\n```"
 @pytest.fixture(scope="module")
 def coder(tmp_path_factory):
     """A folder with the tiny model fitted to reply PROGRAM to the training questions."""
-    from latentcode.expert import CodeExpert, ExpertConfig
-    from latentcode.models import load_model
-    from latentcode.training import TaskSetup, load_tasks
-    torch.manual_seed(0)
-    model, tok = load_model("tiny", device="cpu")
-    train, held = load_tasks(TaskSetup(train_size=8, eval_size=4))
-    expert = CodeExpert(model, tok, ExpertConfig())
-    enc = tok([expert.prompt(t) + PROGRAM + tok.eos_token for t in train + held],
-              add_special_tokens=False, return_tensors="pt", padding=True)  # left padding
-    n = len(tok(PROGRAM + tok.eos_token, add_special_tokens=False).input_ids)
-    labels = torch.full_like(enc.input_ids, -100)
-    labels[:, -n:] = enc.input_ids[:, -n:]  # loss on the reply only
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(40):
-        model(**enc, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    folder = tmp_path_factory.mktemp("coder")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return str(folder)
+    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), PROGRAM, 40)
 
 
 def small(coder, runs_dir, **kw) -> ESConfig:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import fit_tiny_coder
 from latentcode.grpo import CodeGRPOConfig, main, train_grpo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -22,27 +23,7 @@ REPLY = "```python\nprint(1 + 2)\n```"
 @pytest.fixture(scope="module")
 def coder(tmp_path_factory):
     """A tiny model folder that writes code blocks some of the time."""
-    from latentcode.expert import CodeExpert
-    from latentcode.models import load_model
-    from latentcode.training import TaskSetup, load_tasks
-    torch.manual_seed(0)
-    model, tok = load_model("tiny", device="cpu")
-    train, held = load_tasks(TaskSetup(train_size=8, eval_size=4))
-    expert = CodeExpert(model, tok)
-    batch = tok([expert.prompt(t) + REPLY + tok.eos_token for t in train + held],
-                return_tensors="pt", padding=True, add_special_tokens=False)
-    labels = batch["input_ids"].clone()
-    labels[:, :-len(tok(REPLY + tok.eos_token, add_special_tokens=False)["input_ids"])] = -100
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(60):
-        model(**batch, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    path = tmp_path_factory.mktemp("coder")
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
+    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 60, torch.optim.AdamW)
 
 
 def small_config(model: str, runs_dir, **overrides) -> CodeGRPOConfig:
