@@ -118,6 +118,12 @@ class Sample:
         return dataclasses.asdict(self)
 
 
+def _may_end(last_token_text: str) -> bool:
+    """A block closes only on a token with a backtick, an answer line only on a newline: the
+    whole row is decoded only then, not on every step."""
+    return "`" in last_token_text or "\n" in last_token_text
+
+
 def _has_closed_block(text: str) -> bool:
     return text.count("```") >= 2
 
@@ -191,7 +197,8 @@ class CodeExpert:
             self.model, input_ids, mask, max_new_tokens=cfg.max_new_tokens,
             eos_token_ids={tok.eos_token_id}, temperature=cfg.temperature, top_p=cfg.top_p,
             past=prefix.expand(len(ids) * k) if prefix is not None else None,
-            finished=lambda row, t: answered(tok.decode(t, skip_special_tokens=True)),
+            finished=lambda row, t: _may_end(tok.decode(t[-1:]))
+            and answered(tok.decode(t, skip_special_tokens=True)),
             generator=self._generator)
         rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e)
                 for t, e in zip(tokens, ended)]
