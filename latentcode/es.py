@@ -445,6 +445,7 @@ def train_es(config: ESConfig) -> Path:
         fitness = es_step(params, _fitness(expert, rewards, _task_batch(train, config, t), t),
                           optimizer, seeds, config.sigma, rank=dist_info.rank,
                           world_size=dist_info.world_size)
+        expert.forget_prefix()  # an optimizer's fused/foreach kernels may not bump version counters
         completions += config.population * config.batch_size  # every rank's members
         rec.metrics({"step": t, "completions": completions, "reward_mean": fitness.mean().item(),
                      "reward_max": fitness.max().item(), "fitness_std": fitness.std().item(),

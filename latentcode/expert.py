@@ -178,6 +178,22 @@ class CodeExpert:
         cfg, tok = self.config, self.tokenizer
         k = cfg.num_samples
         ids = tok(prompts, add_special_tokens=False)["input_ids"]
+        ids = [x for x in ids for _ in range(k)]
+        tokens, ended = self.decode_ids(ids, temperature=cfg.temperature, top_p=cfg.top_p,
+                                        max_new_tokens=cfg.max_new_tokens, generator=self._generator)
+        rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e)
+                for t, e in zip(tokens, ended)]
+        return [rows[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+    def decode_ids(self, ids: list[list[int]], *, temperature: float, top_p: float,
+                   max_new_tokens: int, generator: torch.Generator | None = None,
+                   eos_token_ids: set[int] | None = None) -> tuple[list[list[int]], list[bool]]:
+        """New tokens for each prompt (token ids, one row per completion), end-of-sequence
+        excluded, and whether each row ended (end-of-sequence, or its code block / answer line
+        closed) before ``max_new_tokens``. ``generator`` None samples from torch's global
+        generator (what a trainer checkpoints and restores); ``eos_token_ids`` defaults to
+        the tokenizer's."""
+        cfg, tok = self.config, self.tokenizer
         prefix = self._shared_prefix(ids) if cfg.prefix_cache else None
         n_pre = len(prefix.ids) if prefix is not None else 0
         # Left-pad what follows the shared prefix: [prefix][pads][question]. Positions come
@@ -190,19 +206,20 @@ class CodeExpert:
             input_ids = torch.cat([torch.tensor([prefix.ids]).expand(len(ids), -1), input_ids], 1)
             mask = torch.cat([torch.ones(len(ids), n_pre, dtype=mask.dtype), mask], 1)
         device = self.model.device
-        input_ids = input_ids.repeat_interleave(k, 0).to(device)
-        mask = mask.repeat_interleave(k, 0).to(device)
         answered = _has_closed_block if cfg.mode == "code" else _has_answer_line
-        tokens, ended = decode(
-            self.model, input_ids, mask, max_new_tokens=cfg.max_new_tokens,
-            eos_token_ids={tok.eos_token_id}, temperature=cfg.temperature, top_p=cfg.top_p,
-            past=prefix.expand(len(ids) * k) if prefix is not None else None,
+        return decode(
+            self.model, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
+            eos_token_ids=eos_token_ids or {tok.eos_token_id}, temperature=temperature, top_p=top_p,
+            past=prefix.expand(len(ids)) if prefix is not None else None,
             finished=lambda row, t: _may_end(tok.decode(t[-1:]))
             and answered(tok.decode(t, skip_special_tokens=True)),
-            generator=self._generator)
-        rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e)
-                for t, e in zip(tokens, ended)]
-        return [rows[i * k:(i + 1) * k] for i in range(len(prompts))]
+            generator=generator)
+
+    def forget_prefix(self) -> None:
+        """Drop the cached prompt prefix. Needed after weight updates that autograd's version
+        counters miss: fused optimizers (``AdamW(fused=True)``, transformers' default
+        ``adamw_torch_fused``) write the weights without bumping them."""
+        self._prefix = None
 
     def _shared_prefix(self, ids: list[list[int]]) -> "_PrefixCache | None":
         """The keys and values of the tokens every prompt starts with (system prompt and
@@ -256,7 +273,8 @@ def _common_prefix_len(seqs: list[list[int]], limit: int) -> int:
 
 def _weights_version(model) -> tuple:
     """Changes whenever a parameter is modified in place under autograd's version counter
-    (optimizer steps, ``p.add_`` under no_grad) or replaced."""
+    (``p.add_`` under no_grad, as ES does; foreach optimizer steps) or replaced. Fused
+    optimizer kernels do not bump the counter: see ``CodeExpert.forget_prefix``."""
     return tuple((id(p), p._version) for p in model.parameters())
 
 

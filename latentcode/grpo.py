@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import time
+
+import torch
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,7 @@ class CodeGRPOConfig(GRPOConfig):
     difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
     task_seed: int = field(default=0, metadata={"help": "seed of the generated questions (seed is the trainer's)"})
     few_shot: int = field(default=0, metadata={"help": "PAL-style worked examples in the prompt (0-3), as in bench"})
+    stop_at_fence: bool = field(default=True, metadata={"help": "sample with the project's decoder: a completion ends when its code block closes, the shared prompt start is prefilled once (False: TRL's model.generate, which runs every completion to max_completion_length)"})
     # rewards (latentcode.rewards.RewardConfig)
     mdl: str = field(default="none", metadata={"help": "length measure: none, " + ", ".join(MEASURES)})
     mdl_weight: float = field(default=0.0, metadata={"help": "lambda in reward = correctness - lambda * length"})
@@ -101,6 +104,20 @@ class CodeGRPOConfig(GRPOConfig):
             raise ValueError(f"eval_every ({self.eval_every}) must be >= 0 (0: only at start and end)")
         if self.lora and self.lora_r < 1:
             raise ValueError(f"lora_r ({self.lora_r}) must be >= 1, or set lora False to train every weight")
+        if self.stop_at_fence:
+            unsupported = {"top_k": (self.top_k, 0), "min_p": (self.min_p, None),
+                           "repetition_penalty": (self.repetition_penalty, 1.0),
+                           "use_vllm": (self.use_vllm, False),
+                           "generation_kwargs": (self.generation_kwargs, None),
+                           "mask_truncated_completions": (self.mask_truncated_completions, False)}
+            for name, (value, default) in unsupported.items():
+                if value != default and not (name == "top_k" and value is None):
+                    raise ValueError(
+                        f"{name}={value!r} needs TRL's own generation: set stop_at_fence false "
+                        f"(--stop-at-fence false), or leave {name} at {default!r}. The fence-stopping "
+                        "decoder samples with temperature and top_p only"
+                        + (", and a completion it stops at the fence has no end-of-sequence token, "
+                           "which TRL would count as truncated" if name == "mask_truncated_completions" else ""))
         self.reward_config()  # its own checks name mdl, mdl_on, mdl_weight
         super().__post_init__()
 
@@ -189,6 +206,53 @@ class MetricsLog(TrainerCallback):
         self.log.append("metrics.jsonl", [row])
 
 
+def _trainer_class():
+    from trl import GRPOTrainer
+    from trl.models import unwrap_model_for_generation
+
+    class CodeGRPOTrainer(GRPOTrainer):
+        """GRPOTrainer whose completions end when their code block closes.
+
+        TRL's generation stops only at end-of-sequence. A small model keeps writing after
+        its program (explanations, a second block), so without this every completion runs to
+        max_completion_length: the extra tokens cost generation and backward time and add
+        noise to the loss while changing no reward (only the first block is run). Sampling
+        is the code expert's decoder (``CodeExpert.decode_ids``): the shared prompt start is
+        prefilled once per generation batch, a finished row leaves the batch, sampling uses
+        temperature and top_p from torch's global generator (which the trainer checkpoints,
+        so a resume samples what the uninterrupted run sampled). Everything else (log-probs,
+        advantages, loss) is TRL's, computed from the returned token ids."""
+
+        expert = None  # a CodeExpert on the trained model, set by train_grpo
+
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            if not self.args.stop_at_fence or images is not None and any(images):
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields,
+                                                     num_generations, has_tool_images)
+            with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                              gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                                              gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
+                  as unwrapped, torch.no_grad()):
+                self.expert.model = unwrapped
+                self.expert.forget_prefix()  # the weights moved since the last batch (fused AdamW leaves no trace)
+                tokens, ended = self.expert.decode_ids(
+                    [list(p) for p in prompt_ids], temperature=self.temperature, top_p=self.top_p,
+                    max_new_tokens=self.max_completion_length, eos_token_ids=set(self.eos_token_ids))
+            eos = self.eos_token_ids[0]
+            # a row that ended without closing a block ended on end-of-sequence: keep it, as TRL does
+            completion_ids = [t + [eos] if e and not _closed(self.expert, t) else t
+                              for t, e in zip(tokens, ended)]
+            return completion_ids, None
+
+    return CodeGRPOTrainer
+
+
+def _closed(expert, tokens: list[int]) -> bool:
+    from latentcode.expert import _has_closed_block
+    return _has_closed_block(expert.tokenizer.decode(tokens, skip_special_tokens=True))
+
+
 def _training_samples(log: RunLog):
     """samples.jsonl rows labelled with the optimizer step they train: TRL scores a batch
     at global_step g, before step g + 1 (so a resume from checkpoint-g repeats them)."""
@@ -238,8 +302,6 @@ def train_grpo(config: CodeGRPOConfig) -> Path:
     from peft import LoraConfig
     from transformers import set_seed
     from transformers.integrations import TensorBoardCallback
-    from trl import GRPOTrainer
-
     from latentcode.expert import CodeExpert, ExpertConfig
     from latentcode.models import load_model
     from latentcode.rewards import CodeRewards
@@ -263,7 +325,7 @@ def train_grpo(config: CodeGRPOConfig) -> Path:
                                  target_modules=[m.strip() for m in config.lora_target_modules.split(",")],
                                  task_type="CAUSAL_LM")
     expert = CodeExpert(model, tok, ExpertConfig(few_shot=config.few_shot))
-    trainer = GRPOTrainer(model=model, reward_funcs=rewards.functions(), args=config,
+    trainer = _trainer_class()(model=model, reward_funcs=rewards.functions(), args=config,
                           train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
                           peft_config=peft_config,
                           callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
@@ -271,6 +333,7 @@ def train_grpo(config: CodeGRPOConfig) -> Path:
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
             cb.logging_dir = str(run.path / "tensorboard")
+    trainer.expert = CodeExpert(trainer.model, tok, ExpertConfig(few_shot=config.few_shot))
     trainer.train(resume_from_checkpoint=checkpoint)
     return run.path
 

@@ -97,6 +97,70 @@ def test_resume_matches_an_uninterrupted_run(coder, tmp_path):
         [(s["step"], s["completion"]) for s in read_jsonl(whole / "samples.jsonl")]
 
 
+def _trainer(coder, tmp_path, **overrides):
+    """A CodeGRPOTrainer as train_grpo builds it, for calling its generation directly."""
+    from latentcode.expert import CodeExpert
+    from latentcode.grpo import _trainer_class, build_dataset
+    from latentcode.models import load_model
+    from latentcode.rewards import CodeRewards
+    from latentcode.training import load_tasks
+    config = small_config(coder, tmp_path, **overrides)
+    config.output_dir = str(tmp_path / "out")
+    train, _ = load_tasks(config.task_setup())
+    model, tok = load_model(coder, device="cpu")
+    expert = CodeExpert(model, tok)
+    trainer = _trainer_class()(model=model, reward_funcs=CodeRewards(config.reward_config()).functions(),
+                               args=config, train_dataset=build_dataset(train, expert), processing_class=tok)
+    trainer.expert = CodeExpert(trainer.model, tok)
+    return trainer, [tok(expert.prompt(t), add_special_tokens=False).input_ids for t in train], tok
+
+
+def test_completions_stop_when_their_code_block_closes(coder, tmp_path):
+    trainer, prompts, tok = _trainer(coder, tmp_path, max_completion_length=24)
+    rows = [p for p in prompts[:4] for _ in range(4)]
+    eos = trainer.eos_token_ids
+    torch.manual_seed(0)
+    ids, logprobs = trainer._generate_single_turn(rows, None, {}, 4)
+    assert logprobs is None and len(ids) == len(rows)
+    texts = [tok.decode(t, skip_special_tokens=True) for t in ids]
+    closed = [t.count("```") >= 2 for t in texts]
+    assert any(closed), "the fixture's model must close some blocks"
+    for t, text, c in zip(ids, texts, closed):
+        if c:  # nothing after the fence, and no end-of-sequence was sampled
+            assert text.endswith("```") and t[-1] not in eos
+        elif len(t) < 24:  # ended early without a block: it sampled end-of-sequence, kept as TRL keeps it
+            assert t[-1] in eos and eos[0] not in t[:-1]
+    # TRL's own generation runs the same prompts past the fence (at least one of them)
+    trainer.args.stop_at_fence = False
+    torch.manual_seed(0)
+    ids, _ = trainer._generate_single_turn(rows, None, {}, 4)
+    texts = [tok.decode(t, skip_special_tokens=True) for t in ids]
+    assert any(t.count("```") >= 2 and not t.endswith("```") for t in texts)
+
+
+def test_fence_stopping_resumes_from_the_global_generator(coder, tmp_path):
+    """The decoder samples from torch's global generator, which checkpoints carry: the same
+    seed gives the same completions, another seed others."""
+    trainer, prompts, _ = _trainer(coder, tmp_path)
+    rows = [p for p in prompts[:2] for _ in range(4)]
+    draws = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        draws.append(trainer._generate_single_turn(rows, None, {}, 4)[0])
+    assert draws[0] == draws[1] and draws[0] != draws[2]
+
+
+@pytest.mark.parametrize("flag", [["--top-k", "50"], ["--repetition-penalty", "1.1"],
+                                  ["--mask-truncated-completions", "true"]])
+def test_sampling_options_the_decoder_lacks_are_refused(flag):
+    with pytest.raises(ValueError, match="stop_at_fence"):
+        main(flag + ["--use-cpu", "true"])
+    from trl import TrlParser  # and accepted with TRL's generation
+    (cfg,) = TrlParser(dataclass_types=[CodeGRPOConfig]).parse_args_and_config(
+        flag + ["--use-cpu", "true", "--stop-at-fence", "false"])
+    assert cfg.stop_at_fence is False
+
+
 def test_parser_reads_yaml_then_flags(tmp_path):
     yaml = tmp_path / "run.yaml"
     yaml.write_text("model: tiny\nmdl: ast\nmdl_weight: 0.01\nmax_steps: 5\nlora: false\nuse_cpu: true\n")
