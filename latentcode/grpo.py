@@ -299,6 +299,14 @@ def build_dataset(tasks, expert):
 
 def train_grpo(config: CodeGRPOConfig) -> Path:
     """Train, logging into a run folder (a new one, or ``config.resume``); returns its path."""
+    trainer, run_path, checkpoint = build_trainer(config)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return run_path
+
+
+def build_trainer(config: CodeGRPOConfig):
+    """(trainer, run folder, checkpoint to resume from or None), ready for ``trainer.train``.
+    ``trainer.remove_callback(HeldoutEval)`` leaves out the held-out evaluations."""
     from peft import LoraConfig
     from transformers import set_seed
     from transformers.integrations import TensorBoardCallback
@@ -326,16 +334,15 @@ def train_grpo(config: CodeGRPOConfig) -> Path:
                                  task_type="CAUSAL_LM")
     expert = CodeExpert(model, tok, ExpertConfig(few_shot=config.few_shot))
     trainer = _trainer_class()(model=model, reward_funcs=rewards.functions(), args=config,
-                          train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
-                          peft_config=peft_config,
-                          callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
+                               train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
+                               peft_config=peft_config,
+                               callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
     heldout_eval.handler = trainer.callback_handler
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
             cb.logging_dir = str(run.path / "tensorboard")
     trainer.expert = CodeExpert(trainer.model, tok, ExpertConfig(few_shot=config.few_shot))
-    trainer.train(resume_from_checkpoint=checkpoint)
-    return run.path
+    return trainer, run.path, checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:

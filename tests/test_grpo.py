@@ -98,20 +98,15 @@ def test_resume_matches_an_uninterrupted_run(coder, tmp_path):
 
 
 def _trainer(coder, tmp_path, **overrides):
-    """A CodeGRPOTrainer as train_grpo builds it, for calling its generation directly."""
+    """The trainer train_grpo builds, and tokenized training prompts, to call its generation."""
     from latentcode.expert import CodeExpert
-    from latentcode.grpo import _trainer_class, build_dataset
-    from latentcode.models import load_model
-    from latentcode.rewards import CodeRewards
+    from latentcode.grpo import build_trainer
     from latentcode.training import load_tasks
     config = small_config(coder, tmp_path, **overrides)
-    config.output_dir = str(tmp_path / "out")
+    trainer, _, _ = build_trainer(config)
     train, _ = load_tasks(config.task_setup())
-    model, tok = load_model(coder, device="cpu")
-    expert = CodeExpert(model, tok)
-    trainer = _trainer_class()(model=model, reward_funcs=CodeRewards(config.reward_config()).functions(),
-                               args=config, train_dataset=build_dataset(train, expert), processing_class=tok)
-    trainer.expert = CodeExpert(trainer.model, tok)
+    tok = trainer.processing_class
+    expert = CodeExpert(trainer.model, tok)
     return trainer, [tok(expert.prompt(t), add_special_tokens=False).input_ids for t in train], tok
 
 
