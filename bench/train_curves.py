@@ -27,7 +27,32 @@ def load(run: Path) -> dict:
     per_step = {m["step"]: m["completions"] for m in metrics}
     for e in evals:  # completions spent when this evaluation ran
         e["completions"] = per_step.get(e["step"], 0 if e["step"] == 0 else None)
-    return {"run": run.name, "kind": kind, "metrics": metrics, "evals": evals}
+    samples = read_jsonl(run / "samples.jsonl") if (run / "samples.jsonl").exists() else []
+    return {"run": run.name, "kind": kind, "metrics": metrics, "evals": evals,
+            "hardcoded": hardcoded_share(samples)}
+
+
+def _pct(e: dict, key: str) -> str:
+    v = e.get(key)
+    return "-" if v is None else f"{v:.1%}"
+
+
+def _num(e: dict, key: str) -> str:
+    v = e.get(key)
+    return "-" if v is None else f"{v:.1f}"
+
+
+def hardcoded_share(samples: list[dict], steps: int = 5) -> tuple[str, str]:
+    """Share of training programs flagged hard-coded in the first and the last ``steps``
+    steps, as "k/n"."""
+    ran = [s for s in samples if s.get("program") and s.get("step") is not None]
+    if not ran:
+        return "-", "-"
+    first, last = min(s["step"] for s in ran), max(s["step"] for s in ran)
+    def share(rows):
+        return f"{sum(bool(s.get('hardcoded')) for s in rows)}/{len(rows)}"
+    return (share([s for s in ran if s["step"] < first + steps]),
+            share([s for s in ran if s["step"] > last - steps]))
 
 
 def smooth(ys: list[float], k: int) -> list[float]:
@@ -91,21 +116,22 @@ def main(argv=None) -> int:
            + "\n" + svg_panel(acc, "held-out accuracy (greedy)", "accuracy", 430) + "\n</svg>\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(svg)
-    print("| run | completions | held-out accuracy first -> last | mean AST nodes first -> last | "
-          "hard-coded first -> last |")
-    print("|---|---:|---|---|---|")
+    print("| run | completions | held-out accuracy | per family | ran ok | mean AST nodes "
+          "(all / correct) | hard-coded, held-out | hard-coded, training samples |")
+    print("|---|---:|---|---|---|---|---|---|")
     for r in runs:
         if not r["evals"]:
             continue
         a, b = r["evals"][0], r["evals"][-1]
         spent = r["metrics"][-1]["completions"] if r["metrics"] else 0
-
-        def f(key, e):
-            v = e.get(key)
-            return "-" if v is None else (f"{v:.1%}" if key != "mean_ast_nodes" else f"{v:.1f}")
-        print(f"| {label[r['run']]} | {spent} | {f('accuracy', a)} -> {f('accuracy', b)} | "
-              f"{f('mean_ast_nodes', a)} -> {f('mean_ast_nodes', b)} | "
-              f"{f('hardcoded_rate', a)} -> {f('hardcoded_rate', b)} |")
+        families = " ".join(f"{k} {a['by_family'][k]:.0%}->{b['by_family'].get(k, 0):.0%}"
+                            for k in sorted(a.get("by_family", {})))
+        early, late = r["hardcoded"]
+        print(f"| {label[r['run']]} | {spent} | {_pct(a, 'accuracy')} -> {_pct(b, 'accuracy')} | "
+              f"{families} | {_pct(a, 'ran_ok')} -> {_pct(b, 'ran_ok')} | "
+              f"{_num(a, 'mean_ast_nodes')} / {_num(a, 'mean_ast_nodes_correct')} -> "
+              f"{_num(b, 'mean_ast_nodes')} / {_num(b, 'mean_ast_nodes_correct')} | "
+              f"{_pct(a, 'hardcoded_rate')} -> {_pct(b, 'hardcoded_rate')} | {early} -> {late} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(runs, indent=1, default=str))

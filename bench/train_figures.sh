@@ -13,17 +13,20 @@ stage() { [[ " $STAGES " == *" $1 "* ]]; }
 if stage 1; then
   latentcode train grpo $TASKS --runs-dir "$RUNS" --run-name grpo-l0 --max-steps 40 \
     --num-generations 8 --per-device-train-batch-size 8 --max-completion-length 192 \
-    --learning-rate 2e-4 --eval-every 10 --save-steps 10
+    --learning-rate 2e-4 --eval-every 20 --save-steps 10
 fi
 # 2. the same with the MDL term (AST nodes, counted against correct programs only)
 if stage 2; then
   latentcode train grpo $TASKS --runs-dir "$RUNS" --run-name grpo-ast --max-steps 40 \
     --num-generations 8 --per-device-train-batch-size 8 --max-completion-length 192 \
-    --learning-rate 2e-4 --eval-every 10 --save-steps 10 --mdl ast --mdl-weight 0.005
+    --learning-rate 2e-4 --eval-every 20 --save-steps 10 --mdl ast --mdl-weight 0.005
 fi
-# 3. evolution strategies on the full weights (Qiu et al.: sigma 1e-3), fewer members for a CPU
+# 3. evolution strategies on the full weights, fewer members than Qiu et al. (30) for a CPU.
+#    Their update, theta += alpha / N * sum_n z_n eps_n (alpha 5e-4, sigma 1e-3, z-scored
+#    rewards), is ours, theta += lr * sum_j (r+_j - r-_j) eps_j / (N sigma) with centered ranks
+#    r (std 0.29), with SGD at lr = alpha * sigma / 0.29 = 1.7e-6.
 if stage 3; then
-  latentcode train es $TASKS --runs-dir "$RUNS" --run-name es-full --max-steps 20 \
-    --population 16 --sigma 1e-3 --lr 5e-4 --batch-size 8 --max-new-tokens 192 \
+  latentcode train es $TASKS --runs-dir "$RUNS" --run-name es-full --max-steps 15 \
+    --population 8 --sigma 1e-3 --optimizer sgd --lr 1.7e-6 --batch-size 8 --max-new-tokens 192 \
     --eval-every 5 --save-every 5 --quiet true
 fi
