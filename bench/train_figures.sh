@@ -5,7 +5,7 @@
 #           --json bench/results/train_curves.json
 set -euo pipefail
 RUNS=${RUNS:-runs/train-figures}
-STAGES=${STAGES:-1 2 3}
+STAGES=${STAGES:-1 2 3 4}
 TASKS="--suite mixed --held-out-families sorting,numtheory --train-size 256 --eval-size 48"
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -29,4 +29,11 @@ if stage 3; then
   latentcode train es $TASKS --runs-dir "$RUNS" --run-name es-full --max-steps 15 \
     --population 8 --sigma 1e-3 --optimizer sgd --lr 1.7e-6 --batch-size 8 --max-new-tokens 192 \
     --eval-every 5 --save-every 5 --quiet true
+fi
+# 4. stage 1 with the 3-shot PAL prompt (the worked examples bench uses): denser reward, since
+#    more programs run and come out right; the prompt is 3x longer, so fewer steps fit
+if stage 4; then
+  latentcode train grpo $TASKS --runs-dir "$RUNS" --run-name grpo-l0-3shot --max-steps 30 \
+    --num-generations 8 --per-device-train-batch-size 8 --max-completion-length 192 \
+    --learning-rate 2e-4 --eval-every 15 --save-steps 10 --few-shot 3
 fi
