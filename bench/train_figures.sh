@@ -5,7 +5,7 @@
 #           --json bench/results/train_curves.json
 set -euo pipefail
 RUNS=${RUNS:-runs/train-figures}
-STAGES=${STAGES:-1 2 3 4}
+STAGES=${STAGES:-1 2 3 4 5}
 TASKS="--suite mixed --held-out-families sorting,numtheory --train-size 256 --eval-size 48"
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -36,4 +36,10 @@ if stage 4; then
   latentcode train grpo $TASKS --runs-dir "$RUNS" --run-name grpo-l0-3shot --max-steps 30 \
     --num-generations 8 --per-device-train-batch-size 8 --max-completion-length 192 \
     --learning-rate 2e-4 --eval-every 15 --save-steps 10 --few-shot 3
+fi
+# 5. stage 4 with the MDL term: the length comparison where more programs are right
+if stage 5; then
+  latentcode train grpo $TASKS --runs-dir "$RUNS" --run-name grpo-ast-3shot --max-steps 30 \
+    --num-generations 8 --per-device-train-batch-size 8 --max-completion-length 192 \
+    --learning-rate 2e-4 --eval-every 15 --save-steps 10 --few-shot 3 --mdl ast --mdl-weight 0.005
 fi
