@@ -27,9 +27,8 @@ def load(run: Path) -> dict:
     per_step = {m["step"]: m["completions"] for m in metrics}
     for e in evals:  # completions spent when this evaluation ran
         e["completions"] = per_step.get(e["step"], 0 if e["step"] == 0 else None)
-    samples = read_jsonl(run / "samples.jsonl") if (run / "samples.jsonl").exists() else []
     return {"run": run.name, "kind": kind, "metrics": metrics, "evals": evals,
-            "hardcoded": hardcoded_share(samples)}
+            "hardcoded": hardcoded_share(read_jsonl(run / "samples.jsonl"))}
 
 
 def _pct(e: dict, key: str) -> str:

@@ -90,9 +90,11 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
            max_new_tokens: int, eos_token_ids: set[int], temperature: float = 0.0,
            top_p: float = 1.0, past: Cache | None = None,
            finished: Callable[[int, list[int]], bool] | None = None,
-           generator: torch.Generator | None = None) -> tuple[list[list[int]], list[bool]]:
-    """New tokens for each row of a left-padded batch, end-of-sequence excluded, and
-    whether each row ended (end-of-sequence or ``finished``) before the token limit.
+           generator: torch.Generator | None = None,
+           keep_eos: bool = False) -> tuple[list[list[int]], list[bool]]:
+    """New tokens for each row of a left-padded batch, and whether each row ended
+    (end-of-sequence or ``finished``) before the token limit. The end-of-sequence token a
+    row sampled is left out, or kept as its last token with ``keep_eos`` (a trainer scores it).
 
     ``past`` may already hold the keys and values of the first ``past.get_seq_length()``
     columns (a shared prompt prefix). ``finished(row, tokens)`` is asked after every token;
@@ -114,6 +116,8 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
         for i, (row, tok) in enumerate(zip(alive.tolist(), nxt.tolist())):
             if tok in eos_token_ids:
                 ended[row] = True
+                if keep_eos:
+                    out[row].append(tok)
                 continue
             out[row].append(tok)
             if finished is not None and finished(row, out[row]):

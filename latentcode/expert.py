@@ -187,12 +187,13 @@ class CodeExpert:
 
     def decode_ids(self, ids: list[list[int]], *, temperature: float, top_p: float,
                    max_new_tokens: int, generator: torch.Generator | None = None,
-                   eos_token_ids: set[int] | None = None) -> tuple[list[list[int]], list[bool]]:
-        """New tokens for each prompt (token ids, one row per completion), end-of-sequence
-        excluded, and whether each row ended (end-of-sequence, or its code block / answer line
-        closed) before ``max_new_tokens``. ``generator`` None samples from torch's global
-        generator (what a trainer checkpoints and restores); ``eos_token_ids`` defaults to
-        the tokenizer's."""
+                   eos_token_ids: set[int] | None = None, keep_eos: bool = False
+                   ) -> tuple[list[list[int]], list[bool]]:
+        """New tokens for each prompt (token ids, one row per completion), and whether each
+        row ended (end-of-sequence, or its code block / answer line closed) before
+        ``max_new_tokens``. A sampled end-of-sequence token is left out unless ``keep_eos``.
+        ``generator`` None samples from torch's global generator (what a trainer checkpoints
+        and restores); ``eos_token_ids`` defaults to the tokenizer's."""
         cfg, tok = self.config, self.tokenizer
         prefix = self._shared_prefix(ids) if cfg.prefix_cache else None
         n_pre = len(prefix.ids) if prefix is not None else 0
@@ -213,7 +214,7 @@ class CodeExpert:
             past=prefix.expand(len(ids)) if prefix is not None else None,
             finished=lambda row, t: _may_end(tok.decode(t[-1:]))
             and answered(tok.decode(t, skip_special_tokens=True)),
-            generator=generator)
+            generator=generator, keep_eos=keep_eos)
 
     def forget_prefix(self) -> None:
         """Drop the cached prompt prefix. Needed after weight updates that autograd's version

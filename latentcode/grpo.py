@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import copy
 import time
-
-import torch
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from transformers import TrainerCallback, TrainerControl
 from trl import GRPOConfig
@@ -105,16 +105,17 @@ class CodeGRPOConfig(GRPOConfig):
         if self.lora and self.lora_r < 1:
             raise ValueError(f"lora_r ({self.lora_r}) must be >= 1, or set lora False to train every weight")
         if self.stop_at_fence:
-            unsupported = {"top_k": (self.top_k, 0), "min_p": (self.min_p, None),
-                           "repetition_penalty": (self.repetition_penalty, 1.0),
-                           "use_vllm": (self.use_vllm, False),
-                           "generation_kwargs": (self.generation_kwargs, None),
-                           "mask_truncated_completions": (self.mask_truncated_completions, False)}
-            for name, (value, default) in unsupported.items():
-                if value != default and not (name == "top_k" and value is None):
+            # each option's values that mean "off"; the first is the one to leave it at
+            unsupported = {"top_k": (self.top_k, (0, None)), "min_p": (self.min_p, (None,)),
+                           "repetition_penalty": (self.repetition_penalty, (1.0,)),
+                           "use_vllm": (self.use_vllm, (False,)),
+                           "generation_kwargs": (self.generation_kwargs, (None,)),
+                           "mask_truncated_completions": (self.mask_truncated_completions, (False,))}
+            for name, (value, off) in unsupported.items():
+                if value not in off:
                     raise ValueError(
                         f"{name}={value!r} needs TRL's own generation: set stop_at_fence false "
-                        f"(--stop-at-fence false), or leave {name} at {default!r}. The fence-stopping "
+                        f"(--stop-at-fence false), or leave {name} at {off[0]!r}. The fence-stopping "
                         "decoder samples with temperature and top_p only"
                         + (", and a completion it stops at the fence has no end-of-sequence token, "
                            "which TRL would count as truncated" if name == "mask_truncated_completions" else ""))
@@ -223,7 +224,8 @@ def _trainer_class():
         so a resume samples what the uninterrupted run sampled). Everything else (log-probs,
         advantages, loss) is TRL's, computed from the returned token ids."""
 
-        expert = None  # a CodeExpert on the trained model, set by train_grpo
+        expert = None  # a CodeExpert (its prompts and stop rule), set by build_trainer; its
+        # model is pointed at the unwrapped trained model before each batch
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
                                   has_tool_images=False):
@@ -236,21 +238,14 @@ def _trainer_class():
                   as unwrapped, torch.no_grad()):
                 self.expert.model = unwrapped
                 self.expert.forget_prefix()  # the weights moved since the last batch (fused AdamW leaves no trace)
-                tokens, ended = self.expert.decode_ids(
+                # a sampled end-of-sequence stays in the completion, as in TRL's generation
+                completion_ids, _ = self.expert.decode_ids(
                     [list(p) for p in prompt_ids], temperature=self.temperature, top_p=self.top_p,
-                    max_new_tokens=self.max_completion_length, eos_token_ids=set(self.eos_token_ids))
-            eos = self.eos_token_ids[0]
-            # a row that ended without closing a block ended on end-of-sequence: keep it, as TRL does
-            completion_ids = [t + [eos] if e and not _closed(self.expert, t) else t
-                              for t, e in zip(tokens, ended)]
+                    max_new_tokens=self.max_completion_length, eos_token_ids=set(self.eos_token_ids),
+                    keep_eos=True)
             return completion_ids, None
 
     return CodeGRPOTrainer
-
-
-def _closed(expert, tokens: list[int]) -> bool:
-    from latentcode.expert import _has_closed_block
-    return _has_closed_block(expert.tokenizer.decode(tokens, skip_special_tokens=True))
 
 
 def _training_samples(log: RunLog):
@@ -341,7 +336,7 @@ def build_trainer(config: CodeGRPOConfig):
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
             cb.logging_dir = str(run.path / "tensorboard")
-    trainer.expert = CodeExpert(trainer.model, tok, ExpertConfig(few_shot=config.few_shot))
+    trainer.expert = expert
     return trainer, run.path, checkpoint
 
 
