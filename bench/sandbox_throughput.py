@@ -35,7 +35,7 @@ import sandbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = "x = 1 + 1\nprint(x)\n"
-STATS20 = (ROOT.parent / "shared/sandbox/benign/065_stats_report_20_lines.py").read_text()
+STATS20 = (ROOT / "tests/corpus/sandbox/benign/065_stats_report_20_lines.py").read_text()
 PROGRAMS = {"trivial": TRIVIAL, "stats-20-lines": STATS20}
 WORKERS = os.cpu_count() or 2
 

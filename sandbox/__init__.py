@@ -66,28 +66,15 @@ def run_many(codes: list[str], *, workers: int | None = None, timeout_s: float =
              python_policy: bool = True) -> list[Result]:
     """Run each program in its own confined process; one Result per input, in order.
 
-    workers: sandbox servers to use (default: one per CPU core); the pool stays warm
-        between calls. python_policy=False switches off layer 1 and exists for testing
-        that the OS layers hold on their own; never switch it off for model output.
+    workers: sandbox servers to use (default: one per CPU core); the pool for that many
+        workers stays warm between calls and is shared by every thread of this process
+        (one batch at a time). A library that wants its own servers makes a ``Pool``.
+    python_policy=False switches off layer 1 and exists for testing that the OS layers
+        hold on their own; never switch it off for model output.
     """
-    if isinstance(codes, str):
-        raise TypeError("run_many takes a list of programs; use sandbox.run for one string")
-    _check_limits(timeout_s, memory_mb, max_output_bytes, stdin)
-    results: list[Result | None] = [None] * len(codes)
-    requests, slots = [], []
-    for i, code in enumerate(codes):
-        refused = _refuse(code)
-        if refused is not None:
-            results[i] = refused
-            continue
-        requests.append({"code": code, "timeout_s": float(timeout_s),
-                         "memory_mb": int(memory_mb), "max_output_bytes": int(max_output_bytes),
-                         "stdin": stdin, "policy": bool(python_policy)})
-        slots.append(i)
-    if requests:
-        for i, r in zip(slots, default_pool(workers).run_many(requests)):
-            results[i] = r
-    return results  # type: ignore[return-value]
+    return default_pool(workers).run_many(
+        codes, timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes,
+        stdin=stdin, python_policy=python_policy)
 
 
 def available_layers() -> dict:
@@ -95,7 +82,7 @@ def available_layers() -> dict:
     return default_pool().layers()
 
 
-def _refuse(code) -> Result | None:
+def refuse(code) -> Result | None:
     if not isinstance(code, str):
         raise TypeError(f"a program must be a str, not {type(code).__name__}")
     size = len(code.encode("utf-8", errors="surrogatepass"))
@@ -113,7 +100,7 @@ def _refuse(code) -> Result | None:
     return None
 
 
-def _check_limits(timeout_s, memory_mb, max_output_bytes, stdin) -> None:
+def check_limits(timeout_s, memory_mb, max_output_bytes, stdin) -> None:
     if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
         raise ValueError(f"timeout_s must be in (0, 3600] seconds, got {timeout_s!r}")
     if not (isinstance(memory_mb, int) and 32 <= memory_mb <= 1 << 20):

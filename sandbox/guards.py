@@ -85,6 +85,89 @@ class PolicyError(Exception):
     """Raised at run time when the program reaches for something the policy refuses."""
 
 
+class AuditGate:
+    """A CPython audit hook (PEP 578) installed in each child before its program runs,
+    and never removed. The guards check the names a program writes; this gate checks
+    what any code does on the program's behalf, whoever wrote that code: it refuses
+    every audited event except those ordinary computation raises. So library code the
+    program drives (a typing forward reference, functools.update_wrapper, a match
+    statement, a raw file object) still cannot open a file, import, compile or run
+    source, reach a frame or a code object, load ctypes, or touch the os.
+
+    Allowed beyond the plain events: compile/exec/code reads by the trusted callers
+    (the sandbox's runner and error reporter, dataclasses' and namedtuple's code
+    generators, whose inputs are identifiers, and ast.parse, which builds only a tree), inspect reading a signature (dataclasses
+    builds its ``__doc__`` that way), stdlib frames asking for their caller's module
+    name, and typing's forward references when the string is a dotted public name.
+    """
+
+    ALLOWED = frozenset({
+        "builtins.id", "object.__setattr__", "object.__delattr__", "time.sleep",
+        "array.__new__", "sys.addaudithook", "sys.excepthook", "sys.unraisablehook",
+        "random.seed",
+    })
+
+    def __init__(self, trusted_code=()):
+        import collections
+        import dataclasses
+        import inspect
+        import opcode
+        import sys
+        # ast.parse only builds a tree (the arithmetic eval walks one), never code
+        self.trusted = frozenset(trusted_code) | {dataclasses._create_fn.__code__,
+                                                  collections.namedtuple.__code__,
+                                                  ast.parse.__code__}
+        self.inspect_file = inspect.__file__
+        self.getframe = sys._getframe
+        self.addaudithook = sys.addaudithook
+        self.busy = False
+        self.name_ops = frozenset(opcode.opmap[n] for n in (
+            "RESUME", "LOAD_NAME", "LOAD_ATTR", "RETURN_VALUE", "CACHE", "NOP")
+            if n in opcode.opmap)
+
+    def install(self) -> None:
+        self.addaudithook(self.hook)
+
+    def hook(self, event, args):
+        if event in self.ALLOWED or self.busy:
+            return
+        self.busy = True  # sys._getframe raises an event of its own
+        try:
+            caller = self.getframe(1).f_code
+        finally:
+            self.busy = False
+        if caller in self.trusted:
+            return
+        if event == "sys._getframe" and caller.co_filename not in ("<program>", "<string>"):
+            return  # namedtuple, enum and typing find their caller's module this way
+        if event == "object.__getattr__" and caller.co_filename == self.inspect_file:
+            return
+        if event == "compile" and _dotted_public_name(args[0]):
+            return  # typing.ForwardRef("Node")
+        if event == "exec" and self._only_names(args[0]):
+            return  # ... and its evaluation
+        raise PolicyError(f"the sandbox refuses '{event}' while a program runs")
+
+    def _only_names(self, code) -> bool:
+        if not isinstance(code, types.CodeType) or code.co_filename != "<string>":
+            return False
+        if any(n.startswith("_") for n in code.co_names) or code.co_consts not in ((), (None,)):
+            return False
+        raw = code.co_code
+        return all(raw[i] in self.name_ops for i in range(0, len(raw), 2))
+
+
+def _dotted_public_name(source) -> bool:
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            source = bytes(source).decode("ascii")
+        except UnicodeDecodeError:
+            return False
+    if not isinstance(source, str) or len(source) > 200:
+        return False
+    return all(p.isidentifier() and not p.startswith("_") for p in source.strip().split("."))
+
+
 
 class ModuleView:
     """A read-only stand-in for a module: its public, non-module attributes only."""
@@ -122,30 +205,22 @@ class Guards:
     defined is the program's own.
     """
 
-    def __init__(self, views: dict[str, ModuleView], stdin_text: str = ""):
+    def __init__(self, views: dict[str, ModuleView], stdin=None):
         self.views = views
-        self.reset(stdin_text)
+        self.stdin = stdin  # the program's stdin stream (fd 0 in the child)
+        self.reset()
 
-    def reset(self, stdin_text: str) -> None:
+    def reset(self) -> None:
         """Per-program state. The server builds one Guards before forking; each child
         resets its own copy, which is far cheaper than building one after the fork
         (every object touched after a fork costs a copy-on-write page fault)."""
         self.own_classes: set[type] = set()
-        self.stdin_lines = iter(stdin_text.splitlines())
 
     # attribute access -------------------------------------------------------------
     def getattr(self, obj, name, *default):
-        if not isinstance(name, str):
-            raise TypeError("attribute name must be a string")
-        if (name.startswith("__") and name not in SAFE_DUNDERS) or name in DENIED_ATTRIBUTES:
-            raise PolicyError(f"access to attribute '{name}' is not allowed")
-        if isinstance(obj, ModuleView) and name.startswith("_"):
-            raise PolicyError(f"module '{obj._name}' has no public attribute '{name}'")
-        if isinstance(obj, str) and name in ("format", "format_map"):
-            return functools.partial(_safe_format, obj) if name == "format" \
-                else functools.partial(_safe_format_map, obj)
-        if obj is str and name in ("format", "format_map"):
-            return _safe_format if name == "format" else _safe_format_map
+        check_attribute_name(name)
+        if isinstance(obj, (ModuleView, StreamView)) and name.startswith("_"):
+            raise PolicyError(f"'{obj._name}' has no public attribute '{name}'")
         try:
             value = getattr(obj, name)
         except AttributeError as e:
@@ -154,6 +229,8 @@ class Guards:
             raise AttributeError(str(e)) from None  # a fresh error: no .obj back-reference
         if isinstance(value, types.ModuleType):
             raise PolicyError(f"attribute '{name}' is a module; import it instead")
+        if name in ("format", "format_map"):
+            return _checked_format(value)
         return value
 
     def hasattr(self, obj, name):
@@ -188,6 +265,10 @@ class Guards:
         # refuses a metaclass keyword in the source; anything else here is an attack.
         if kw.pop("metaclass", type) is not type or kw:
             raise PolicyError("metaclasses and class keywords are not allowed")
+        if any(isinstance(b, type) and issubclass(b, type) for b in bases):
+            # A metaclass of the program's could be called with a dict it chose
+            # (__instancecheck__, __match_args__, ...): no class body the policy checked.
+            raise PolicyError("a class may not subclass type (metaclasses are not allowed)")
         cls = builtins.__build_class__(func, name, *bases, **kw)
         self.own_classes.add(cls)
         return cls
@@ -206,16 +287,49 @@ class Guards:
         return self.views[name.split(".")[0]]  # `import collections.abc` binds `collections`
 
     def input(self, prompt=""):
-        try:
-            return next(self.stdin_lines)
-        except StopIteration:
-            raise EOFError("EOF when reading a line") from None
+        line = self.stdin.readline()
+        if not line:
+            raise EOFError("EOF when reading a line")
+        return line[:-1] if line.endswith("\n") else line
+
+
+def check_attribute_name(name) -> None:
+    """The one rule for an attribute name that came from the program, whoever reads it
+    (getattr, attrgetter, methodcaller, update_wrapper, a format field): the safe
+    dunders, single-underscore names (`_cache`, `_replace`) and public names pass;
+    other dunders, `_sunder_` names (enum's `_convert_`, `_missing_`) and the
+    attributes that lead to frames or code do not. The same rule the compiler applies
+    to `obj._x_` in the source."""
+    if not isinstance(name, str):
+        raise TypeError("attribute name must be a string")
+    if name in SAFE_DUNDERS:
+        return
+    if (name.startswith("_") and name.endswith("_")) or name.startswith("__") \
+            or name in DENIED_ATTRIBUTES:
+        raise PolicyError(f"access to attribute '{name}' is not allowed")
 
 
 def _check_field(field_name: str):
-    for part in field_name.replace("[", ".").split("."):
+    for part in field_name.replace("[", ".").replace("]", ".").split("."):
         if part.startswith("_") or part in DENIED_ATTRIBUTES:
             raise PolicyError(f"format field '{field_name}' is not allowed")
+
+
+def _checked_format(value):
+    """Any route to the real str.format / format_map (on a str, a str subclass, through
+    super(), as the unbound method) comes back as the checked formatter: the format
+    mini-language walks attributes itself, out of reach of the guard."""
+    if value is str.format:
+        return _safe_format
+    if value is str.format_map:
+        return _safe_format_map
+    owner = getattr(value, "__self__", None)
+    if isinstance(value, types.BuiltinMethodType) and isinstance(owner, str):
+        if value.__name__ == "format":
+            return functools.partial(_safe_format, owner)
+        if value.__name__ == "format_map":
+            return functools.partial(_safe_format_map, owner)
+    return value
 
 
 class _SafeFormatter(string.Formatter):
@@ -235,32 +349,97 @@ def _safe_format_map(fmt, mapping):
     return _FORMATTER.vformat(fmt, (), mapping)
 
 
-_ARITH_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator,
-                ast.unaryop)
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+           ast.Pow: operator.pow}
+_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
 def arith_eval(expression, globals=None, locals=None):
-    """eval() for arithmetic only: number literals, + - * / // % ** and unary signs."""
+    """eval() for arithmetic only: number literals, + - * / // % ** and unary signs.
+    Walks the tree itself (no compile, no exec: the audit gate refuses those)."""
     if not isinstance(expression, str):
         raise PolicyError("eval() takes a string of arithmetic in the sandbox")
     tree = ast.parse(expression.strip(), "<eval>", "eval")
-    for node in ast.walk(tree):
-        if not isinstance(node, _ARITH_NODES) or (
-                isinstance(node, ast.Constant) and type(node.value) not in (int, float, complex)):
-            raise PolicyError("eval() in the sandbox accepts only arithmetic on number literals, "
-                              f"not {type(node).__name__}")
-    return eval(compile(tree, "<eval>", "eval"), {"__builtins__": {}})
+    return _arith(tree.body)
 
 
-def _guarded_attrgetter(*names):
-    for n in names:
-        _check_field(n)
-    return operator.attrgetter(*names)
+def _arith(node):
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float, complex):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return _BINOPS[type(node.op)](_arith(node.left), _arith(node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_arith(node.operand))
+    raise PolicyError("eval() in the sandbox accepts only arithmetic on number literals, "
+                      f"not {type(node).__name__}")
 
 
-def _guarded_methodcaller(name, *args, **kwargs):
-    _check_field(name)
-    return operator.methodcaller(name, *args, **kwargs)
+class _AttrGetter:
+    """operator.attrgetter through the guard: each step is a guarded getattr."""
+    __slots__ = ("_paths", "_guards")
+
+    def __init__(self, guards: "Guards", *names):
+        for n in names:
+            if not isinstance(n, str):
+                raise TypeError("attribute name must be a string")
+            for part in n.split("."):
+                check_attribute_name(part)
+        self._paths = [n.split(".") for n in names]
+        self._guards = guards
+
+    def __call__(self, obj):
+        got = []
+        for path in self._paths:
+            value = obj
+            for part in path:
+                value = self._guards.getattr(value, part)
+            got.append(value)
+        return got[0] if len(got) == 1 else tuple(got)
+
+
+class _MethodCaller:
+    """operator.methodcaller through the guard."""
+    __slots__ = ("_name", "_args", "_kwargs", "_guards")
+
+    def __init__(self, guards: "Guards", name, *args, **kwargs):
+        check_attribute_name(name)
+        self._name, self._args, self._kwargs, self._guards = name, args, kwargs, guards
+
+    def __call__(self, obj):
+        return self._guards.getattr(obj, self._name)(*self._args, **self._kwargs)
+
+
+def _checked_update_wrapper(wrapper, wrapped, assigned=functools.WRAPPER_ASSIGNMENTS,
+                            updated=functools.WRAPPER_UPDATES):
+    """functools.update_wrapper reads and writes the attributes it is told to, by name,
+    without the guard: names beyond its defaults must pass the guard's rule."""
+    for name in tuple(assigned) + tuple(updated):
+        if name not in functools.WRAPPER_ASSIGNMENTS + functools.WRAPPER_UPDATES:
+            check_attribute_name(name)
+    return functools.update_wrapper(wrapper, wrapped, assigned, updated)
+
+
+def _checked_wraps(wrapped, assigned=functools.WRAPPER_ASSIGNMENTS,
+                   updated=functools.WRAPPER_UPDATES):
+    return functools.partial(_checked_update_wrapper, wrapped=wrapped, assigned=assigned,
+                             updated=updated)
+
+
+def _checked_dataclass(cls=None, /, **kwargs):
+    """dataclasses.dataclass writes the field names into source code it executes: they
+    must be identifiers (a class built another way could carry any string)."""
+    import dataclasses
+    import keyword
+
+    def wrap(c):
+        annotations = c.__dict__.get("__annotations__", {})
+        for name in annotations:
+            if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)):
+                raise PolicyError(f"dataclass field name {name!r} is not an identifier")
+        return dataclasses.dataclass(c, **kwargs)
+
+    return wrap if cls is None else wrap(cls)
 
 
 def _sys_view(stdout, stderr, stdin) -> dict:
@@ -270,7 +449,8 @@ def _sys_view(stdout, stderr, stdin) -> dict:
         "version_info", "byteorder", "platform", "implementation", "float_repr_style",
         "getrecursionlimit", "getsizeof", "intern", "get_int_max_str_digits",
         "set_int_max_str_digits")}
-    out.update(argv=["program"], stdout=stdout, stderr=stderr, stdin=stdin,
+    out.update(argv=["program"], stdout=_stream_view("stdout", stdout),
+               stderr=_stream_view("stderr", stderr), stdin=_stream_view("stdin", stdin),
                exit=sys.exit, setrecursionlimit=_bounded_recursionlimit)
     return out
 
@@ -288,6 +468,25 @@ LAZY_HELPERS = ("_strptime", "encodings.utf_16", "encodings.utf_32", "encodings.
                 "encodings.base64_codec", "locale")
 
 
+class _UserString(__import__("collections").UserString):
+    """collections.UserString whose format methods are the checked formatter (the
+    original calls the real str.format on its data)."""
+
+    def format(self, *args, **kwargs):
+        return _safe_format(self.data, *args, **kwargs)
+
+    def format_map(self, mapping):
+        return _safe_format_map(self.data, mapping)
+
+
+_REPLACED = {
+    "string": {"Formatter": _SafeFormatter},
+    "functools": {"update_wrapper": _checked_update_wrapper, "wraps": _checked_wraps},
+    "dataclasses": {"dataclass": _checked_dataclass},
+    "collections": {"UserString": _UserString},
+}
+
+
 def build_views() -> dict[str, ModuleView]:
     """Import the allow-listed modules and build their views (once, in the server)."""
     for name in LAZY_HELPERS:
@@ -301,10 +500,11 @@ def build_views() -> dict[str, ModuleView]:
         attrs = {k: v for k, v in vars(mod).items()
                  if not k.startswith("_") and k not in deny
                  and not isinstance(v, types.ModuleType)}
-        if name == "operator":
-            attrs.update(attrgetter=_guarded_attrgetter, methodcaller=_guarded_methodcaller)
-        if name == "string":
-            attrs["Formatter"] = _SafeFormatter
+        # Metaclasses (abc.ABCMeta, enum.EnumType) build a class from any dict when
+        # called with three arguments; a class statement with a base uses them anyway.
+        attrs = {k: v for k, v in attrs.items()
+                 if not (isinstance(v, type) and issubclass(v, type))}
+        attrs.update(_REPLACED.get(name, {}))
         views[name] = ModuleView(name, attrs)
     # `import collections.abc` then `collections.abc.Iterable` must work.
     coll = dict(views["collections"]._attrs, abc=views["collections.abc"])
@@ -322,9 +522,78 @@ _SAFE_BUILTIN_NAMES = (
 
 
 def _one_arg_type(*args):
+    """type(x) with one argument. The type of a class is the sandbox's type itself, so
+    `type(int)` cannot hand out the real three-argument type; other metaclasses
+    (`type(SomeEnum)`) are refused."""
     if len(args) != 1:
         raise PolicyError("type() with three arguments is not allowed; use a class statement")
-    return type(args[0])
+    t = type(args[0])
+    if issubclass(t, type):
+        if t is type:
+            return _one_arg_type
+        raise PolicyError(f"the metaclass {t.__name__} is not available in the sandbox")
+    return t
+
+
+class StreamView:
+    """What a program sees as sys.stdout / sys.stderr / sys.stdin: the text methods of
+    the stream, never the stream object, its buffer or its raw file (whose class opens
+    files by path and whose fds include the report channel)."""
+
+    __slots__ = ("_name", "_attrs")
+
+    def __init__(self, name: str, attrs: dict):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_attrs", attrs)
+
+    def __getattr__(self, name):
+        try:
+            return self._attrs[name]
+        except KeyError:
+            raise AttributeError(f"'{self._name}' has no attribute '{name}' in the sandbox") from None
+
+    def __setattr__(self, name, value):
+        raise PolicyError(f"'{self._name}' is read-only in the sandbox")
+
+    def __iter__(self):
+        return iter(self._attrs["readline"], _EMPTY[self._name])
+
+    def __repr__(self):
+        return f"<{self._name} (sandbox view)>"
+
+
+_EMPTY = {"stdin": "", "stdin.buffer": b""}
+
+
+def _stream_view(name: str, stream) -> StreamView:
+    if name == "stdin":
+        buf = stream.buffer
+        return StreamView(name, {
+            "read": stream.read, "readline": stream.readline, "readlines": stream.readlines,
+            "encoding": "utf-8", "isatty": _false, "readable": _true, "writable": _false,
+            "buffer": StreamView("stdin.buffer", {"read": buf.read, "readline": buf.readline,
+                                                  "readlines": buf.readlines})})
+    buf = stream.buffer
+    return StreamView(name, {
+        "write": stream.write, "writelines": stream.writelines, "flush": stream.flush,
+        "encoding": "utf-8", "isatty": _false, "readable": _false, "writable": _true,
+        "buffer": StreamView(name + ".buffer", {"write": _flushing_write(stream, buf),
+                                                "flush": stream.flush})})
+
+
+def _flushing_write(text, buf):
+    def write(data):
+        text.flush()  # keep print() and buffer writes in order
+        return buf.write(data)
+    return write
+
+
+def _false():
+    return False
+
+
+def _true():
+    return True
 
 
 def make_globals(guards: Guards, stdout, stderr, stdin) -> dict:
@@ -338,6 +607,9 @@ def make_globals(guards: Guards, stdout, stderr, stdin) -> dict:
              __name__="__main__", PolicyError=PolicyError)
     views = dict(guards.views)
     views["sys"] = ModuleView("sys", _sys_view(stdout, stderr, stdin))
+    views["operator"] = ModuleView("operator", dict(
+        views["operator"]._attrs, attrgetter=functools.partial(_AttrGetter, guards),
+        methodcaller=functools.partial(_MethodCaller, guards)))
     guards.views = views
     return {
         "__builtins__": b, "__name__": "__main__", "__metaclass__": type,

@@ -1,6 +1,7 @@
 """Layer 2: operating-system confinement of each forked program.
 
-Applied once per *server* (at start-up):
+Applied once per *server* (at start-up, inherited by its zygote and every child):
+- a private System V IPC / POSIX message-queue namespace, where the kernel allows one;
 - a private network namespace (``unshare(CLONE_NEWNET)``): no interface but a loopback
   that is down, so no connection can leave, not even to the host's 127.0.0.1. As root
   this is direct; otherwise inside a new user namespace where the kernel allows one.
@@ -18,6 +19,7 @@ Applied in each *child* after the fork, before the program runs, in this order:
    holds files when chroot is unavailable.
 5. seccomp-BPF (x86-64): refuse with EPERM the system calls a computation never needs:
    sockets, exec, fork (clone without CLONE_THREAD), ptrace, signals to other processes,
+   System V shared memory, semaphores and message queues, POSIX message queues,
    opening files for writing, creating/removing/renaming files, mount/namespaces/chroot,
    setrlimit, io_uring, bpf, kernel keyrings, module loading. Any other architecture's
    system call convention (x32, i386) kills the process.
@@ -42,6 +44,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
 PR_SET_NO_NEW_PRIVS = 38
@@ -76,6 +79,32 @@ def enter_private_network() -> str | None:
     except OSError:
         pass
     return "userns+netns"
+
+
+def enter_private_ipc() -> bool:
+    """A private System V IPC and POSIX message-queue namespace (after the network one,
+    whose user namespace, if any, makes this allowed). seccomp refuses the IPC calls
+    anyway; the namespace makes sure nothing a program could create outlives its server
+    or is shared with the host."""
+    return _libc.unshare(CLONE_NEWIPC) == 0
+
+
+def cap_address_space(extra_mb: int):
+    """Let this process grow by at most extra_mb of address space from here (the
+    server's cap while it compiles a program). Returns the limit to restore."""
+    old = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            vm_bytes = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+    resource.setrlimit(resource.RLIMIT_AS, (vm_bytes + extra_mb * 1024 * 1024, old[1]))
+    return old
+
+
+def restore_address_space(old) -> None:
+    if old is not None:
+        resource.setrlimit(resource.RLIMIT_AS, old)
 
 
 def make_empty_root() -> str:
@@ -178,6 +207,12 @@ _DENY = {
     "quotactl": 179, "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114,
     "setresuid": 117, "setresgid": 119, "setgroups": 116, "capset": 126,
     "landlock_add_rule": 445,
+    # System V IPC and POSIX message queues: a segment or queue outlives the program
+    # (shared memory stays resident beyond memory_mb) and could carry data to the next one.
+    "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65,
+    "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
+    "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243,
+    "mq_notify": 244, "mq_getsetattr": 245,
 }
 _CLONE, _CLONE3, _OPEN, _OPENAT, _OPENAT2 = 56, 435, 2, 257, 437
 _KILL_NR, _TKILL, _TGKILL = 62, 200, 234

@@ -5,6 +5,11 @@ server), reads replies with one selector loop, and never loses an input: a serve
 dies (killed, crashed, or silent past its deadline) is replaced, its in-flight program is
 re-run once and then reported as ``crashed``, and the programs queued behind it are sent
 elsewhere untouched. Results come back in input order.
+
+The caller never parses, transforms or compiles a program: it checks the size and sends
+the source. Each reply is validated against the ``Result`` schema; a reply that is not
+is the server's death, not an exception in the caller. A pool is safe to share between
+threads (one batch at a time; the others wait for it).
 """
 from __future__ import annotations
 
@@ -19,9 +24,8 @@ import threading
 import time
 import json
 
-from sandbox.policy import CompileRefused, compile_cached
 from sandbox.result import Result
-from sandbox.server import encode_request
+from sandbox.server import COMPILE_KILL_SIGNAL, encode_request
 
 _DEPTH = 2  # requests in flight per server: one running, one waiting in the pipe
 _MAX_ATTEMPTS = 2
@@ -29,8 +33,11 @@ _GRACE_S = 5.0  # how long past a request's own deadline a silent server is trus
 
 
 def _server_cmd(index: int) -> list[str]:
-    # The server needs the standard library and this package, nothing from site-packages.
-    paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    # The server needs the standard library, this package and RestrictedPython (which it
+    # imports after forking its zygote), nothing else from site-packages.
+    import RestrictedPython
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+             os.path.dirname(os.path.dirname(os.path.abspath(RestrictedPython.__file__)))]
     boot = (f"import sys; sys.path[:0] = {paths!r}; "
             f"from sandbox.server import main; sys.exit(main([{str(index)!r}]))")
     # -S: no site-packages processing; its .pth hooks import threading, whose after-fork
@@ -52,6 +59,7 @@ class _Server:
         self.pending: collections.deque = collections.deque()  # (index, deadline budget)
         self.busy_since = None
         self.hello: dict | None = None
+        self.dead = False  # killed after its batch ended; replaced when the next one starts
 
     @property
     def pid(self) -> int:
@@ -64,7 +72,13 @@ class _Server:
                 return
             body = bytes(self.inbuf[4:4 + n])
             del self.inbuf[:4 + n]
-            yield json.loads(body)
+            try:
+                frame = json.loads(body)
+            except (ValueError, RecursionError):
+                frame = None
+            if not isinstance(frame, dict):
+                raise _BadReply("a reply that is not a JSON object")
+            yield frame
 
     def kill(self) -> None:
         try:
@@ -88,8 +102,13 @@ class _Server:
                 pass
 
 
+class _BadReply(Exception):
+    pass
+
+
 class Pool:
-    """A set of warm sandbox servers. Thread-safe; re-created after a fork of the caller."""
+    """A set of warm sandbox servers. Thread-safe (one batch at a time); a forked caller
+    gets its own pools from ``default_pool``."""
 
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
@@ -99,6 +118,9 @@ class Pool:
 
     # lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
+        """Start missing servers and replace dead ones (under the lock)."""
+        for s in [s for s in self.servers if s.dead]:
+            self._replace(s)
         fresh = [_Server(i) for i in range(len(self.servers), self.workers)]
         for s in fresh:
             self._await_hello(s)
@@ -132,32 +154,58 @@ class Pool:
         return new
 
     def close(self) -> None:
-        for s in self.servers:
-            s.kill()
-        self.servers = []
+        with self.lock:
+            for s in self.servers:
+                s.kill()
+            self.servers = []
 
     def layers(self) -> dict:
         with self.lock:
-            if not self.servers:
-                self._start()
+            self._start()
             return dict(self.servers[0].hello["layers"])
 
     # the batch -------------------------------------------------------------------------
-    def run_many(self, requests: list[dict]) -> list[Result]:
-        with self.lock:
-            if not self.servers:
+    def run_many(self, codes: list[str], *, timeout_s: float = 2.0, memory_mb: int = 256,
+                 max_output_bytes: int = 65536, stdin: str = "",
+                 python_policy: bool = True) -> list[Result]:
+        """``sandbox.run_many`` on this pool's servers."""
+        from sandbox import check_limits, refuse
+        if isinstance(codes, str):
+            raise TypeError("run_many takes a list of programs; use sandbox.run for one string")
+        check_limits(timeout_s, memory_mb, max_output_bytes, stdin)
+        if self.pid != os.getpid():
+            raise RuntimeError("this sandbox Pool belongs to the process that forked this "
+                               "one; make a new Pool (sandbox.default_pool does)")
+        header = {"timeout_s": float(timeout_s), "memory_mb": int(memory_mb),
+                  "max_output_bytes": int(max_output_bytes), "policy": bool(python_policy)}
+        results: list[Result | None] = [None] * len(codes)
+        requests, slots = [], []
+        for i, code in enumerate(codes):
+            refused = refuse(code)
+            if refused is not None:
+                results[i] = refused
+            else:
+                requests.append(code.encode("utf-8"))
+                slots.append(i)
+        if requests:
+            with self.lock:
                 self._start()
-            return _Batch(self, requests).run()
+                batch = _Batch(self, requests, header, stdin.encode("utf-8", "replace"))
+                for i, r in zip(slots, batch.run()):
+                    results[i] = r
+        return results  # type: ignore[return-value]
 
 
 class _Batch:
-    def __init__(self, pool: Pool, requests: list[dict]):
+    def __init__(self, pool: Pool, codes: list[bytes], header: dict, stdin: bytes):
         self.pool = pool
-        self.requests = requests
-        self.results: list[Result | None] = [None] * len(requests)
-        self.queue = collections.deque(range(len(requests)))
-        self.attempts = [0] * len(requests)
-        self.left = len(requests)
+        self.requests = codes
+        self.header = header
+        self.stdin = stdin
+        self.results: list[Result | None] = [None] * len(codes)
+        self.queue = collections.deque(range(len(codes)))
+        self.attempts = [0] * len(codes)
+        self.left = len(codes)
 
     def run(self) -> list[Result]:
         sel = selectors.DefaultSelector()
@@ -180,32 +228,12 @@ class _Batch:
         for s in self.pool.servers:
             while self.queue and len(s.pending) < _DEPTH:
                 i = self.queue.popleft()
-                payload = self._compile(i)
-                if payload is None:
-                    continue
-                header = {k: v for k, v in self.requests[i].items() if k != "code"}
-                header["i"] = i
-                s.outbuf += encode_request(header, payload)
+                s.outbuf += encode_request(dict(self.header, i=i), self.requests[i], self.stdin)
                 if not s.pending:
                     s.busy_since = time.monotonic()
                 s.pending.append(i)
             if s.outbuf:
                 self._flush(sel, s)
-
-    def _compile(self, i: int) -> bytes | None:
-        """Compile here, in the caller, as the program is sent (so compiling the next
-        programs overlaps with servers running the previous ones). A refusal is the
-        program's result: it never reaches a server."""
-        req = self.requests[i]
-        t0 = time.perf_counter()
-        compiled = compile_cached(req["code"], req.get("policy", True))
-        if isinstance(compiled, CompileRefused):
-            line = f" (line {compiled.lineno})" if compiled.lineno else ""
-            self._done(i, Result(compiled.kind, error=compiled.message + line,
-                                 error_type=compiled.message.split(":", 1)[0],
-                                 lineno=compiled.lineno, wall_s=time.perf_counter() - t0))
-            return None
-        return compiled
 
     def _flush(self, sel, s: _Server) -> None:
         try:
@@ -242,20 +270,24 @@ class _Batch:
             self._died(sel, s, "server exited")
             return
         s.inbuf += data
-        for frame in s.frames():
-            i = frame.pop("i")
-            if not s.pending or s.pending[0] != i:
-                self._died(sel, s, "server answered out of order")
-                return
-            s.pending.popleft()
-            s.busy_since = time.monotonic()
-            self._done(i, Result.from_dict(frame))
+        try:
+            for frame in s.frames():
+                i = frame.pop("i", None)
+                if not s.pending or s.pending[0] != i:
+                    raise _BadReply("a reply out of order")
+                result = Result.from_dict(frame)
+                s.pending.popleft()
+                s.busy_since = time.monotonic()
+                self._done(i, result)
+        except (_BadReply, ValueError, TypeError) as e:
+            self._died(sel, s, f"malformed reply ({str(e)[:100]})")
 
     def _watchdog(self, sel) -> None:
         now = time.monotonic()
         for s in list(self.pool.servers):
             if s.pending and s.busy_since is not None:
-                budget = float(self.requests[s.pending[0]]["timeout_s"]) + _GRACE_S
+                # compiling (<= timeout_s + 0.25 s of CPU) and running (<= timeout_s)
+                budget = 2 * self.header["timeout_s"] + _GRACE_S
                 if now - s.busy_since > budget:
                     self._died(sel, s, "server stopped answering")
 
@@ -266,7 +298,13 @@ class _Batch:
             except (KeyError, ValueError):
                 pass
         pending = list(s.pending)
-        if pending:  # the head was running: count an attempt; the rest just go back
+        if pending and why == "server exited" and _killed_compiling(s):
+            # the server's own hard stop for a runaway compile: the program's refusal
+            self._done(pending[0], Result(
+                "blocked", error="CompileLimit: compiling the program took more than "
+                f"{self.header['timeout_s']:g} s of CPU", error_type="CompileLimit"))
+            pending = pending[1:]
+        elif pending:  # the head was running: count an attempt; the rest just go back
             head = pending[0]
             self.attempts[head] += 1
             if self.attempts[head] >= _MAX_ATTEMPTS:
@@ -274,6 +312,10 @@ class _Batch:
                                         error_type="WorkerDied"))
                 pending = pending[1:]
             self.queue.extendleft(reversed(pending))
+        if not self.left:  # nothing left to run: answer now, start its successor later
+            s.kill()
+            s.dead = True
+            return
         new = self.pool._replace(s)
         sel.register(new.rfd, selectors.EVENT_READ, new)
 
@@ -283,23 +325,32 @@ class _Batch:
             self.left -= 1
 
 
-_default: Pool | None = None
+def _killed_compiling(s: _Server) -> bool:
+    try:
+        code = s.proc.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        return False
+    return code == -COMPILE_KILL_SIGNAL
+
+
+_defaults: dict[int, Pool] = {}
 _default_lock = threading.Lock()
 
 
 def default_pool(workers: int | None = None) -> Pool:
-    """The process-wide pool, created on first use (and again after a fork)."""
-    global _default
+    """The process-wide pool for this many workers (default: one per core), created on
+    first use and again after a fork. A call with another ``workers`` gets a pool of its
+    own: no pool is ever closed under a batch running in another thread."""
+    n = max(1, workers or os.cpu_count() or 1)
     with _default_lock:
-        if _default is None or _default.pid != os.getpid() or \
-                (workers is not None and workers != _default.workers):
-            if _default is not None and _default.pid == os.getpid():
-                _default.close()
-            _default = Pool(workers)
-        return _default
+        pool = _defaults.get(n)
+        if pool is None or pool.pid != os.getpid():
+            pool = _defaults[n] = Pool(n)
+        return pool
 
 
 @atexit.register
-def _close_default() -> None:
-    if _default is not None and _default.pid == os.getpid():
-        _default.close()
+def _close_defaults() -> None:
+    for pool in list(_defaults.values()):
+        if pool.pid == os.getpid():
+            pool.close()

@@ -1,8 +1,15 @@
-"""The one thing that leaves the sandbox: plain strings and numbers, never objects."""
+"""The one thing that leaves the sandbox: plain strings and numbers, never objects.
+
+A Result is built from data that crossed a process boundary (a server's reply, which
+carries what a hostile program printed), so construction validates every field against
+its declared type and makes every string safe to print and encode: lone surrogates are
+replaced, numbers must be finite. ``from_dict`` refuses anything else with ValueError.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 STATUSES = ("ok", "error", "timeout", "memory", "output_limit", "blocked", "crashed")
 
@@ -19,6 +26,24 @@ class Result:
     cpu_s: float = 0.0
     max_rss_mb: float = 0.0
 
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; expected one of {STATUSES}")
+        for name in ("stdout", "value", "error", "error_type"):
+            text = getattr(self, name)
+            if text is None and name != "stdout":
+                continue
+            if type(text) is not str:
+                raise ValueError(f"Result.{name} must be a str, got {type(text).__name__}")
+            object.__setattr__(self, name, _clean(text))
+        if self.lineno is not None and (type(self.lineno) is not int or self.lineno < 0):
+            raise ValueError(f"Result.lineno must be a non-negative int, got {self.lineno!r}")
+        for name in ("wall_s", "cpu_s", "max_rss_mb"):
+            x = getattr(self, name)
+            if type(x) not in (int, float) or not math.isfinite(x) or x < 0:
+                raise ValueError(f"Result.{name} must be a finite number >= 0, got {x!r}")
+            object.__setattr__(self, name, float(x))
+
     @property
     def ok(self) -> bool:
         return self.status == "ok"
@@ -31,8 +56,16 @@ class Result:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
+        if not isinstance(d, dict):
+            raise ValueError(f"a Result must come from a dict, got {type(d).__name__}")
         fields = {f.name for f in dataclasses.fields(cls)}
-        r = cls(**{k: v for k, v in d.items() if k in fields})
-        if r.status not in STATUSES:
-            raise ValueError(f"unknown status {r.status!r}")
-        return r
+        return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+def _clean(text: str) -> str:
+    """The text with lone surrogates replaced, so printing or encoding it cannot raise."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")

@@ -1,18 +1,28 @@
-"""The sandbox server: a lean, warm zygote that forks one confined child per program.
+"""The sandbox server: a supervisor that compiles and watches, and a pristine zygote that forks.
 
-A server is its own process, started with ``python -I -S`` (never forked from the caller,
-whose memory may hold a model, secrets, or a 2 GB heap that would make every fork slow).
-It pre-imports the allow-listed modules, builds their views, the guards and the program's
-globals, enters a private network namespace, and then loops: read a request, load the
-already-compiled program (the caller compiled it: compiling here, right after a fork has
-write-protected the whole heap, cost 4x in page faults), fork, confine the child, run it,
-and supervise it with a wall-clock deadline that ends in SIGKILL. The child inherits the
-code objects, so it pays no compile and few copy-on-write faults.
+Each worker is two processes, started fresh with ``python -I -S`` (never forked from the
+caller, whose memory may hold a model, secrets, or a 2 GB heap that would make every fork
+slow):
 
-Requests are ``<II`` (header length, payload length), a UTF-8 JSON header with the
-limits, and the program as ``marshal`` bytes of its (body, last expression) code objects,
-compiled by the caller (``sandbox/policy.py``), which is trusted: it is the host. Replies
-are a 4-byte little-endian length followed by UTF-8 JSON.
+- the **server** reads requests from the caller, compiles each program (under a time and
+  memory cap: a hostile source costs its own limits, not the caller's), asks the zygote
+  for a child, feeds the child its program and stdin through a pipe, reads its output and
+  its report, kills it at the deadline, and answers the caller;
+- the **zygote** is forked from the server at start-up, before the first request, and
+  then only ever receives "fork a child with these limits and these three pipes". It has
+  never held a program's source, constants, stdin, output or result, so a program that
+  searches everything it can reach in its own (copied) memory finds only the zygote's
+  start-up state. It learns each child's pid, wait status and resource usage (numbers).
+
+The child reads its compiled program (``marshal`` bytes of the body and the final
+expression) from fd 0, which then carries the program's stdin; it writes stdout to fd 1
+and its report to fd 3 in a flat, length-prefixed format that the server parses without
+recursion and validates field by field: the report is data from an adversary. A child
+that writes anything malformed, or two reports, is ``crashed``.
+
+Requests are ``<III`` (header, code, stdin lengths), a UTF-8 JSON header with the limits,
+the source as UTF-8 and the stdin. Replies are a 4-byte little-endian length followed by
+a flat UTF-8 JSON object of strings and numbers.
 """
 from __future__ import annotations
 
@@ -23,39 +33,53 @@ import json
 import os
 import select
 import signal
+import socket
 import struct
 import sys
 import time
-import traceback
 from collections import OrderedDict
 
 import marshal
 
 from sandbox import guards, oslayer
 
-_CACHE_SIZE = 256
 _RESULT_FD = 3
+_LIMITS = "<dIIB"  # timeout_s, memory_mb, max_output_bytes, policy: all the zygote learns
+_EXIT = "<iiddq"  # pid, wait status, user s, system s, max RSS kB: all it reports back
+_MAX_HEADER = 1 << 16
+_MAX_STDIN = 1 << 20
+_CACHE_BYTES = 32 << 20  # compiled programs kept by the server (never by the zygote)
+_CHILD_STATUSES = ("ok", "error", "memory", "blocked")  # what a child may report
+_REPORT_MAGIC = b"LCR1"
+_MAX_ERROR_CHARS = 4000
+_MAX_NAME_CHARS = 200
+COMPILE_KILL_SIGNAL = signal.SIGPROF  # the server's own hard stop for a runaway compile
 
 
 # ------------------------------------------------------------------------------------
 # framing
 # ------------------------------------------------------------------------------------
 
-def read_request(fd: int) -> tuple[dict, bytes] | None:
-    head = _read_exact(fd, 8)
+def encode_request(header: dict, code: bytes, stdin: bytes = b"") -> bytes:
+    body = json.dumps(header).encode()
+    return struct.pack("<III", len(body), len(code), len(stdin)) + body + code + stdin
+
+
+def read_request(fd: int) -> tuple[dict, bytes, bytes] | None:
+    head = _read_exact(fd, 12)
     if head is None:
         return None
-    n_header, n_payload = struct.unpack("<II", head)
-    header = _read_exact(fd, n_header)
-    payload = _read_exact(fd, n_payload) if n_payload else b""
-    if header is None or payload is None:
+    n_header, n_code, n_stdin = struct.unpack("<III", head)
+    if n_header > _MAX_HEADER or n_code > guards_max_code() or n_stdin > _MAX_STDIN:
+        raise ValueError(f"request sizes out of bounds: {n_header}, {n_code}, {n_stdin}")
+    header, code, stdin = (_read_exact(fd, n) for n in (n_header, n_code, n_stdin))
+    if header is None or code is None or stdin is None:
         return None
-    return json.loads(header), payload
+    return json.loads(header), code, stdin
 
 
-def encode_request(header: dict, payload: bytes) -> bytes:
-    body = json.dumps(header).encode()
-    return struct.pack("<II", len(body), len(payload)) + body + payload
+def guards_max_code() -> int:
+    return 1 << 20  # sandbox.MAX_CODE_BYTES, not imported: the server stays lean
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:
@@ -81,7 +105,7 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------------------------
-# the server
+# the server (supervisor + compiler)
 # ------------------------------------------------------------------------------------
 
 class Server:
@@ -91,80 +115,124 @@ class Server:
         self.views = guards.build_views()
         self.uid = oslayer.UID_BASE + worker_index if oslayer.IS_ROOT else None
         self.network = oslayer.enter_private_network()
+        self.ipc = oslayer.enter_private_ipc()
         self.root = oslayer.make_empty_root() if oslayer.can_chroot() else None
         abi = oslayer.landlock_abi()
         self.landlock = oslayer.Landlock(abi) if abi else None
         self.seccomp = oslayer.Seccomp() if oslayer.IS_X86_64 else None
         self.prctl = oslayer._libc.prctl  # resolved here, not in every child
         self.devnull = os.open(os.devnull, os.O_WRONLY)
-        # The program's streams, guards and globals are built here, once: in the child
-        # they would cost ~1 ms of copy-on-write faults per program. The streams name
-        # fds 0-2, which the child re-points at its own pipes before using them.
+        # The program's streams, guards and globals are built here, once, before the
+        # zygote is forked: in each child they would cost ~1 ms of copy-on-write faults.
+        # The streams name fds 0-2, which the child points at its own pipes first.
         self.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                                        errors="backslashreplace", newline="\n")
         self.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                        errors="backslashreplace")
-        self.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-        self.guards = guards.Guards(self.views)
+        self.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8",
+                                      errors="replace")
+        self.guards = guards.Guards(self.views, self.stdin)
         self.restricted_globals = guards.make_globals(self.guards, self.stdout, self.stderr,
                                                       self.stdin)
-        self.cache: OrderedDict = OrderedDict()
+        self.audit = guards.AuditGate(trusted_code=(_run.__code__, _error_report.__code__))
         self.layers = {
-            "policy": "RestrictedPython + guards",
-            "network": self.network, "chroot": self.root is not None,
+            "policy": "RestrictedPython + guards + audit hook",
+            "network": self.network, "ipc": self.ipc, "chroot": self.root is not None,
             "unprivileged_uid": self.uid, "landlock_abi": abi,
             "seccomp": self.seccomp is not None, "rlimits": True,
+            "zygote": "pristine (forked before the first request)",
         }
+        self.zygote_sock, self.zygote_pid = self._start_zygote()
+        # Imported only now, so the zygote never carries RestrictedPython's heap.
+        from sandbox import policy
+        self.policy = policy
+        self.cache: OrderedDict = OrderedDict()
+        self.cache_bytes = 0
+        signal.signal(signal.SIGALRM, _compile_alarm)
 
-    def load(self, payload: bytes):
-        hit = self.cache.get(payload)
+    # the zygote ---------------------------------------------------------------------
+    def _start_zygote(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        server_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                mine.close()
+                self.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the server
+                if os.getppid() != server_pid:
+                    os._exit(0)
+                _zygote_loop(self, theirs)
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        theirs.close()
+        return mine, pid
+
+    # compiling ----------------------------------------------------------------------
+    def compile(self, code: bytes, restricted: bool, timeout_s: float, memory_mb: int):
+        """marshal bytes of the program, or a refusal dict. Cached in bytes, LRU."""
+        key = (code, restricted)
+        hit = self.cache.get(key)
         if hit is not None:
-            self.cache.move_to_end(payload)
+            self.cache.move_to_end(key)
             return hit
-        compiled = marshal.loads(payload)
-        self.cache[payload] = compiled
-        if len(self.cache) > _CACHE_SIZE:
-            self.cache.popitem(last=False)
-        return compiled
+        out = _bounded_compile(self.policy, code, restricted, timeout_s, memory_mb)
+        if isinstance(out, bytes):
+            size = len(out) + len(code)
+            if size <= _CACHE_BYTES // 8:
+                self.cache[key] = out
+                self.cache_bytes += size
+                while self.cache_bytes > _CACHE_BYTES:
+                    (old_code, _), old = self.cache.popitem(last=False)
+                    self.cache_bytes -= len(old) + len(old_code)
+        return out
 
-    def handle(self, req: dict, payload: bytes) -> dict:
-        try:
-            compiled = self.load(payload)
-        except (ValueError, EOFError, TypeError) as e:
-            return {"status": "crashed", "error": f"bad code payload: {e}",
-                    "error_type": "BadPayload"}
-        return self.run_child(compiled, req)
+    # one request --------------------------------------------------------------------
+    def handle(self, req: dict, code: bytes, stdin: bytes) -> dict:
+        t0 = time.perf_counter()
+        timeout_s, memory_mb = float(req["timeout_s"]), int(req["memory_mb"])
+        policy = bool(req.get("policy", True))
+        compiled = self.compile(code, policy, timeout_s, memory_mb)
+        if isinstance(compiled, dict):
+            compiled["wall_s"] = time.perf_counter() - t0
+            return compiled
+        return self.run_child(compiled, stdin, timeout_s, memory_mb,
+                              int(req["max_output_bytes"]), policy)
 
-    def run_child(self, compiled, req: dict) -> dict:
-        timeout_s, cap = float(req["timeout_s"]), int(req["max_output_bytes"])
-        stdin = req.get("stdin", "").encode()
+    def run_child(self, compiled: bytes, stdin: bytes, timeout_s: float, memory_mb: int,
+                  cap: int, policy: bool) -> dict:
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
-        if stdin:
-            _fill_stdin(in_w, stdin)
-        os.close(in_w)
-        parent_pid = os.getpid()
         t0 = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:  # child: never returns
-            _child(self, compiled, req, parent_pid, in_r, out_w, res_w)
-        for fd in (in_r, out_w, res_w):
-            os.close(fd)
         try:
-            return _supervise(pid, out_r, res_r, t0, timeout_s, cap, req["memory_mb"])
+            limits = struct.pack(_LIMITS, timeout_s, memory_mb, cap, policy)
+            socket.send_fds(self.zygote_sock, [limits], [in_r, out_w, res_w])
         finally:
-            os.close(out_r)
-            os.close(res_r)
+            for fd in (in_r, out_w, res_w):
+                os.close(fd)
+        pid = struct.unpack("<i", self._from_zygote(4))[0]
+        feed = struct.pack("<I", len(compiled)) + compiled + stdin
+        try:
+            reply = _supervise(self, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap,
+                               memory_mb)
+        finally:
+            for fd in (out_r, res_r):
+                os.close(fd)
+        return reply
+
+    def _from_zygote(self, n: int) -> bytes:
+        msg = self.zygote_sock.recv(64)
+        if len(msg) != n:
+            raise RuntimeError("the zygote is gone")
+        return msg
 
     def serve(self) -> None:
-        write_all(1, encode_frame({"hello": True, "pid": os.getpid(), "root": self.root,
-                                   "layers": self.layers}))
-        # The server's own garbage is acyclic (ASTs, frames of requests), so its cyclic GC
-        # only burns time rescanning the heap after every compile (~0.3 ms a program).
-        # It runs every 1000 requests instead; children re-enable it for the program.
-        gc.disable()
-        gc.freeze()  # children never walk what the server allocated so far
+        write_all(1, encode_frame({"hello": True, "pid": os.getpid(), "zygote": self.zygote_pid,
+                                   "root": self.root, "layers": self.layers}))
+        gc.disable()  # the server's garbage is acyclic; collect every 1000 requests
         try:
             for n in itertools.count(1):
                 frame = read_request(0)
@@ -172,9 +240,8 @@ class Server:
                     return
                 if n % 1000 == 0:
                     gc.collect()
-                    gc.freeze()
-                req, payload = frame
-                reply = self.handle(req, payload)
+                req, code, stdin = frame
+                reply = self.handle(req, code, stdin)
                 reply["i"] = req["i"]
                 write_all(1, encode_frame(reply))
         finally:
@@ -182,90 +249,146 @@ class Server:
                 oslayer.remove_empty_root(self.root)
 
 
-def _fill_stdin(fd: int, data: bytes) -> None:
-    try:  # a pipe holds 64 KiB by default; grow it so the whole input fits before the fork
-        import fcntl
-        fcntl.fcntl(fd, 1031, max(len(data), 65536))  # F_SETPIPE_SZ
-    except OSError:
-        data = data[:65536]
-    write_all(fd, data)
+class _CompileTimeout(BaseException):  # not caught by the policy's 'except Exception'
+    pass
 
 
-# ------------------------------------------------------------------------------------
-# the parent's side: deadline, output cap, exit status
-# ------------------------------------------------------------------------------------
+def _compile_alarm(signum, frame):
+    raise _CompileTimeout()
 
-def _supervise(pid, out_r, res_r, t0, timeout_s, cap, memory_mb) -> dict:
+
+def _bounded_compile(policy, code: bytes, restricted: bool, timeout_s: float, memory_mb: int):
+    """Compile under the program's own limits: memory_mb of new address space and
+    timeout_s of time. The Python stages (the RestrictedPython pass) stop at a SIGALRM;
+    a C stage (the parser, the compiler's constant folding) that runs past
+    timeout_s + 0.25 s of CPU (user + system) gets SIGPROF, whose default action ends this server: the
+    pool reads that signal as this program's refusal and starts a fresh server."""
+    budget = max(0.05, min(timeout_s, 60.0))
+    old_as = oslayer.cap_address_space(memory_mb)
+    signal.setitimer(signal.ITIMER_PROF, budget + 0.25)
+    signal.setitimer(signal.ITIMER_REAL, budget)
     try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
+        source = code.decode("utf-8")
+        return policy.compile_to_bytes(source, restricted)
+    except _CompileTimeout:
+        return _refusal(f"compiling the program took more than {budget:g} s")
+    except MemoryError:
+        return _refusal(f"compiling the program needed more than {memory_mb} MB")
+    except UnicodeDecodeError:
+        return {"status": "error", "error": "SyntaxError: program is not valid UTF-8",
+                "error_type": "SyntaxError"}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        oslayer.restore_address_space(old_as)
+
+
+def _refusal(why: str) -> dict:
+    return {"status": "blocked", "error": f"CompileLimit: {why}", "error_type": "CompileLimit"}
+
+
+# ------------------------------------------------------------------------------------
+# the zygote: fork on request, nothing else
+# ------------------------------------------------------------------------------------
+
+def _zygote_loop(server: Server, sock: socket.socket) -> None:
+    gc.disable()
+    gc.freeze()  # children never walk what the zygote allocated
+    zygote_pid = os.getpid()
+    while True:
+        msg, fds, _, _ = socket.recv_fds(sock, 64, 3)
+        if not msg:
+            return
+        if len(msg) != struct.calcsize(_LIMITS) or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            return
+        limits = struct.unpack(_LIMITS, msg)
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            _child(server, limits, zygote_pid, fds)
+        for fd in fds:
+            os.close(fd)
+        sock.send(struct.pack("<i", pid))
+        _, wstatus, ru = os.wait4(pid, 0)
+        sock.send(struct.pack(_EXIT, pid, wstatus, ru.ru_utime, ru.ru_stime, ru.ru_maxrss))
+
+
+# ------------------------------------------------------------------------------------
+# the server's side of a child: feed, deadline, output cap, exit status
+# ------------------------------------------------------------------------------------
+
+def _supervise(server: Server, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap,
+               memory_mb) -> dict:
+    zfd = server.zygote_sock.fileno()
     poller = select.poll()
-    for fd in (out_r, res_r) + ((pidfd,) if pidfd is not None else ()):
+    for fd in (out_r, res_r, zfd):
         poller.register(fd, select.POLLIN)
+    os.set_blocking(in_w, False)
+    feed = memoryview(feed)
+    poller.register(in_w, select.POLLOUT)
     out, res = bytearray(), bytearray()
+    res_cap = 4 * cap + (1 << 16)
     open_fds = {out_r, res_r}
     killed = None
+    exit_record = None
     deadline = t0 + timeout_s
-    while True:
+    while exit_record is None:
         left = deadline - time.perf_counter()
         if left <= 0:
             killed = "timeout"
             break
-        wait_ms = max(1, int(left * 1000) + 1) if pidfd is not None else min(50, int(left * 1000) + 1)
-        events = poller.poll(wait_ms)
-        exited = False
-        for fd, _ in events:
-            if fd == pidfd:
-                exited = True
-                continue
-            data = os.read(fd, 1 << 16)
-            buf = out if fd == out_r else res
-            if not data:
-                poller.unregister(fd)
-                open_fds.discard(fd)
-            buf += data
-        if len(out) > cap:
+        for fd, ev in poller.poll(max(1, int(left * 1000) + 1)):
+            if fd == zfd:
+                exit_record = server._from_zygote(struct.calcsize(_EXIT))
+            elif fd == in_w:
+                try:
+                    feed = feed[os.write(in_w, feed):]
+                except (BrokenPipeError, OSError):
+                    feed = feed[:0]
+                if not feed:
+                    poller.unregister(in_w)
+                    os.close(in_w)
+                    in_w = None
+            else:
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+                (out if fd == out_r else res).extend(data)
+        if len(out) > cap or len(res) > res_cap:
             killed = "output_limit"
             break
-        if len(res) > 4 * cap + (1 << 16):
-            killed = "output_limit"
-            break
-        if exited or (pidfd is None and _exited(pid)) or not open_fds:
-            break
-    _kill(pid)
-    if killed is None:  # drain whatever the child wrote before it exited
+    if in_w is not None:
+        os.close(in_w)
+    if exit_record is None:
+        _kill(pid)
+        exit_record = server._from_zygote(struct.calcsize(_EXIT))
+    else:  # drain whatever the child wrote before it exited
         for fd in list(open_fds):
-            os.set_blocking(fd, False)
             buf = out if fd == out_r else res
+            os.set_blocking(fd, False)
             try:
-                while len(buf) <= 4 * cap + (1 << 16):
+                while len(buf) <= res_cap:
                     data = os.read(fd, 1 << 16)
                     if not data:
                         break
-                    buf += data
+                    buf.extend(data)
             except BlockingIOError:
                 pass
-    _, wstatus, ru = os.wait4(pid, 0)
-    if pidfd is not None:
-        os.close(pidfd)
+    _, wstatus, utime, stime, maxrss = struct.unpack(_EXIT, exit_record)
     wall = time.perf_counter() - t0
-    reply = _classify(killed, wstatus, bytes(res), ru, memory_mb)
+    reply = _classify(killed, wstatus, bytes(res), maxrss, memory_mb, cap)
     if len(out) > cap and killed is None:
         reply["status"] = "output_limit"
     reply.update(stdout=bytes(out[:cap]).decode("utf-8", errors="replace"), wall_s=wall,
-                 cpu_s=ru.ru_utime + ru.ru_stime, max_rss_mb=ru.ru_maxrss / 1024)
+                 cpu_s=utime + stime, max_rss_mb=maxrss / 1024)
     return reply
 
 
-def _exited(pid: int) -> bool:
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
 def _kill(pid: int) -> None:
+    # The child is the zygote's and unreaped until the zygote reports it, so its pid
+    # cannot have been reused yet.
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)
@@ -273,25 +396,25 @@ def _kill(pid: int) -> None:
             pass
 
 
-def _classify(killed, wstatus, res: bytes, ru, memory_mb) -> dict:
+def _classify(killed, wstatus, res: bytes, maxrss_kb, memory_mb, cap) -> dict:
     if killed == "timeout":
         return {"status": "timeout", "error": "wall-clock limit exceeded", "error_type": "Timeout"}
     if killed == "output_limit":
         return {"status": "output_limit", "error": "output limit exceeded",
                 "error_type": "OutputLimit"}
     if res:
-        try:
-            reply = json.loads(res.decode("utf-8", errors="replace"))
-            if isinstance(reply, dict) and reply.get("status") in ("ok", "error", "memory", "blocked"):
-                return {k: reply.get(k) for k in ("status", "value", "error", "error_type", "lineno")}
-        except ValueError:
-            pass
+        report = parse_report(res, cap)
+        if report is None:
+            return {"status": "crashed", "error": "the child's report was malformed "
+                    "(the program wrote to the report channel)", "error_type": "BadReport"}
+        if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0:
+            return report
     if os.WIFSIGNALED(wstatus):
         sig = os.WTERMSIG(wstatus)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         if sig == signal.SIGXCPU:
             return {"status": "timeout", "error": "CPU-time limit exceeded", "error_type": "Timeout"}
-        if ru.ru_maxrss / 1024 >= 0.9 * memory_mb:
+        if maxrss_kb / 1024 >= 0.9 * memory_mb:
             return {"status": "memory", "error": f"killed by {name} at the memory limit",
                     "error_type": "MemoryError"}
         return {"status": "crashed", "error": f"killed by signal {name}", "error_type": name}
@@ -301,12 +424,58 @@ def _classify(killed, wstatus, res: bytes, ru, memory_mb) -> dict:
 
 
 # ------------------------------------------------------------------------------------
-# the child's side: confine, run, report
+# the report: flat, length-prefixed, parsed without recursion
 # ------------------------------------------------------------------------------------
 
-def _child(server: Server, compiled, req, parent_pid, in_r, out_w, res_w):
+def encode_report(status: str, value=None, error=None, error_type=None, lineno=None) -> bytes:
+    parts = [_REPORT_MAGIC, struct.pack("<Bi", _CHILD_STATUSES.index(status),
+                                        -1 if lineno is None else lineno)]
+    for text in (value, error, error_type):
+        if text is None:
+            parts.append(struct.pack("<i", -1))
+        else:
+            data = text.encode("utf-8", errors="backslashreplace")
+            parts += [struct.pack("<i", len(data)), data]
+    return b"".join(parts)
+
+
+def parse_report(data: bytes, cap: int) -> dict | None:
+    """The child's report as a dict of the Result schema, or None if it is malformed."""
+    try:
+        if not data.startswith(_REPORT_MAGIC):
+            return None
+        pos = len(_REPORT_MAGIC)
+        status_i, lineno = struct.unpack_from("<Bi", data, pos)
+        pos += 5
+        texts = []
+        for limit in (cap, _MAX_ERROR_CHARS, _MAX_NAME_CHARS):
+            (n,) = struct.unpack_from("<i", data, pos)
+            pos += 4
+            if n == -1:
+                texts.append(None)
+                continue
+            if n < 0 or pos + n > len(data):
+                return None
+            texts.append(data[pos:pos + n].decode("utf-8", errors="replace")[:limit])
+            pos += n
+        if pos != len(data) or status_i >= len(_CHILD_STATUSES):
+            return None  # trailing bytes: a second report, forged by the program
+    except struct.error:
+        return None
+    value, error, error_type = texts
+    return {"status": _CHILD_STATUSES[status_i], "value": value, "error": error,
+            "error_type": error_type, "lineno": lineno if 0 <= lineno < 1 << 24 else None}
+
+
+# ------------------------------------------------------------------------------------
+# the child's side: confine, read the program, run, report
+# ------------------------------------------------------------------------------------
+
+def _child(server: Server, limits, zygote_pid, fds):
+    timeout_s, memory_mb, cap, policy = limits
     code = 70
     try:
+        in_r, out_w, res_w = fds
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
         os.dup2(server.devnull, 2)
@@ -314,9 +483,13 @@ def _child(server: Server, compiled, req, parent_pid, in_r, out_w, res_w):
         os.closerange(_RESULT_FD + 1, 1 << 16)
         gc.freeze()
         gc.enable()
-        _confine(server, req, parent_pid)
-        report = _run(compiled, req, server)
-        write_all(_RESULT_FD, _encode_report(report))
+        _confine(server, timeout_s, memory_mb, zygote_pid)
+        head = _read_exact(0, 4)
+        payload = _read_exact(0, struct.unpack("<I", head)[0]) if head else None
+        if payload is None:
+            os._exit(72)
+        report = _run(marshal.loads(payload), server, bool(policy), cap)
+        write_all(_RESULT_FD, report)
         code = 0
     except BaseException as e:  # confinement failed: report, never run unconfined
         try:
@@ -327,17 +500,18 @@ def _child(server: Server, compiled, req, parent_pid, in_r, out_w, res_w):
         os._exit(code)
 
 
-def _confine(server: Server, req, parent_pid: int) -> None:
-    server.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the server
-    if os.getppid() != parent_pid:
-        os._exit(71)
+def _confine(server: Server, timeout_s, memory_mb, parent_pid: int) -> None:
     os.setpgid(0, 0)
-    oslayer.set_rlimits(float(req["timeout_s"]), int(req["memory_mb"]), server.uid is not None)
+    oslayer.set_rlimits(float(timeout_s), int(memory_mb), server.uid is not None)
     if server.root:
         os.chroot(server.root)
         os.chdir("/")
     if server.uid is not None:
         oslayer.drop_privileges(server.uid)
+    # PR_SET_PDEATHSIG: die with the zygote. Set after the uid change, which clears it.
+    server.prctl(1, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(71)
     if server.prctl(oslayer.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError("PR_SET_NO_NEW_PRIVS failed")
     if server.landlock and not server.landlock.restrict():
@@ -346,42 +520,30 @@ def _confine(server: Server, req, parent_pid: int) -> None:
         raise OSError("seccomp filter could not be installed")
 
 
-def _run(compiled, req, server: Server) -> dict:
+def _run(compiled, server: Server, policy: bool, cap: int) -> bytes:
+    """Run the program and build its report. With the policy on, the audit gate is
+    installed first and never switched off: the program's own code can still run after
+    ``exec`` returns (``__repr__`` of the value, ``__str__`` of an exception, a
+    generator's ``finally`` at garbage collection), and it must not run ungated."""
     body, last = compiled
-    out = server.stdout
-    sys.stdout, sys.stderr, sys.stdin = out, server.stderr, server.stdin
-    if req.get("policy", True):
-        server.guards.reset(req.get("stdin", ""))
+    sys.stdout, sys.stderr, sys.stdin = server.stdout, server.stderr, server.stdin
+    if policy:
+        server.guards.reset()
         g = server.restricted_globals
+        server.audit.install()
     else:
         g = {"__builtins__": __builtins__, "__name__": "__main__"}
-    report: dict = {"status": "ok"}
     try:
         exec(body, g)
-        if last is not None:
-            value = eval(last, g)
-            if value is not None:
-                report["value"] = _capped_repr(value, int(req["max_output_bytes"]))
+        value = eval(last, g) if last is not None else None
+        report = encode_report("ok", value=None if value is None else _capped_repr(value, cap))
     except BaseException as e:
         report = _error_report(e)
     try:
-        out.flush()
+        server.stdout.flush()
     except BaseException:
         pass
     return report
-
-
-def _encode_report(report: dict) -> bytes:
-    # Hand-rolled for the common case: json.dumps costs ~0.1 ms in a fresh fork.
-    if report.keys() <= {"status", "value"}:
-        text = '{"status": "%s"' % report["status"]
-        if "value" in report:
-            text += ', "value": ' + _json_str(report["value"])
-        return (text + "}").encode()
-    return json.dumps(report).encode()
-
-
-_json_str = json.encoder.encode_basestring_ascii
 
 
 def _capped_repr(value, cap: int) -> str:
@@ -391,25 +553,30 @@ def _capped_repr(value, cap: int) -> str:
     return str.__str__(text)[:cap]
 
 
-def _error_report(e: BaseException) -> dict:
+def _error_report(e: BaseException) -> bytes:
     status = "error"
     if isinstance(e, MemoryError):
         status = "memory"
     elif isinstance(e, guards.PolicyError):
         status = "blocked"
     lineno = None
-    for frame, line in traceback.walk_tb(e.__traceback__):
-        if frame.f_code.co_filename == "<program>":
-            lineno = line
+    try:  # reads tb_frame and f_code, which the audit gate allows this function alone
+        tb = e.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == "<program>":
+                lineno = tb.tb_lineno
+            tb = tb.tb_next
+    except BaseException:
+        pass
     try:
-        message = str(e)[:2000]
+        message = str.__str__(str(e))[:2000]
     except BaseException:
         message = "<unprintable exception>"
-    name = type(e).__name__
+    name = str.__str__(type(e).__name__)
     text = f"{name}: {message}" if message else name
     if lineno is not None:
         text += f" (line {lineno})"
-    return {"status": status, "error": text, "error_type": name, "lineno": lineno}
+    return encode_report(status, error=text, error_type=name, lineno=lineno)
 
 
 def main(argv=None) -> int:

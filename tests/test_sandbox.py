@@ -16,7 +16,8 @@ import sandbox
 from sandbox import Result
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-BENIGN = sorted((SHARED / "sandbox" / "benign").glob("*.py"))
+CORPUS = Path(__file__).resolve().parent / "corpus" / "sandbox"  # copied from ../shared/sandbox
+BENIGN = sorted((CORPUS / "benign").glob("*.py"))
 
 
 def test_last_expression_value_like_a_notebook_cell():
@@ -258,8 +259,8 @@ def test_a_hung_server_is_replaced_by_the_watchdog():
 def test_empty_run_many_and_closed_pool_leave_nothing_behind():
     assert sandbox.run_many([]) == []
     pool = sandbox.Pool(1)
-    assert pool.run_many([{"code": "print(1)", "timeout_s": 1.0, "memory_mb": 128,
-                           "max_output_bytes": 100, "stdin": ""}])[0].stdout == "1\n"
+    assert pool.run_many(["print(1)"], timeout_s=1.0, memory_mb=128,
+                         max_output_bytes=100)[0].stdout == "1\n"
     root = pool.servers[0].hello["root"]
     assert os.path.isdir(root)
     pool.servers[0].proc.send_signal(signal.SIGKILL)
@@ -292,13 +293,13 @@ def _children_of(pids: set[int]) -> list[int]:
 def test_a_program_killed_from_outside_is_reported_crashed():
     pool = sandbox.default_pool(2)
     sandbox.run("print(0)")
-    servers = {s.pid for s in pool.servers}
+    zygotes = {s.hello["zygote"] for s in pool.servers}  # programs are the zygotes' children
     killed = []
 
     def kill_the_sleeper():
         for _ in range(200):
             time.sleep(0.02)
-            kids = _children_of(servers)
+            kids = _children_of(zygotes)
             if kids:
                 os.kill(kids[0], signal.SIGKILL)
                 killed.append(kids[0])

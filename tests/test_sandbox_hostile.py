@@ -1,4 +1,5 @@
-"""The hostile corpus (../shared/sandbox/hostile): zero escapes, with and without layer 1.
+"""The hostile corpus (tests/corpus/sandbox/hostile, written for this project and first
+kept in ../shared/sandbox): zero escapes, with and without layer 1.
 
 Each file's first line names a check tag; the harness below plants what an escape would
 reach (a writable drop directory, a secret file, an environment secret, a secret in this
@@ -20,7 +21,7 @@ import pytest
 
 import sandbox
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "sandbox" / "hostile"
+CORPUS = Path(__file__).resolve().parent / "corpus" / "sandbox" / "hostile"
 FILES = sorted(CORPUS.glob("*.py"))
 TIMEOUT_S, MEMORY_MB, CAP = 1.0, 256, 65536
 DROP = Path("/tmp/sbx_pwned")
