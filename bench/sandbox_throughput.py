@@ -145,10 +145,17 @@ def main(argv=None) -> int:
         print(f"| {name} | {' | '.join(cells)} |")
     goal = {prog: summary["sandbox"][prog]["x_subprocess"] >= 10 for prog in PROGRAMS}
     print(f"\ngoal (sandbox, unique sources, >= 10x subprocess): {goal}")
+    # Against the ceiling: the same per-round pairing, sandbox over bare-fork.
+    of_fork = {prog: statistics.median(a / b for a, b in zip(rates[prog]["sandbox"],
+                                                             rates[prog]["bare-fork"]))
+               for prog in PROGRAMS}
+    print("sandbox / bare-fork (median of per-round ratios): " +
+          ", ".join(f"{p} {100 * r:.0f}%" for p, r in of_fork.items()) +
+          f"; goal >= 85%: { {p: r >= 0.85 for p, r in of_fork.items()} }")
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "platform": platform.platform()},
            "layers": layers, "rounds": args.rounds, "workers": WORKERS,
-           "results": summary, "goal_10x": goal}
+           "results": summary, "goal_10x": goal, "sandbox_over_bare_fork": of_fork}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(f"wrote {args.out}")

@@ -18,6 +18,7 @@ import time
 
 import torch
 
+import sandbox
 from latentcode.decode import decode, growing_cache
 from tasks.check import CODE_FAMILIES
 
@@ -139,6 +140,7 @@ class CodeExpert:
     def __init__(self, model, tokenizer, config: ExpertConfig | None = None):
         self.model, self.tokenizer = model, tokenizer
         self.config = config or ExpertConfig()
+        self.pool = sandbox.Pool()  # its own servers, started on first use
         self._prefix: _PrefixCache | None = None
         self._generator = torch.Generator(device=model.device).manual_seed(self.config.seed)
 
@@ -254,7 +256,8 @@ class CodeExpert:
         from latentcode.grading import grade_completions
         cfg = self.config
         return grade_completions(tasks, gens, mode=cfg.mode, tokenizer=self.tokenizer,
-                                 timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, gen_s=gen_s)
+                                 timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, gen_s=gen_s,
+                                 pool=self.pool)
 
 
 _MIN_PREFIX = 16  # tokens; below this the copy costs about what it saves

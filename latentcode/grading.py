@@ -43,11 +43,12 @@ def grade_direct(task, text: str) -> tuple[str | None, bool]:
 
 
 def grade_completions(tasks, gens, *, mode: str = "code", tokenizer=None, timeout_s: float = 2.0,
-                      memory_mb: int = 256, gen_s: float = 0.0):
+                      memory_mb: int = 256, gen_s: float = 0.0, pool=None):
     """One list of ``Sample`` per task from its generations (``expert.Generation``): extract
     each program, run every runnable one in a single sandbox batch, grade, measure.
 
-    Used by ``latentcode bench`` and by the training rewards, so both log the same rows."""
+    Used by ``latentcode bench`` and by the training rewards, so both log the same rows.
+    ``pool``: the caller's own ``sandbox.Pool`` (default: the process-wide one)."""
     from latentcode.expert import Sample
     from latentcode.extract import extract_program
     from latentcode.hardcode import prints_literal
@@ -73,8 +74,9 @@ def grade_completions(tasks, gens, *, mode: str = "code", tokenizer=None, timeou
         return samples
     runnable = [(task, s) for task, ss in zip(tasks, samples) for s in ss if s.status == "pending"]
     t1 = time.perf_counter()
-    results = sandbox.run_many([program_for(task, s.program) for task, s in runnable],
-                               timeout_s=timeout_s, memory_mb=memory_mb)
+    results = (pool or sandbox.default_pool()).run_many(
+        [program_for(task, s.program) for task, s in runnable], timeout_s=timeout_s,
+        memory_mb=memory_mb)
     exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
     for (task, s), r in zip(runnable, results):
         s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s

@@ -28,6 +28,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable
 
+import sandbox
 from latentcode.mdl import MEASURES, model_bits, program_length
 from tasks.base import Task
 
@@ -125,6 +126,7 @@ class CodeRewards:
         self._memo: OrderedDict = OrderedDict()
         self._logged: OrderedDict = OrderedDict()
         self._memo_size = memo_size
+        self.pool = sandbox.Pool()  # its own servers (started on first use), not the process's
 
     # the core -----------------------------------------------------------------------------
     def evaluate(self, tasks: list[Task], texts: list[str], num_tokens: list[int] | None = None,
@@ -146,7 +148,7 @@ class CodeRewards:
                 gens.append([Generation(texts[i], n, not cut)])
             graded = grade_completions([tasks[i] for i in fresh], gens, mode="code",
                                        tokenizer=self.tokenizer, timeout_s=self.config.timeout_s,
-                                       memory_mb=self.config.memory_mb)
+                                       memory_mb=self.config.memory_mb, pool=self.pool)
             outcomes = self._score([tasks[i] for i in fresh], [g[0] for g in graded])
             for i, o in zip(fresh, outcomes):
                 self._remember(keys[i], o)
@@ -187,7 +189,6 @@ class CodeRewards:
 
     def _metamorphic(self, tasks: list[Task], outcomes: list[Outcome]) -> None:
         """Re-run programs that scored above ``wrong`` on the same question with new numbers."""
-        import sandbox
         from latentcode.grading import grade_program
         from latentcode.hardcode import metamorphic_variant
         from tasks.check import final_answer, is_correct
@@ -199,8 +200,8 @@ class CodeRewards:
                     checks.append((task, o, *v))
         if not checks:
             return
-        results = sandbox.run_many([code for *_, code in checks], timeout_s=self.config.timeout_s,
-                                   memory_mb=self.config.memory_mb)
+        results = self.pool.run_many([code for *_, code in checks],
+                                     timeout_s=self.config.timeout_s, memory_mb=self.config.memory_mb)
         for (task, o, variant, _), r in zip(checks, results):
             _, right = grade_program(variant, r)
             answer = final_answer(r.stdout, r.value) if r.ok else None

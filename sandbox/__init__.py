@@ -8,25 +8,46 @@
 
 Three layers, each assuming the one before it has failed:
 
-1. Python policy: RestrictedPython compile-time checks (``sandbox/policy.py``, run in the
-   caller), guarded attribute access, curated builtins, read-only views of allow-listed
-   stdlib modules (``sandbox/guards.py``). Turns most attempts into a clean ``blocked``
-   status with a reason. Not a security boundary.
-2. OS confinement (``sandbox/oslayer.py``), per program, in a child forked from a warm
-   server: rlimits (CPU, address space, file size, files, processes), chroot into an
-   empty directory, an unprivileged uid (when started as root), Landlock, seccomp-BPF,
-   a private network namespace, an empty environment. The server kills the child with
-   SIGKILL at the wall-clock deadline and caps its output while reading it.
-3. Plain data across the boundary (``sandbox/server.py``): the child reports JSON
-   (strings and numbers); nothing is unpickled, no object of the program's reaches the
-   caller, so no ``__eq__``, ``__repr__`` or ``__reduce__`` of its runs in the host.
+1. Python policy: RestrictedPython compile-time checks (``sandbox/policy.py``), guarded
+   attribute access, curated builtins, read-only views of allow-listed stdlib modules and
+   of the standard streams, a one-argument ``type`` (``sandbox/guards.py``), and an audit
+   hook (PEP 578) that refuses what library code would do on the program's behalf: open a
+   file, import, compile or exec source, reach a frame or a code object, load ctypes, touch
+   the os. Turns most attempts into a clean ``blocked`` status. Not a security boundary.
+2. OS confinement (``sandbox/oslayer.py``), per program, in a child forked from a pristine
+   zygote: rlimits (CPU, address space, file size, files, processes), chroot into an empty
+   directory, an unprivileged uid (when started as root), Landlock, seccomp-BPF (no
+   sockets, exec, fork, ptrace, System V IPC or POSIX message queues), private network and
+   IPC namespaces, an empty environment. The server kills the child with SIGKILL at the
+   wall-clock deadline and caps its output while reading it.
+3. Plain data across every boundary (``sandbox/server.py``, ``sandbox/result.py``): the
+   child reports in a flat length-prefixed format the server parses without recursion and
+   validates field by field; the caller validates each reply against the ``Result``
+   schema (declared types, finite numbers, lone surrogates replaced). Nothing is
+   unpickled, no object of the program's reaches the caller, and nothing a program does
+   raises out of ``run``/``run_many``: it becomes a status.
 
-Covered: file reads and writes outside the program's memory, network, processes,
-signals to other processes, CPU and memory exhaustion, output floods, state leaking
-between programs (each runs in a fresh fork), the host process's memory (servers are
-started fresh, never forked from the caller). Not covered: side channels, kernel bugs
+The processes: the caller (a ``Pool``) sends sources to one server per worker; the server
+compiles each program under the program's own limits (timeout_s of time, memory_mb of
+new address space; a source that exceeds them is ``blocked``, and a compiler stage stuck in
+C code past the limit ends the server, which the pool reads as that program's refusal),
+then asks its zygote for a child and feeds the child its code and stdin through a pipe.
+The zygote was forked before the server read its first request and only ever forks, so no
+process that forks a program has held another program's source, constants, stdin, output
+or result.
+
+Covered: file reads and writes outside the program's memory, network, processes, signals
+to other processes, CPU and memory exhaustion (all mappings count against memory_mb),
+output floods, data crossing between programs (each runs in a fresh fork of a zygote
+that never saw a program; System V IPC and message queues are refused), a forged or
+malformed child report, unbounded compile work in the caller, the host process's memory
+(servers are started fresh, never forked from the caller), pools shared between threads.
+Not covered: side channels (timing, the CPU caches, how long a neighbour ran), kernel bugs
 reachable through the system calls a computation needs, and a program using its whole
-time budget. ``available_layers()`` says which OS layers this machine allows.
+time budget. With ``python_policy=False`` the program controls its own process, so it can
+write a well-formed report of its choosing (a status among ok/error/memory/blocked and
+strings, the same a program could produce honestly); only the OS layers hold then.
+``available_layers()`` says which OS layers this machine allows.
 """
 from __future__ import annotations
 

@@ -22,10 +22,16 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
+import dataclasses
 import functools
 import importlib
+import inspect
+import keyword
+import opcode
 import operator
 import string
+import sys
 import types
 
 # RestrictedPython's INSPECT_ATTRIBUTES (frames, tracebacks, generators, coroutines),
@@ -108,11 +114,6 @@ class AuditGate:
     })
 
     def __init__(self, trusted_code=()):
-        import collections
-        import dataclasses
-        import inspect
-        import opcode
-        import sys
         # ast.parse only builds a tree (the arithmetic eval walks one), never code
         self.trusted = frozenset(trusted_code) | {dataclasses._create_fn.__code__,
                                                   collections.namedtuple.__code__,
@@ -429,8 +430,6 @@ def _checked_wraps(wrapped, assigned=functools.WRAPPER_ASSIGNMENTS,
 def _checked_dataclass(cls=None, /, **kwargs):
     """dataclasses.dataclass writes the field names into source code it executes: they
     must be identifiers (a class built another way could carry any string)."""
-    import dataclasses
-    import keyword
 
     def wrap(c):
         annotations = c.__dict__.get("__annotations__", {})
@@ -443,7 +442,6 @@ def _checked_dataclass(cls=None, /, **kwargs):
 
 
 def _sys_view(stdout, stderr, stdin) -> dict:
-    import sys
     out = {k: getattr(sys, k) for k in (
         "maxsize", "maxunicode", "float_info", "int_info", "hash_info", "version",
         "version_info", "byteorder", "platform", "implementation", "float_repr_style",
@@ -456,7 +454,6 @@ def _sys_view(stdout, stderr, stdin) -> dict:
 
 
 def _bounded_recursionlimit(n: int):
-    import sys
     sys.setrecursionlimit(max(50, min(int(n), 100_000)))
 
 
@@ -468,7 +465,7 @@ LAZY_HELPERS = ("_strptime", "encodings.utf_16", "encodings.utf_32", "encodings.
                 "encodings.base64_codec", "locale")
 
 
-class _UserString(__import__("collections").UserString):
+class _UserString(collections.UserString):
     """collections.UserString whose format methods are the checked formatter (the
     original calls the real str.format on its data)."""
 

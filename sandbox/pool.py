@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import atexit
 import collections
+import importlib.util
 import os
 import selectors
 import struct
 import subprocess
 import sys
 import threading
+import weakref
 import time
 import json
 
+from sandbox import check_limits, refuse
 from sandbox.result import Result
 from sandbox.server import COMPILE_KILL_SIGNAL, encode_request
 
@@ -35,9 +38,9 @@ _GRACE_S = 5.0  # how long past a request's own deadline a silent server is trus
 def _server_cmd(index: int) -> list[str]:
     # The server needs the standard library, this package and RestrictedPython (which it
     # imports after forking its zygote), nothing else from site-packages.
-    import RestrictedPython
+    spec = importlib.util.find_spec("RestrictedPython")
     paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-             os.path.dirname(os.path.dirname(os.path.abspath(RestrictedPython.__file__)))]
+             os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))]
     boot = (f"import sys; sys.path[:0] = {paths!r}; "
             f"from sandbox.server import main; sys.exit(main([{str(index)!r}]))")
     # -S: no site-packages processing; its .pth hooks import threading, whose after-fork
@@ -115,6 +118,9 @@ class Pool:
         self.servers: list[_Server] = []
         self.lock = threading.Lock()
         self.pid = os.getpid()
+        # A pool dropped without close() (an expert garbage-collected mid-run) takes its
+        # servers with it.
+        weakref.finalize(self, _kill_all, self.servers, self.pid)
 
     # lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
@@ -157,7 +163,7 @@ class Pool:
         with self.lock:
             for s in self.servers:
                 s.kill()
-            self.servers = []
+            self.servers.clear()
 
     def layers(self) -> dict:
         with self.lock:
@@ -169,7 +175,6 @@ class Pool:
                  max_output_bytes: int = 65536, stdin: str = "",
                  python_policy: bool = True) -> list[Result]:
         """``sandbox.run_many`` on this pool's servers."""
-        from sandbox import check_limits, refuse
         if isinstance(codes, str):
             raise TypeError("run_many takes a list of programs; use sandbox.run for one string")
         check_limits(timeout_s, memory_mb, max_output_bytes, stdin)
@@ -323,6 +328,13 @@ class _Batch:
         if self.results[i] is None:
             self.results[i] = r
             self.left -= 1
+
+
+def _kill_all(servers: list, pid: int) -> None:
+    if pid == os.getpid():
+        for s in servers:
+            s.kill()
+        servers.clear()
 
 
 def _killed_compiling(s: _Server) -> bool:

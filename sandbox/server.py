@@ -44,6 +44,7 @@ import marshal
 from sandbox import guards, oslayer
 
 _RESULT_FD = 3
+_PIPE_BYTES = 65536  # what a pipe holds without blocking the writer
 _LIMITS = "<dIIB"  # timeout_s, memory_mb, max_output_bytes, policy: all the zygote learns
 _EXIT = "<iiddq"  # pid, wait status, user s, system s, max RSS kB: all it reports back
 _MAX_HEADER = 1 << 16
@@ -207,6 +208,11 @@ class Server:
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
         t0 = time.perf_counter()
+        feed = struct.pack("<I", len(compiled)) + compiled + stdin
+        if len(feed) <= _PIPE_BYTES:  # the usual case: in the pipe before the child exists
+            write_all(in_w, feed)
+            os.close(in_w)
+            in_w, feed = None, b""
         try:
             limits = struct.pack(_LIMITS, timeout_s, memory_mb, cap, policy)
             socket.send_fds(self.zygote_sock, [limits], [in_r, out_w, res_w])
@@ -214,7 +220,6 @@ class Server:
             for fd in (in_r, out_w, res_w):
                 os.close(fd)
         pid = struct.unpack("<i", self._from_zygote(4))[0]
-        feed = struct.pack("<I", len(compiled)) + compiled + stdin
         try:
             reply = _supervise(self, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap,
                                memory_mb)
@@ -324,9 +329,10 @@ def _supervise(server: Server, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap
     poller = select.poll()
     for fd in (out_r, res_r, zfd):
         poller.register(fd, select.POLLIN)
-    os.set_blocking(in_w, False)
     feed = memoryview(feed)
-    poller.register(in_w, select.POLLOUT)
+    if in_w is not None:
+        os.set_blocking(in_w, False)
+        poller.register(in_w, select.POLLOUT)
     out, res = bytearray(), bytearray()
     res_cap = 4 * cap + (1 << 16)
     open_fds = {out_r, res_r}

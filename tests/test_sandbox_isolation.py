@@ -507,3 +507,26 @@ def test_a_pool_closed_by_another_thread_waits_for_the_running_batch():
     assert [r.stdout for r in out["r"]] == ["done\n"] * 2
     assert pool.run_many(["print(1)"])[0].stdout == "1\n"  # restarts on demand
     pool.close()
+
+
+def test_a_dropped_pool_takes_its_servers_with_it():
+    import gc
+    pool = sandbox.Pool(1)
+    assert pool.run_many(["print(1)"])[0].ok
+    pids = [pool.servers[0].pid, pool.servers[0].hello["zygote"]]
+    del pool
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() and
+                                               "Z" not in Path(f"/proc/{p}/stat").read_text().split(")")[1][:3]
+                                               for p in pids):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{p}").exists() and
+                   "Z" not in Path(f"/proc/{p}/stat").read_text().split(")")[1][:3] for p in pids)
+
+
+def test_the_expert_and_the_rewards_own_their_pools():
+    from latentcode.rewards import CodeRewards
+    a, b = CodeRewards(), CodeRewards()
+    assert isinstance(a.pool, sandbox.Pool) and a.pool is not b.pool
+    assert a.pool is not sandbox.default_pool()
