@@ -186,8 +186,9 @@ class ESConfig:
     lora_alpha: int = _f(16, "LoRA alpha")
     lora_target_modules: str = _f("q_proj,v_proj", "comma-separated modules given LoRA adapters")
     mdl: str = _f("none", "length measure: none, tokens, ast, zlib, lzma, model_bits")
-    mdl_weight: float = _f(0.0, "lambda in correctness - lambda * length")
-    mdl_on: str = _f("correct", "correct or all: which programs pay for length")
+    mdl_weight: float = _f(0.0, "in [0, 1): the most a correct program can lose to its length, "
+                                "as a share of (correct - wrong)")
+    mdl_on: str = _f("correct", "only 'correct': programs that are not correct pay no length")
     reward_correct: float = _f(1.0, "reward of a correct answer")
     reward_wrong: float = _f(0.0, "reward of a wrong answer")
     reward_error: float = _f(-0.1, "reward of a program that failed")

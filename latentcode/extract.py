@@ -117,5 +117,21 @@ def ast_node_count(code: str) -> int:
     return count
 
 
+_LITERALS = {"string", "integer", "float"}
+
+
+def literal_chars(code: str) -> list[int]:
+    """The length in characters of every literal (string, integer, float) in ``code``."""
+    root = _parser().parse(code.encode("utf-8", errors="replace")).root_node
+    out, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.type in _LITERALS:
+            out.append(node.end_byte - node.start_byte)
+            continue
+        stack.extend(node.children)
+    return out
+
+
 def has_syntax_error(code: str) -> bool:
     return _parser().parse(code.encode("utf-8", errors="replace")).root_node.has_error

@@ -43,16 +43,21 @@ def grade_direct(task, text: str) -> tuple[str | None, bool]:
 
 
 def grade_completions(tasks, gens, *, mode: str = "code", tokenizer=None, timeout_s: float = 2.0,
-                      memory_mb: int = 256, gen_s: float = 0.0, pool=None):
+                      memory_mb: int = 256, gen_s: float = 0.0, pool=None,
+                      check_hardcoding: bool = True):
     """One list of ``Sample`` per task from its generations (``expert.Generation``): extract
-    each program, run every runnable one in a single sandbox batch, grade, measure.
+    each program, run every runnable one in a single sandbox batch, grade, measure, and
+    (``check_hardcoding``) mark the programs whose output does not depend on the question
+    (``hardcode.check``, one more batch).
 
     Used by ``latentcode bench`` and by the training rewards, so both log the same rows.
-    ``pool``: the caller's own ``sandbox.Pool`` (default: the process-wide one)."""
+    ``pool``: the caller's own ``sandbox.Pool`` (default: the process-wide one). A task's
+    ``meta["timeout_s"]`` (code benchmarks whose reference is slow) overrides ``timeout_s``."""
     from latentcode.expert import Sample
     from latentcode.extract import extract_program
-    from latentcode.hardcode import prints_literal
+    from latentcode.hardcode import check
     from latentcode.mdl import program_lengths
+    pool = pool or sandbox.default_pool()
     samples = []
     for task, gs in zip(tasks, gens):
         row = []
@@ -74,16 +79,31 @@ def grade_completions(tasks, gens, *, mode: str = "code", tokenizer=None, timeou
         return samples
     runnable = [(task, s) for task, ss in zip(tasks, samples) for s in ss if s.status == "pending"]
     t1 = time.perf_counter()
-    results = (pool or sandbox.default_pool()).run_many(
-        [program_for(task, s.program) for task, s in runnable], timeout_s=timeout_s,
-        memory_mb=memory_mb)
+    results = run_programs(pool, [program_for(task, s.program) for task, s in runnable],
+                           [task.meta.get("timeout_s", timeout_s) for task, _ in runnable],
+                           memory_mb)
     exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
     for (task, s), r in zip(runnable, results):
         s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s
         s.answer, s.correct = grade_program(task, r)
+    if check_hardcoding and runnable:
+        verdicts = check([t for t, _ in runnable], [s.program for _, s in runnable], results,
+                         pool=pool, timeout_s=timeout_s, memory_mb=memory_mb)
+        for (_, s), v in zip(runnable, verdicts):
+            s.hardcoded = bool(v and v.hardcoded)
     for ss in samples:
         for s in ss:
             if s.program:
                 s.lengths = program_lengths(s.program, tokenizer)
-                s.hardcoded = prints_literal(s.program)
     return samples
+
+
+def run_programs(pool, codes: list[str], timeouts: list[float], memory_mb: int):
+    """``pool.run_many`` with a time limit per program: one batch per distinct limit."""
+    results = [None] * len(codes)
+    for limit in sorted(set(timeouts)):
+        idx = [i for i, t in enumerate(timeouts) if t == limit]
+        for i, r in zip(idx, pool.run_many([codes[i] for i in idx], timeout_s=float(limit),
+                                           memory_mb=memory_mb)):
+            results[i] = r
+    return results

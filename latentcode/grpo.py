@@ -1,6 +1,6 @@
 """GRPO on the code expert's programs, through TRL's GRPOTrainer.
 
-    run = train_grpo(CodeGRPOConfig(model="smollm2-135m", mdl="ast", mdl_weight=0.01, max_steps=50))
+    run = train_grpo(CodeGRPOConfig(model="smollm2-135m", mdl="ast", mdl_weight=0.2, max_steps=50))
     python -m latentcode.grpo --config run.yaml --mdl ast --mdl-weight 0.01 --max-steps 5
 
 The model writes a program for each question; the sandbox runs the whole group's programs
@@ -54,9 +54,9 @@ class CodeGRPOConfig(GRPOConfig):
     stop_at_fence: bool = field(default=True, metadata={"help": "sample with the project's decoder: a completion ends when its code block closes, the shared prompt start is prefilled once (False: TRL's model.generate, which runs every completion to max_completion_length)"})
     # rewards (latentcode.rewards.RewardConfig)
     mdl: str = field(default="none", metadata={"help": "length measure: none, " + ", ".join(MEASURES)})
-    mdl_weight: float = field(default=0.0, metadata={"help": "lambda in reward = correctness - lambda * length"})
-    mdl_on: str = field(default="correct", metadata={"help": "correct | all: which programs pay for their length"})
-    mdl_reference: str = field(default="frozen", metadata={"help": "model_bits under a frozen copy of the start model, or the current policy"})
+    mdl_weight: float = field(default=0.0, metadata={"help": "in [0, 1): the most a correct program can lose to its length, as a share of (correct - wrong); half of it at the measure's reference length"})
+    mdl_on: str = field(default="correct", metadata={"help": "only 'correct': programs that are not correct pay no length"})
+    mdl_reference: str = field(default="frozen", metadata={"help": "model_bits under a frozen copy of the start model (the only choice: the policy's own log-probability is not a length)"})
     reward_correct: float = field(default=1.0, metadata={"help": "reward of a correct answer"})
     reward_wrong: float = field(default=0.0, metadata={"help": "ran, printed a wrong answer (list answers get partial credit)"})
     reward_error: float = field(default=-0.1, metadata={"help": "raised, hit a limit or was blocked"})
@@ -98,8 +98,10 @@ class CodeGRPOConfig(GRPOConfig):
     def __post_init__(self):
         if self.few_shot not in range(4):
             raise ValueError(f"few_shot ({self.few_shot}) must be 0, 1, 2 or 3")
-        if self.mdl_reference not in ("frozen", "current"):
-            raise ValueError(f"mdl_reference must be 'frozen' or 'current', not {self.mdl_reference!r}")
+        if self.mdl_reference != "frozen":
+            raise ValueError(f"mdl_reference must be 'frozen', not {self.mdl_reference!r}: the policy's "
+                             "own -log2 p(program) is not a length (training can shorten any program "
+                             "by making it more likely)")
         if self.eval_every < 0:
             raise ValueError(f"eval_every ({self.eval_every}) must be >= 0 (0: only at start and end)")
         if self.lora and self.lora_r < 1:
@@ -318,7 +320,7 @@ def build_trainer(config: CodeGRPOConfig):
     model, tok = load_model(config.model, device=str(config.device), dtype=config.dtype)
     length_model = None
     if config.mdl == "model_bits":
-        length_model = copy.deepcopy(model).requires_grad_(False) if config.mdl_reference == "frozen" else model
+        length_model = copy.deepcopy(model).requires_grad_(False)
     rewards = CodeRewards(config.reward_config(), tokenizer=tok, length_model=length_model,
                           on_outcomes=_training_samples(log), max_completion_tokens=config.max_completion_length)
     heldout_eval = HeldoutEval(config, tok, heldout, log, length_model)

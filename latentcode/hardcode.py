@@ -1,130 +1,375 @@
-"""Does a program print an answer it did not compute?
+"""Is a program's output computed from the question, or a constant in disguise?
 
-``print("The answer is 42")`` or ``x = 42; print(x)`` hard-codes its output: the program
-is a memorised constant in disguise. Found statically: the program's final output (its
-last ``print`` call, or a final bare expression) is built only from literals, or from
-names bound only to literals.
+Decided by behaviour, never by syntax: ``print(42)``, ``print(43 - 1)``, ``int('42')`` and a
+literal print followed by an unused one are all the same constant, and an honest program
+that sorts in place or parses its numbers out of a string is not. The question's values
+(its numbers, number words, month names and quoted strings: ``question_values``) are
+located in the program wherever they stand (numeric literals, inside string literals) and
+moved, one at a time and all together; the program runs again each time. Its output is
+**hard-coded** when
 
-For generated tasks there is a second, behavioural check (``metamorphic_variant``): ask the
-same question with other numbers (``tasks.generators.regenerate``), rewrite the program's
-literals that are the question's numbers into the new ones, run it again. A program whose
-answer does not move when the question's answer does was not computing it.
+- the program holds none of the question's values (its output cannot depend on them), or
+- no moved copy that runs prints a different answer (the output does not move when the
+  numbers it must depend on move; a copy that raises or times out proves nothing), or
+- for a generated task, the program rewritten for a re-asked question (``regenerate``:
+  the same template with new values, every redrawn value mapped by its position in the
+  question) is not right there too.
+
+``check(tasks, programs, results, pool=...)`` runs every copy of a batch in one sandbox
+call. Code benchmarks (HumanEval, MBPP) are not checked: their tests call the function
+with inputs of their own.
 """
 from __future__ import annotations
 
 import ast
+import calendar
+import dataclasses
+import re
+
+from tasks.check import CODE_FAMILIES, final_answer, grade, is_correct, numbers_in
+
+MAX_VALUES = 12  # values moved one at a time per program (all of them also move together)
+
+_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+               "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000, "dozen": 12,
+               "twice": 2, "double": 2, "triple": 3, "thrice": 3, "half": 2, "quarter": 4})
+_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+_VALUE = re.compile(r"(?P<q>'[^'\n]{1,200}'|\"[^\"\n]{1,200}\")|(?P<w>[A-Za-z]+)")
 
 
-def prints_literal(code: str) -> bool:
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    out = _final_output(tree)
-    if out is None:
-        return False
-    constants = _names_bound_only_to_literals(tree)
-    return all(_is_literal(e, constants) for e in out)
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    hardcoded: bool
+    reason: str | None = None  # why, when it is
+    runs: int = 0  # extra sandbox runs it took
 
 
-def _final_output(tree: ast.Module) -> list[ast.expr] | None:
-    if tree.body and isinstance(tree.body[-1], ast.Expr) and not _is_print(tree.body[-1].value):
-        return [tree.body[-1].value]
-    prints = [n for n in ast.walk(tree) if _is_print(n)]
-    if not prints:
-        return None
-    last = max(prints, key=lambda n: (n.lineno, n.col_offset))
-    return list(last.args) or None
+def question_values(text: str) -> list:
+    """The question's values in order: numbers (ints and floats, from digits and number
+    words), month names as their numbers, and quoted strings (without the quotes)."""
+    found = [(m.start(), x) for m, x in _numbers_with_positions(text)]
+    for m in _VALUE.finditer(text):
+        if m["q"]:
+            found.append((m.start(), m["q"][1:-1]))
+        else:
+            word = m["w"].lower()
+            if word in _MONTHS:
+                found.append((m.start(), _MONTHS[word]))
+            elif word in _WORDS:
+                found.append((m.start(), _WORDS[word]))
+    return [x for _, x in sorted(found, key=lambda p: p[0])]
 
 
-def _is_print(node) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+def _numbers_with_positions(text: str):
+    # numbers_in reads digits the way answers are read; positions keep the question's order
+    from tasks.check import _IN_TEXT, _fraction
+    for m in _IN_TEXT.finditer(text):
+        x = _fraction(m["num"])
+        if x is not None:
+            yield m, int(x) if x.denominator == 1 else float(x)
 
 
-def _names_bound_only_to_literals(tree: ast.Module) -> set[str]:
-    literal, other = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-            (literal if _is_literal(node.value, set()) else other).update(names)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.NamedExpr)):
-            target = getattr(node, "target", None)
-            if isinstance(target, ast.Name):
-                other.add(target.id)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            other.add(node.name)
-        elif isinstance(node, ast.arg):
-            other.add(node.arg)
-    return literal - other
+# ------------------------------------------------------------------------------------
+# rewriting the program's values
+# ------------------------------------------------------------------------------------
 
-
-def _is_literal(node: ast.expr, constants: set[str]) -> bool:
-    if isinstance(node, ast.Constant):
-        return True
-    if isinstance(node, ast.Name):
-        return node.id in constants
-    if isinstance(node, ast.JoinedStr):
-        return all(_is_literal(v, constants) for v in node.values)
-    if isinstance(node, ast.FormattedValue):
-        return _is_literal(node.value, constants)
-    if isinstance(node, ast.UnaryOp):
-        return _is_literal(node.operand, constants)
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return all(_is_literal(e, constants) for e in node.elts)
-    return False
-
-
-def substitute_numbers(code: str, old: list, new: list) -> str | None:
-    """``code`` with each numeric literal equal to a number of the old question replaced by
-    the matching number of the new one. None when that is ambiguous (one old value would
-    become two new ones) or the code does not parse."""
-    if len(old) != len(new):
-        return None
-    mapping: dict = {}
-    for a, b in zip(old, new):
-        if mapping.setdefault(float(a), b) != b:
-            return None
+def substitute(code: str, mapping: dict) -> str | None:
+    """``code`` with every occurrence of a mapped value replaced: numeric literals (a
+    negative one too), string literals equal to a mapped string, and mapped numbers and
+    strings (of 3+ characters) inside longer string literals. None if nothing changed or
+    the code does not parse."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-
-    class Swap(ast.NodeTransformer):
-        def visit_UnaryOp(self, node):
-            if isinstance(node.op, ast.USub) and _is_number(node.operand) \
-                    and -float(node.operand.value) in mapping:
-                return ast.copy_location(_number(mapping[-float(node.operand.value)]), node)
-            return self.generic_visit(node)
-
-        def visit_Constant(self, node):
-            if _is_number(node) and float(node.value) in mapping:
-                return ast.copy_location(_number(mapping[float(node.value)]), node)
-            return node
-
-    return ast.unparse(ast.fix_missing_locations(Swap().visit(tree)))
+    numbers = {float(k): v for k, v in mapping.items() if _is_num(k)}
+    strings = {k: v for k, v in mapping.items() if isinstance(k, str)}
+    lists = {tuple(float(x) for x in k[1:]): v for k, v in mapping.items() if isinstance(k, tuple)}
+    swap = _Swap(numbers, strings, lists)
+    try:
+        out = ast.unparse(ast.fix_missing_locations(swap.visit(tree)))
+    except (RecursionError, ValueError):
+        return None
+    return out if swap.changed else None
 
 
-def _is_number(node) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
-        and not isinstance(node.value, bool)
+class _Swap(ast.NodeTransformer):
+    def __init__(self, numbers: dict, strings: dict, lists: dict | None = None):
+        self.numbers, self.strings, self.changed = numbers, strings, False
+        self.lists = lists or {}
+        # a list written out in a string: "3, 1, 2", "3 1 2" or "[3, 1, 2]"
+        self.list_texts = {}
+        for old, new in self.lists.items():
+            for sep in (", ", " ", ","):
+                self.list_texts[sep.join(_text(x) for x in old)] = sep.join(_text(x) for x in new)
+        alternatives = [re.escape(s) for s in sorted(strings, key=len, reverse=True) if len(s) >= 3]
+        self.inner_str = re.compile("|".join(alternatives)) if alternatives else None
+        self.inner_num = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+
+    def visit_UnaryOp(self, node):
+        if isinstance(node.op, ast.USub) and _is_num(getattr(node.operand, "value", None)) \
+                and isinstance(node.operand, ast.Constant) and -float(node.operand.value) in self.numbers:
+            self.changed = True
+            return ast.copy_location(_number(self.numbers[-float(node.operand.value)]), node)
+        return self.generic_visit(node)
+
+    def _swap_list(self, node):
+        values = [_literal_number(e) for e in node.elts]
+        key = None if None in values else tuple(float(v) for v in values)
+        if key in self.lists:
+            self.changed = True
+            new = type(node)(elts=[_number(x) for x in self.lists[key]], **(
+                {"ctx": node.ctx} if hasattr(node, "ctx") else {}))
+            return ast.copy_location(new, node)
+        return self.generic_visit(node)
+
+    visit_List = visit_Tuple = visit_Set = _swap_list
+
+    def visit_Subscript(self, node):
+        # x[1]: a bare index is the program's structure (monthrange(...)[1]), not a value
+        # of the question; an index worked out from one (x[k - 1]) is rewritten as usual
+        node.value = self.visit(node.value)
+        if not (isinstance(node.slice, ast.Constant) and _is_num(node.slice.value)):
+            node.slice = self.visit(node.slice)
+        return node
+
+    def visit_Constant(self, node):
+        v = node.value
+        if _is_num(v) and float(v) in self.numbers:
+            self.changed = True
+            return ast.copy_location(_number(self.numbers[float(v)]), node)
+        if isinstance(v, str):
+            new = self._in_string(v)
+            if new != v:
+                self.changed = True
+                return ast.copy_location(ast.Constant(new), node)
+        return node
+
+    def _in_string(self, s: str) -> str:
+        if s in self.strings:
+            return self.strings[s]
+        for old, new in self.list_texts.items():
+            if old and old in s:
+                return s.replace(old, new)
+        if self.inner_str is not None:
+            s = self.inner_str.sub(lambda m: self.strings[m[0]], s)
+        if self.numbers:
+            def num(m):
+                x = float(m[0])
+                return _format_like(self.numbers[x], m[0]) if x in self.numbers else m[0]
+            s = self.inner_num.sub(num, s)
+        return s
+
+
+def _literal_number(node):
+    if isinstance(node, ast.Constant) and _is_num(node.value):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _literal_number(node.operand)
+        return None if inner is None else -inner
+    return None
+
+
+def _text(x) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _number(x) -> ast.expr:
     return ast.UnaryOp(ast.USub(), ast.Constant(-x)) if x < 0 else ast.Constant(x)
 
 
-def metamorphic_variant(task, code: str, tries: int = 10):
-    """(variant task, program rewritten for it), or None when the task cannot be asked again
-    with other numbers (not generated, no numbers, or no unambiguous rewrite in ``tries``)."""
-    from tasks.generators import regenerate
-    numbers = (task.meta or {}).get("numbers")
-    if not numbers or "template" not in (task.meta or {}):
+def _format_like(x, written: str) -> str:
+    if isinstance(x, float) and "." not in written and x.is_integer():
+        return str(int(x))
+    return str(x)
+
+
+def _moves(v) -> list:
+    """Other values for ``v``: a number one step up and down; a letter the next letters; a
+    string longer at either end, and made a palindrome (so yes/no questions on it flip)."""
+    if isinstance(v, str):
+        if len(v) == 1 and v.isalpha():
+            base = "a" if v.islower() else "A"
+            return [chr(ord(base) + (ord(v) - ord(base) + k) % 26) for k in (1, 2)]
+        return [v + "e", "x" + v, v + v[::-1]]
+    step = 1 if isinstance(v, int) else 0.5
+    return [v + step, v - step, v * 1000 + step]  # the last one reorders a ranking
+
+
+def perturbed_programs(code: str, values: list) -> list[str]:
+    """Copies of ``code`` with the question's values moved: all together (each way), then
+    each distinct value alone (at most MAX_VALUES of them, each way)."""
+    distinct = list(dict.fromkeys(v for v in values if not isinstance(v, bool)))
+    out = []
+    for k in range(3):
+        new = substitute(code, {v: m[k] for v in distinct if len(m := _moves(v)) > k})
+        if new is not None:
+            out.append(new)
+    for v in distinct[:MAX_VALUES]:
+        for m in _moves(v):
+            new = substitute(code, {v: m})
+            if new is not None:
+                out.append(new)
+    return list(dict.fromkeys(out))
+
+
+_STRUCTURAL = (0, 1, 2)  # values a program also writes as structure: k - 1, range(1, n), x[0]
+
+
+def reasked_programs(task, code: str, tries: int = 100):
+    """(re-asked task, [program rewritten for it], ambiguous), or None when the task is not
+    generated or no regeneration in ``tries`` has the same shape with an unambiguous value
+    mapping.
+
+    The redrawn values are read off the two questions: the same template asked twice
+    differs exactly where a value was drawn (numbers, ordinals, month names, names, words,
+    quoted strings), so a word-level diff of the two pairs every old value with its new
+    one. A mapping that moves 0, 1 or 2 is *ambiguous*: those literals are also the
+    program's structure (``sorted(x)[k - 1]`` with a 1 in the list), so rewriting them can
+    break an honest program; one without is preferred."""
+    if "template" not in (task.meta or {}):
         return None
+    from tasks.generators import regenerate
+    fallback = None
     for seed in range(tries):
         variant = regenerate(task, seed)
         if variant.answer == task.answer:
             continue
-        rewritten = substitute_numbers(code, numbers, variant.meta["numbers"])
-        if rewritten is not None:
-            return variant, rewritten
-    return None
+        mapping = prompt_mapping(task.prompt, variant.prompt)
+        if not mapping:
+            continue
+        rewritten = substitute(code, mapping)
+        if rewritten is None:  # it holds none of the redrawn values: it must answer the new
+            return variant, [code], False  # question unchanged, and cannot
+        ambiguous = any(_is_num(k) and k in _STRUCTURAL for k in mapping)
+        if not ambiguous:
+            return variant, [rewritten], False
+        fallback = fallback or (variant, [rewritten], True)
+    return fallback
+
+
+_PUNCT = ".,?!:;()[]{}\"'$%"
+_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+
+
+def prompt_mapping(old: str, new: str) -> dict | None:
+    """old value -> new value, for every word where two askings of one template differ;
+    None if their shapes differ or one old value would become two new ones."""
+    old_lists, new_lists = _lists(old), _lists(new)
+    if len(old_lists) != len(new_lists) or None in old_lists or None in new_lists:
+        return None
+    # a list is one value, whatever its length: the program's list display is swapped
+    # whole, so a value repeated in it (the mode) cannot make the mapping ambiguous
+    mapping: dict = {("list",) + tuple(a): list(b) for a, b in zip(old_lists, new_lists) if a != b}
+    a, b = _BRACKETS.sub(" [] ", old).split(), _BRACKETS.sub(" [] ", new).split()
+    if len(a) != len(b):
+        return None
+    for x, y in zip(a, b):
+        x, y = x.strip(_PUNCT), y.strip(_PUNCT)
+        if (_as_number(x) is None) != (_as_number(y) is None):
+            return None  # a number against a word: the two questions are not aligned
+        for key, val in _pairs(x, y):  # unchanged words too, so a value that changes in
+            k = float(key) if _is_num(key) else key  # one place and not in another is
+            if mapping.setdefault(k, val) != val:  # caught as ambiguous
+                return None
+    mapping = {k: v for k, v in mapping.items() if k != v}
+    return mapping or None
+
+
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _lists(text: str) -> list:
+    """The bracketed lists of numbers in a question, each as a list (None if one holds
+    something else)."""
+    out = []
+    for m in _BRACKETS.finditer(text):
+        items = [x.strip() for x in m[1].split(",") if x.strip()]
+        nums = [_as_number(x) for x in items]
+        out.append(None if None in nums else nums)
+    return out
+
+
+def _pairs(x: str, y: str) -> list:
+    """The values a changed word stands for: the word itself, and the number it names."""
+    out = [(x, y)] if x and y else []
+    nx, ny = _as_number(x), _as_number(y)
+    if nx is not None and ny is not None:
+        out.append((nx, ny))
+    return out
+
+
+def _as_number(word: str):
+    w = word.replace(",", "")
+    m = _ORDINAL.match(w)
+    if m:
+        return int(m[1])
+    if w.lower() in _MONTHS:
+        return _MONTHS[w.lower()]
+    try:
+        return int(w)
+    except ValueError:
+        try:
+            x = float(w)
+            return x if x == x and abs(x) != float("inf") else None
+        except ValueError:
+            return None
+
+
+# ------------------------------------------------------------------------------------
+# the check
+# ------------------------------------------------------------------------------------
+
+def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
+          memory_mb: int = 256, reask: bool = True) -> list[Verdict | None]:
+    """One Verdict per program whose run was ``ok`` (None for the others and for code
+    benchmarks), from one sandbox batch of every moved and re-asked copy."""
+    plans, batch = [], []
+    for task, code, r in zip(tasks, programs, results):
+        if r is None or r.status != "ok" or task.family in CODE_FAMILIES or not code:
+            plans.append(None)
+            continue
+        again = reasked_programs(task, code) if reask else None
+        # a re-asked question (generated tasks) settles it, unless its mapping is ambiguous;
+        # otherwise the values are moved
+        asked = again[1] if again else []
+        moved = [] if again and not again[2] else perturbed_programs(code, question_values(task.prompt))
+        plans.append((task, final_answer(r.stdout, r.value), len(batch), len(asked), len(moved),
+                      again))
+        batch += asked + moved
+    runs = pool.run_many(batch, timeout_s=timeout_s, memory_mb=memory_mb) if batch else []
+    return [None if p is None else _verdict(p, runs) for p in plans]
+
+
+def _verdict(plan, runs) -> Verdict:
+    task, answer, first, n_asked, n_moved, again = plan
+    used = n_asked + n_moved
+    if again and grade(again[0], runs[first]):
+        return Verdict(False, None, used)  # right on the question asked with other values
+    if again and not again[2]:
+        return Verdict(True, "wrong on the same question asked with other values", used)
+    moved_runs = runs[first + n_asked:first + used]
+    if n_moved == 0:
+        return Verdict(True, "the program holds none of the question's values", used)
+    if not any(r.ok and final_answer(r.stdout, r.value) != answer for r in moved_runs):
+        return Verdict(True, "its output did not move when the question's values did", used)
+    return Verdict(False, None, used)
+
+
+def answer_is_input(task, answer: str | None) -> bool:
+    """Does the answer only echo the question's own numbers, in order (a list printed
+    back unsorted, unfiltered)? Such an output does no work and earns no partial credit."""
+    if not answer:
+        return False
+    got = numbers_in(answer)
+    want = [v for v in question_values(task.prompt) if _is_num(v)]
+    return len(got) >= 2 and len(got) <= len(want) and \
+        any(want[i:i + len(got)] == got for i in range(len(want) - len(got) + 1)) and \
+        not is_correct(answer, task.answer)

@@ -1,25 +1,36 @@
 """Rewards on what a program outputs, not on its tokens: the code is latent.
 
-    rewards = CodeRewards(RewardConfig(mdl="ast", mdl_weight=0.01), tokenizer=tok)
+    rewards = CodeRewards(RewardConfig(mdl="ast", mdl_weight=0.2), tokenizer=tok)
     trainer = GRPOTrainer(..., reward_funcs=rewards.functions())
 
 ``functions()`` returns plain functions with TRL's reward signature
 ``(completions, **columns) -> list[float | None]``, each logged under its own name:
+``correctness`` and, with a length measure, ``mdl``. Their sum is the reward.
 
-- ``correctness``: the executed output graded against the target: ``correct`` / ``wrong``
-  (with partial credit for list answers), or the configured value for a program that timed
-  out, failed, could not be extracted or was cut by the token limit. A program that prints
-  a literal it did not compute gets ``hardcoded`` instead of its grade: found by the AST
-  (``hardcode.prints_literal``) and, for generated tasks, by re-running it on the same
-  question with other numbers (``hardcode.metamorphic_variant``);
-- ``mdl``: minus ``mdl_weight`` times the program's length under ``mdl`` (tokens, AST
-  nodes, zlib or lzma bits, or model bits), counted by default only against correct
-  programs, so the model is never taught that a short wrong answer beats a long right one.
+The reward is a specification (docs/training.md; tests/test_reward_spec.py checks each
+clause as a property over generated tasks and programs):
 
-Their sum is correctness - lambda * length. The columns a dataset must carry: ``task_id``,
-``answer``, ``family`` and ``meta`` (a JSON string); ``tasks_to_rows`` makes them. The
-completions of one call (a whole GRPO group, or several) run in one sandbox batch, once:
-both functions read the same executions, memoised by (task, completion).
+1. A correct program scores ``correct - mdl_weight * (correct - wrong) * L / (L + L0)``,
+   where L is its length under ``mdl`` and L0 that measure's reference length
+   (``mdl.reference_length``). So every correct program scores above
+   ``correct - mdl_weight * (correct - wrong)``, which is above ``wrong`` (mdl_weight < 1):
+   **every correct program outranks every program that is not correct, and length only
+   reorders correct programs.** Programs that are not correct pay no length.
+2. A program is correct only if its output depends on the question (``hardcode.check``:
+   the output moves when the question's values move in the program, and for generated
+   tasks it is right on a re-asked question too). One that does not scores ``hardcoded``,
+   never more than ``wrong``, however right its answer.
+3. Partial credit (list answers, off by default): ``wrong + partial_credit * (1 -
+   mdl_weight) * (correct - wrong) * share right``, strictly between ``wrong`` and the
+   lowest correct reward, and nothing for an output that echoes the question's numbers.
+4. Failures keep their order: ``wrong >= error, timeout, hardcoded`` and
+   ``error, timeout >= no_code, truncated``.
+
+``RewardConfig`` refuses any setting that would break a clause, naming the field. The
+completions of one call (a whole GRPO group, or several) run in one sandbox batch, and
+their hard-coding copies in one more: both functions read the same executions, memoised
+by (task, completion). Dataset columns: ``task_id``, ``answer``, ``family``, ``meta`` (JSON);
+``tasks_to_rows`` makes them.
 """
 from __future__ import annotations
 
@@ -29,8 +40,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import sandbox
-from latentcode.mdl import MEASURES, model_bits, program_length
+from latentcode import hardcode
+from latentcode.hardcode import answer_is_input
+from latentcode.mdl import MEASURES, model_bits, program_length, reference_length
 from tasks.base import Task
+from tasks.check import list_credit
 
 FAILURE_STATUSES = ("error", "timeout", "memory", "output_limit", "blocked", "crashed",
                     "no_code", "truncated")
@@ -44,27 +58,48 @@ class RewardConfig:
     timeout: float = -0.1
     no_code: float = -0.2  # no program in the reply
     truncated: float = -0.2  # the token limit cut the program: never run
-    partial_credit: bool = True  # list answers: wrong + (correct - wrong) * fraction right
-    rel_tol: float = 1e-4  # numeric answers
-    hardcoded: float = 0.0  # replaces the grade of a program that prints an uncomputed literal
-    metamorphic: bool = True  # also re-run correct programs of generated tasks on new numbers
+    hardcoded: float = 0.0  # a right answer its program did not compute; at most `wrong`
+    partial_credit: float = 0.0  # list answers: share of (lowest correct - wrong) a fully
+    #                              partial answer may earn, in [0, 1); 0 is off
+    metamorphic: bool = True  # the behavioural hard-coding check (hardcode.check)
     mdl: str = "none"  # none | tokens | ast | zlib | lzma | model_bits
-    mdl_weight: float = 0.0  # lambda
-    mdl_on: str = "correct"  # correct | all: which programs pay for their length
+    mdl_weight: float = 0.0  # the most a correct program can lose to its length, as a
+    #                          share of (correct - wrong), in [0, 1); half of it at L = L0
+    mdl_on: str = "correct"  # only "correct": a length cost on wrong programs would let a
+    #                          short wrong program outrank a long one and invert clause 1
     timeout_s: float = 2.0
     memory_mb: int = 256
 
     def __post_init__(self):
         if self.mdl not in ("none",) + MEASURES:
             raise ValueError(f"mdl must be 'none' or one of {', '.join(MEASURES)}, not {self.mdl!r}")
-        if self.mdl_on not in ("correct", "all"):
-            raise ValueError(f"mdl_on must be 'correct' or 'all', not {self.mdl_on!r}")
-        if self.mdl_weight < 0:
-            raise ValueError(f"mdl_weight ({self.mdl_weight}) must be >= 0: it is the lambda "
-                             "in correctness - lambda * length")
+        if self.mdl_on != "correct":
+            raise ValueError(f"mdl_on ({self.mdl_on!r}) must be 'correct': only correct programs "
+                             "pay for their length, so length never reorders a wrong program "
+                             "above a right one")
+        if not 0 <= self.mdl_weight < 1:
+            raise ValueError(f"mdl_weight ({self.mdl_weight}) must be in [0, 1): it is the share of "
+                             "(correct - wrong) a correct program can lose to its length; at 1 "
+                             "or more a long correct program would tie or lose to a wrong one")
         if self.mdl_weight > 0 and self.mdl == "none":
             raise ValueError("mdl_weight > 0 needs a length measure: set mdl to one of "
                              + ", ".join(MEASURES))
+        if not 0 <= self.partial_credit < 1:
+            raise ValueError(f"partial_credit ({self.partial_credit}) must be in [0, 1) so that "
+                             "a partly right list stays below every correct answer; 0 turns it off")
+        order = [("correct", "wrong", self.correct > self.wrong),
+                 ("hardcoded", "wrong", self.hardcoded <= self.wrong),
+                 ("error", "wrong", self.error <= self.wrong),
+                 ("timeout", "wrong", self.timeout <= self.wrong),
+                 ("no_code", "error", self.no_code <= min(self.error, self.timeout)),
+                 ("truncated", "error", self.truncated <= min(self.error, self.timeout))]
+        for field_name, other, ok in order:
+            if not ok:
+                raise ValueError(
+                    f"{field_name} ({getattr(self, field_name)}) breaks the reward's order "
+                    f"against {other} ({getattr(self, other)}): correct > wrong >= error, "
+                    "timeout, hardcoded >= ... and error, timeout >= no_code, truncated; "
+                    f"change {field_name}")
 
     def failure_value(self, status: str) -> float:
         if status == "timeout":
@@ -72,6 +107,10 @@ class RewardConfig:
         if status in ("no_code", "truncated"):
             return getattr(self, status)
         return self.error
+
+    @property
+    def gap(self) -> float:
+        return self.correct - self.wrong
 
 
 @dataclasses.dataclass
@@ -81,6 +120,7 @@ class Outcome:
     correctness: float
     length: float | None  # under the configured measure; None without a program
     metamorphic: str | None = None  # "moved", "stuck" (hard-coded) or None (not checked)
+    hardcoded_reason: str | None = None
 
 
 def tasks_to_rows(tasks: list[Task]) -> list[dict]:
@@ -121,12 +161,18 @@ class CodeRewards:
         self.max_completion_tokens = max_completion_tokens
         if self.config.mdl == "model_bits" and (length_model is None or tokenizer is None):
             raise ValueError("mdl='model_bits' needs length_model and tokenizer")
+        if self.config.mdl == "model_bits" and any(p.requires_grad for p in length_model.parameters()):
+            raise ValueError("mdl='model_bits' needs a frozen reference model (no parameter "
+                             "requiring grad, e.g. copy.deepcopy(model).requires_grad_(False)): the "
+                             "policy's own -log2 p(program) is not a length, since training can "
+                             "shorten any program by making it more likely")
         if self.config.mdl == "tokens" and tokenizer is None:
             raise ValueError("mdl='tokens' needs the tokenizer")
         self._memo: OrderedDict = OrderedDict()
         self._logged: OrderedDict = OrderedDict()
         self._memo_size = memo_size
         self.pool = sandbox.Pool()  # its own servers (started on first use), not the process's
+        self._unit: float | None = None  # the length measure's reference length, on first use
 
     # the core -----------------------------------------------------------------------------
     def evaluate(self, tasks: list[Task], texts: list[str], num_tokens: list[int] | None = None,
@@ -148,7 +194,8 @@ class CodeRewards:
                 gens.append([Generation(texts[i], n, not cut)])
             graded = grade_completions([tasks[i] for i in fresh], gens, mode="code",
                                        tokenizer=self.tokenizer, timeout_s=self.config.timeout_s,
-                                       memory_mb=self.config.memory_mb, pool=self.pool)
+                                       memory_mb=self.config.memory_mb, pool=self.pool,
+                                       check_hardcoding=False)
             outcomes = self._score([tasks[i] for i in fresh], [g[0] for g in graded])
             for i, o in zip(fresh, outcomes):
                 self._remember(keys[i], o)
@@ -166,7 +213,6 @@ class CodeRewards:
         return [self._memo[k] for k in keys]
 
     def _score(self, tasks: list[Task], samples) -> list[Outcome]:
-        from tasks.check import list_credit
         cfg = self.config
         out = []
         for task, s in zip(tasks, samples):
@@ -175,40 +221,37 @@ class CodeRewards:
             elif s.correct:
                 value = cfg.correct
             else:
-                credit = list_credit(s.answer, task.answer, rel_tol=cfg.rel_tol) \
-                    if cfg.partial_credit else None
-                value = cfg.wrong + (cfg.correct - cfg.wrong) * (credit or 0.0)
+                value = cfg.wrong + self._partial(task, s.answer)
             out.append(Outcome(s, value, None))
         if cfg.metamorphic:
-            self._metamorphic(tasks, out)
-        for o in out:
-            if o.sample.hardcoded and o.correctness > cfg.wrong:
-                o.correctness = cfg.hardcoded
+            self._hardcoding(tasks, out)
         self._lengths(out)
         return out
 
-    def _metamorphic(self, tasks: list[Task], outcomes: list[Outcome]) -> None:
-        """Re-run programs that scored above ``wrong`` on the same question with new numbers."""
-        from latentcode.grading import grade_program
-        from latentcode.hardcode import metamorphic_variant
-        from tasks.check import final_answer, is_correct
-        checks = []
-        for task, o in zip(tasks, outcomes):
-            if o.sample.status == "ok" and o.correctness > self.config.wrong:
-                v = metamorphic_variant(task, o.sample.program)
-                if v is not None:
-                    checks.append((task, o, *v))
-        if not checks:
+    def _partial(self, task: Task, answer: str | None) -> float:
+        cfg = self.config
+        if not cfg.partial_credit or answer_is_input(task, answer):
+            return 0.0
+        share = list_credit(answer, task.answer, question=task.prompt) or 0.0
+        return cfg.partial_credit * (1 - cfg.mdl_weight) * cfg.gap * min(share, 1.0)
+
+    def _hardcoding(self, tasks: list[Task], outcomes: list[Outcome]) -> None:
+        """Run the hard-coding check on every program that scored above ``wrong`` (one
+        sandbox batch for all of them); one that fails it scores ``hardcoded``."""
+        cfg = self.config
+        todo = [(t, o) for t, o in zip(tasks, outcomes) if o.correctness > cfg.wrong]
+        if not todo:
             return
-        results = self.pool.run_many([code for *_, code in checks],
-                                     timeout_s=self.config.timeout_s, memory_mb=self.config.memory_mb)
-        for (task, o, variant, _), r in zip(checks, results):
-            _, right = grade_program(variant, r)
-            answer = final_answer(r.stdout, r.value) if r.ok else None
-            stuck = not right and r.ok and is_correct(answer, task.answer)
-            o.metamorphic = "stuck" if stuck else "moved"
-            if stuck:
-                o.sample.hardcoded = True
+        verdicts = hardcode.check([t for t, _ in todo], [o.sample.program for _, o in todo],
+                                  [_result_of(o.sample) for _, o in todo], pool=self.pool,
+                                  timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
+        for (_, o), v in zip(todo, verdicts):
+            if v is None:
+                continue
+            o.metamorphic = "stuck" if v.hardcoded else "moved"
+            o.sample.hardcoded = v.hardcoded
+            if v.hardcoded:
+                o.correctness, o.hardcoded_reason = cfg.hardcoded, v.reason
 
     def _lengths(self, outcomes: list[Outcome]) -> None:
         cfg = self.config
@@ -225,18 +268,26 @@ class CodeRewards:
         for o in with_code:
             o.sample.lengths[cfg.mdl] = o.length
 
+    def length_unit(self) -> float:
+        """L0: the configured measure's reference length (computed once)."""
+        if self._unit is None:
+            self._unit = reference_length(self.config.mdl, self.tokenizer, self.length_model)
+        return self._unit
+
     def _remember(self, key, outcome) -> None:
         self._memo[key] = outcome
         while len(self._memo) > self._memo_size:
             self._memo.popitem(last=False)
 
     def mdl_value(self, o: Outcome) -> float:
+        """Minus the length cost: nonzero only for a correct program (clause 1)."""
         cfg = self.config
         if cfg.mdl == "none" or cfg.mdl_weight == 0 or o.length is None:
             return 0.0
-        if cfg.mdl_on == "correct" and not o.sample.correct:
+        if not (o.sample.correct and o.correctness == cfg.correct):
             return 0.0
-        return -cfg.mdl_weight * o.length
+        unit = self.length_unit()
+        return -cfg.mdl_weight * cfg.gap * o.length / (o.length + unit)
 
     # TRL's side ---------------------------------------------------------------------------
     def _from_trl(self, completions, kwargs) -> list[Outcome]:
@@ -271,6 +322,12 @@ class CodeRewards:
     def total(self, outcomes: list[Outcome]) -> list[float]:
         """What the reward functions sum to, per outcome (evolution strategies' fitness)."""
         return [o.correctness + self.mdl_value(o) for o in outcomes]
+
+
+def _result_of(sample) -> sandbox.Result:
+    """The sandbox result a Sample recorded (stdout and the final value)."""
+    return sandbox.Result(sample.status if sample.status in sandbox.STATUSES else "error",
+                          stdout=sample.stdout or "", value=sample.value)
 
 
 def _prompt_text(prompt) -> str:

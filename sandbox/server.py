@@ -543,6 +543,8 @@ def _run(compiled, server: Server, policy: bool, cap: int) -> bytes:
         exec(body, g)
         value = eval(last, g) if last is not None else None
         report = encode_report("ok", value=None if value is None else _capped_repr(value, cap))
+    except SystemExit as e:
+        report = encode_report("ok") if _clean_exit(e) else _error_report(e)
     except BaseException as e:
         report = _error_report(e)
     try:
@@ -550,6 +552,16 @@ def _run(compiled, server: Server, policy: bool, cap: int) -> bytes:
     except BaseException:
         pass
     return report
+
+
+def _clean_exit(e: SystemExit) -> bool:
+    """sys.exit(), sys.exit(None), sys.exit(0): the program ended normally and its output
+    stands; any other code (sys.exit(1), sys.exit("message")) is an error."""
+    if type(e) is not SystemExit:
+        return False
+    args = e.args
+    return args == () or (len(args) == 1 and (args[0] is None or
+                                             (type(args[0]) in (int, bool) and args[0] == 0)))
 
 
 def _capped_repr(value, cap: int) -> str:

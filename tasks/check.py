@@ -2,7 +2,8 @@
 
 Only the final answer counts: the value of a final bare expression, else the last non-empty
 printed line. A program that prints every candidate (0, 1, ..., 10000) is graded on its
-last line alone, so guessing in bulk scores nothing.
+last line alone, so guessing in bulk scores nothing. Direct (text) answers go through the
+same ``grade`` and so the same rules.
 
 The target decides how the prediction is read, in this order:
 
@@ -15,34 +16,85 @@ The target decides how the prediction is read, in this order:
   text when that parses, else the *last* number in it ("The answer is 1,234.5 dollars");
   a prediction that is a list of several numbers is never one number. Thousands
   separators, currency signs and trailing unit words are ignored (units are not checked).
-  Integer targets must match exactly (up to 1e-9 relative, for float noise such as
-  30.000000000000004); other targets within ``rel_tol``. Percent rule: a "%" on either
-  side means both readings are accepted, so "25%" matches 25, 0.25 and "25%"; without a
-  "%" anywhere, 25 and 0.25 are different answers.
+  A minus sign may be written as "-" or as U+2212, U+2012, U+2013, U+2014, U+FE63 or
+  U+FF0D ("−5" is -5, never 5). The target's own precision decides what is equal:
+
+  * integer target (its value is whole: "72983", "-5", "1,234", "1e6", "12.0"): the
+    prediction must equal it exactly. The only slack is float noise: a prediction within
+    ``1e-13 * max(1, |target|)`` *and* less than 1/2 away (so it rounds to the target) also
+    counts, which accepts 30.000000000000004 and 29.999999999999996 for 30 but never a
+    different integer (100000000007 is not 100000000000, nor is 10**15 + 7 near 10**15).
+  * decimal target ("12.95", "0.5", "1.5e-3", "12.50"), d = the number of decimal places it
+    is written with (trailing zeros count; an exponent shifts them): the prediction rounded
+    to d places, half to even, must be the target. 12.95, 12.9500 and 12.950000000000001
+    match "12.95"; 12.9, 12.96 and 12.955 do not; 16.3125 matches "16.312" (the even
+    neighbour) but not "16.313". Beyond that only float noise counts: within
+    ``1e-13 * max(1, |target|)`` and at most one unit in the target's last place (which
+    matters only for targets written with 13 or more significant digits).
+  * fraction target ("3/4", "10/3"): exact as a Fraction (0.75 and 3/4 match "3/4"), up to
+    the same float noise (3.3333333333333335 matches "10/3"; 0.6667 and 3.3333 do not).
+
+  Percent: "%", "percent" or "per cent" after a number is a unit like any other, so
+  "25%" is 25 and "7298300%" is 7298300 (not 72983). The percent *reading* (x% is x/100)
+  applies only in a percent context: the target itself has a "%", or ``question`` asks for
+  a percentage, i.e. a sentence of the question that ends in "?", or its last sentence,
+  contains "%", "percent", "percentage" or "per cent" ("What percentage of the class are
+  girls?", "... Give the answer as a percent."; not "Its population grows by 23%. How many
+  residents does it have now?"). In a percent context a prediction with "%" against a
+  target without one is also read as x/100, and a prediction without "%" against a target
+  with one as x*100: for target "25%", "25%", "25" and 0.25 all match; for target "0.25"
+  and a question that asks for a percentage, "25%" matches too. Without one, "25%" is not
+  0.25 and 0.25 is not 25. A number without "%" on either side is never rescaled.
+  ``rel_tol`` is accepted for old callers and ignored: it cannot loosen these rules.
 - string: equal after stripping surrounding quotes and a trailing full stop, collapsing
   whitespace and ignoring case (``case_sensitive=True`` for tasks where case is the point).
+
+Never right: a prediction that is, or ends on, NaN or an infinity ("nan", "inf", "-inf",
+"Infinity", "NaN", any case), whatever the target, even a target written "nan" or "inf".
+Numbers with huge exponents ("1e999999999") are not numbers at all (reading them would
+build a gigantic integer); "1e999" is read exactly and is simply a wrong answer.
 """
 from __future__ import annotations
 
 import ast
 import re
 from fractions import Fraction
+from typing import NamedTuple
 
 CODE_FAMILIES = ("humaneval", "mbpp")
 
 # A number as people and Python write it: 1,234.5  -3  .5  1e6  3/4 (then an optional %).
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?"
 _NUMBER = rf"-?(?:{_NUM})(?:\s*/\s*\d+)?"
-_IN_TEXT = re.compile(rf"(?<![\w.])(?P<num>{_NUMBER})(?P<pct>\s*%)?")
-_WHOLE = re.compile(rf"(?P<sign>-)?\s*[$€£]?\s*(?P<num>{_NUMBER})\s*(?P<pct>%|percent)?"
+_PERCENT = r"%|per\s?cent\b"
+_IN_TEXT = re.compile(rf"(?<![\w.])(?P<num>{_NUMBER})(?P<pct>\s*(?:{_PERCENT}))?", re.I)
+_NON_FINITE = r"[-+]?(?:nan|inf(?:inity)?)"
+# Numbers and non-finite words, in order: a prediction that ends on "nan" ends on no number.
+_IN_TEXT_ALL = re.compile(rf"{_IN_TEXT.pattern}|(?<![\w.])(?P<bad>{_NON_FINITE})(?!\w)", re.I)
+_WHOLE = re.compile(rf"(?P<sign>-)?\s*[$€£]?\s*(?P<num>{_NUMBER})\s*(?P<pct>{_PERCENT})?"
                     r"\s*(?:[A-Za-z]+(?:[ /-][A-Za-z]+)*)?\.?", re.I)
+_WHOLE_NON_FINITE = re.compile(rf"\s*{_NON_FINITE}\s*\.?\s*", re.I)
 _EXPONENT = re.compile(r"[eE]([-+]?\d+)")
+# Minus signs people and word processors write: minus, figure dash, en dash, em dash,
+# small and fullwidth hyphen-minus. All read as "-" wherever a number is read.
+_MINUS = str.maketrans({c: "-" for c in "\u2212\u2012\u2013\u2014\ufe63\uff0d"})
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+_ASKS_PERCENT = re.compile(r"%|\bper\s?cent", re.I)
+# Float noise allowed on a number: relative, with an absolute floor of the same size near 0.
+# About 450 ulps of a double; far below any precision a target is written in.
+_NOISE = Fraction(1, 10**13)
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
 # Reprs a final bare expression gives for numbers and dates, turned into what print shows.
 _REPRS = [(re.compile(r"Fraction\((-?\d+), (\d+)\)"), r"\1/\2"),
           (re.compile(r"Decimal\('([^']*)'\)"), r"\1"),
           (re.compile(r"datetime\.date\((\d+), (\d+), (\d+)\)"),
            lambda m: f"{int(m[1]):04d}-{int(m[2]):02d}-{int(m[3]):02d}")]
+
+
+class _Number(NamedTuple):
+    value: Fraction
+    percent: bool  # written with "%", "percent" or "per cent"
+    written: str  # the digits as written, for the target's precision
 
 
 def final_answer(stdout: str, value: str | None) -> str | None:
@@ -74,7 +126,7 @@ def extract_number(text: str) -> float | Fraction | None:
     found = _numbers(text)
     if not found:
         return None
-    x, written = found[-1][0], found[-1][2]
+    x, written = found[-1].value, found[-1].written
     if x.denominator == 1:
         return int(x)
     if "/" in written or abs(x) > 1e300:  # a float would overflow
@@ -84,15 +136,19 @@ def extract_number(text: str) -> float | Fraction | None:
 
 def numbers_in(text: str) -> list[int | float]:
     """Every number in a question, in order (for ``meta["numbers"]`` and held-out ranges)."""
-    return [int(x) if x.denominator == 1 else float(x) for x, _, _ in _numbers(text)]
+    return [int(n.value) if n.value.denominator == 1 else float(n.value) for n in _numbers(text)]
 
 
-def _numbers(text: str) -> list[tuple[Fraction, bool, str]]:
-    out = []
-    for m in _IN_TEXT.finditer(text):
+def _numbers(text: str, *, non_finite: bool = False) -> list[_Number | None]:
+    """The numbers in ``text``, in order; with ``non_finite``, None for each "nan"/"inf"."""
+    out: list[_Number | None] = []
+    for m in (_IN_TEXT_ALL if non_finite else _IN_TEXT).finditer(text.translate(_MINUS)):
+        if non_finite and m["bad"]:
+            out.append(None)
+            continue
         x = _fraction(m["num"])
         if x is not None:
-            out.append((x, bool(m["pct"]), m["num"]))
+            out.append(_Number(x, bool(m["pct"]), m["num"]))
     return out
 
 
@@ -112,21 +168,43 @@ def _fraction(s: str) -> Fraction | None:
 
 def parse_number(text: str) -> tuple[Fraction, bool] | None:
     """(value, has_percent) when the whole text is one number with optional $, % or unit."""
-    m = _WHOLE.fullmatch(text.strip())
+    n = _whole_number(text)
+    return None if n is None else (n.value, n.percent)
+
+
+def _whole_number(text: str) -> _Number | None:
+    m = _WHOLE.fullmatch(text.strip().translate(_MINUS))
     if m is None:
         return None
     x = _fraction(m["num"])
     if x is None:
         return None
-    return (-x if m["sign"] else x), bool(m["pct"])
+    return _Number(-x if m["sign"] else x, bool(m["pct"]), m["num"])
 
 
-def is_correct(prediction: str | None, target: str, *, rel_tol: float = 1e-4,
-               case_sensitive: bool = False) -> bool:
-    """Does ``prediction`` (a final answer) match ``target``? Rules in the module docstring."""
+def asks_for_percent(question: str | None) -> bool:
+    """Does the question ask for a percentage? Its asking sentences (those ending in "?",
+    and the last one) mention "%", "percent", "percentage" or "per cent"; a percentage in
+    the story alone ("grows by 23%. How many residents ...?") does not count."""
+    if not question:
+        return False
+    sentences = [s for s in _SENTENCE_END.split(question.strip()) if s]
+    asking = [s for s in sentences[:-1] if s.rstrip().endswith("?")] + sentences[-1:]
+    return any(_ASKS_PERCENT.search(s) for s in asking)
+
+
+def is_correct(prediction: str | None, target: str, *, rel_tol: float | None = None,
+               case_sensitive: bool = False, question: str | None = None) -> bool:
+    """Does ``prediction`` (a final answer) match ``target``? Rules in the module docstring.
+
+    ``question``: the task's prompt, which decides whether a percent reading is allowed.
+    ``rel_tol``: ignored (kept so that old callers still work); precision comes from the
+    target as written."""
     if prediction is None:
         return False
     p, t = str(prediction).strip(), str(target).strip()
+    if _WHOLE_NON_FINITE.fullmatch(p.translate(_MINUS)):
+        return False  # NaN and infinities are never an answer, whatever the target says
     if _as_bool(t) is not None:
         return _as_bool(p) == _as_bool(t)
     t_list = _as_list(t, loose=parse_number(t) is None)
@@ -134,20 +212,21 @@ def is_correct(prediction: str | None, target: str, *, rel_tol: float = 1e-4,
         p_list = _as_list(p, loose=True)
         p_list = p.split() if p_list is None else p_list
         return len(p_list) == len(t_list) and all(
-            is_correct(a, b, rel_tol=rel_tol, case_sensitive=case_sensitive)
+            is_correct(a, b, case_sensitive=case_sensitive, question=question)
             for a, b in zip(p_list, t_list))
-    target_number = parse_number(t)
+    target_number = _whole_number(t)
     if target_number is not None:
         got = _prediction_number(p)
-        return got is not None and _numbers_match(got, target_number, rel_tol)
+        return got is not None and _numbers_match(got, target_number, asks_for_percent(question))
     return _norm(p, case_sensitive) == _norm(t, case_sensitive)
 
 
-def list_credit(prediction: str | None, target: str, *, rel_tol: float = 1e-4,
-                case_sensitive: bool = False) -> float | None:
+def list_credit(prediction: str | None, target: str, *, rel_tol: float | None = None,
+                case_sensitive: bool = False, question: str | None = None) -> float | None:
     """For a list target: the fraction of positions ``prediction`` gets right, over the
     longer of the two lists ([1, 2, 9] against [1, 2, 3]: 2/3). None if the target is not a
-    list; 0.0 if the prediction is not one."""
+    list; 0.0 if the prediction is not one. Elements are checked by ``is_correct`` (same
+    ``question``; ``rel_tol`` ignored)."""
     t = str(target).strip()
     t_list = _as_list(t, loose=parse_number(t) is None) if _as_bool(t) is None else None
     if t_list is None:
@@ -159,7 +238,7 @@ def list_credit(prediction: str | None, target: str, *, rel_tol: float = 1e-4,
     p_list = p.split() if p_list is None else p_list
     if not p_list and not t_list:
         return 1.0
-    right = sum(is_correct(a, b, rel_tol=rel_tol, case_sensitive=case_sensitive)
+    right = sum(is_correct(a, b, case_sensitive=case_sensitive, question=question)
                 for a, b in zip(p_list, t_list))
     return right / max(len(p_list), len(t_list))
 
@@ -172,27 +251,31 @@ def _as_bool(s: str) -> bool | None:
 def _as_list(s: str, *, loose: bool) -> list[str] | None:
     """Elements of "[1, 'a']" or "(1, 2)"; with ``loose``, of "1, 2" too. None if not a list."""
     if s[:1] in "[(" and s[-1:] in "])":
+        inner = s[1:-1].strip()
+        pieces = [e.strip() for e in inner.split(",")] if inner else []
         try:
             v = ast.literal_eval(s)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             v = None  # e.g. [apple, fig]: unquoted words, split below
         if isinstance(v, (list, tuple)):
+            if (len(pieces) == len(v) and all(type(e) in (int, float) for e in v)
+                    and all(parse_number(e) is not None for e in pieces)):
+                return pieces  # numbers as written: "[2.50]" keeps its two decimals
             return [e if isinstance(e, str) else repr(e) for e in v]
-        inner = s[1:-1].strip()
-        return [e.strip() for e in inner.split(",")] if inner else []
+        return pieces
     if loose and "," in s:
         return [e.strip() for e in s.split(",")]
     return None
 
 
-def _prediction_number(p: str) -> tuple[Fraction, bool] | None:
-    whole = parse_number(p)
+def _prediction_number(p: str) -> _Number | None:
+    whole = _whole_number(p)
     if whole is not None:
         return whole
     if _is_number_list(p):
         return None  # several candidates are not one answer
-    found = _numbers(p)
-    return (found[-1][0], found[-1][1]) if found else None
+    found = _numbers(p, non_finite=True)
+    return found[-1] if found else None  # None too when it ends on "nan" or "inf"
 
 
 def _is_number_list(p: str) -> bool:
@@ -203,18 +286,38 @@ def _is_number_list(p: str) -> bool:
     return bracketed or all(parse_number(e) is not None for e in elements)
 
 
-def _numbers_match(got: tuple[Fraction, bool], want: tuple[Fraction, bool],
-                   rel_tol: float) -> bool:
-    (p, p_pct), (t, t_pct) = got, want
-    readings_p = [p, p / 100] if p_pct else [p]
-    readings_t = [t, t / 100] if t_pct else [t]
-    return any(_close(a, b, rel_tol) for a in readings_p for b in readings_t)
+def _numbers_match(got: _Number, want: _Number, percent_context: bool) -> bool:
+    """Is the prediction ``got`` the target ``want``, at the target's precision? The target
+    is compared in its own units; a percent context (the question asks for a percentage,
+    or the target has "%") adds the x% = x/100 reading."""
+    readings = [got.value]
+    if percent_context and got.percent and not want.percent:
+        readings.append(got.value / 100)  # "25%" for a target of 0.25
+    if want.percent and not got.percent:  # the target's "%" is a percent context itself
+        readings.append(got.value * 100)  # 0.25 for a target of "25%"
+    return any(_equal_at_precision(x, want) for x in readings)
 
 
-def _close(a: Fraction, b: Fraction, rel_tol: float) -> bool:
-    if b.denominator == 1:  # integer target: exact, up to float noise
-        return abs(a - b) <= Fraction(1, 10**9) * max(1, abs(b))
-    return abs(a - b) <= Fraction(rel_tol) * max(abs(a), abs(b))
+def _equal_at_precision(x: Fraction, want: _Number) -> bool:
+    t = want.value
+    diff = abs(x - t)
+    noise = _NOISE * max(1, abs(t))
+    if t.denominator == 1:  # integer target: exact, up to float noise that rounds to it
+        return diff == 0 or (diff < Fraction(1, 2) and diff <= noise)
+    d = _decimals(want.written)
+    if d is None:  # a fraction ("3/4", "10/3"): exact, up to float noise
+        return diff <= noise
+    return round(x, d) == t or diff <= min(noise, Fraction(1, 10**d))
+
+
+def _decimals(written: str) -> int | None:
+    """Decimal places a number is written with ("12.50": 2, "1.5e-3": 4); None for "a/b"."""
+    s = written.replace(",", "").replace(" ", "").lstrip("-")
+    if "/" in s:
+        return None
+    mantissa, _, exponent = s.lower().partition("e")
+    places = len(mantissa.partition(".")[2])
+    return max(0, places - int(exponent or 0))
 
 
 def _norm(s: str, case_sensitive: bool) -> str:
@@ -267,7 +370,8 @@ def grade(task, result) -> bool:
 
     Code benchmarks: ``result`` must come from ``test_program(task, program)``, so 'ok'
     means every test passed. Countdown: the expression check. Everything else:
-    ``is_correct(final_answer(...), task.answer)``.
+    ``is_correct(final_answer(...), task.answer, question=task.prompt)``, so a percent
+    reading is allowed only where the question asks for a percentage.
     """
     if result.status != "ok":
         return False
@@ -276,4 +380,5 @@ def grade(task, result) -> bool:
     answer = final_answer(result.stdout, result.value)
     if task.family == "countdown":
         return countdown_ok(answer, task.meta["numbers"], task.answer)
-    return is_correct(answer, task.answer, case_sensitive=bool(task.meta.get("case_sensitive")))
+    return is_correct(answer, task.answer, case_sensitive=bool(task.meta.get("case_sensitive")),
+                      question=task.prompt)

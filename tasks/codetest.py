@@ -1,8 +1,10 @@
 """Building the program that grades a code benchmark: the candidate, then its tests.
 
-Passing means the sandbox reports status 'ok'. Appending tests to model-written code
-naively can be gamed by training, so the harness closes the two cheap ways around the
-asserts that the sandbox policy still allows:
+Passing means the sandbox reports status 'ok'. What the model is shown and what grades
+it differ (``tasks/mbpp.py``: one assert shown, every assert and challenge test graded;
+``tasks/humaneval.py``: the docstring shown, the hidden ``check`` graded). Appending tests
+to model-written code naively can be gamed by training, so the harness closes the two
+cheap ways around the asserts that the sandbox policy still allows:
 
 - returning an object whose ``__eq__`` always says True: the functions under test are
   wrapped so that they may only return plain values (numbers, strings, bytes, None,
@@ -11,14 +13,34 @@ asserts that the sandbox policy still allows:
 - rebinding a name the tests rely on (``abs = lambda x: 0``, ``def round(...)``, or a
   ``global`` doing it during a call): such a program fails with an AssertionError that
   names the names. Names the benchmark itself defines (the entry point, MBPP's helper
-  classes) are allowed.
+  classes) are allowed, and so is a plain ``import sys`` (it binds the module itself).
+
+Tests that use an allowed module without importing it (mbpp/596's asserts call
+``sys.getsizeof``) get the import from the harness, just before the tests; the program
+under test is not changed.
+
+Time limits: the caller's default (2 s) applies unless ``code_time_limits.json`` lists the
+task; it lists each task whose reference solution needs more than a quarter of the
+default, with max(2 s, 4 x the reference's time), so a reference uses at most a quarter
+of its limit and no grade flips with load. ``bench/code_time_limits.py`` writes it; the
+loaders put the limit in ``meta["timeout_s"]``.
 
 Not covered: anything the sandbox allows a program to do to objects the tests share with it.
 """
 from __future__ import annotations
 
 import ast
+import functools
+import json
+import math
 import warnings
+from pathlib import Path
+
+from sandbox.guards import ALLOWED_MODULES
+
+# Modules a test may use without importing them: the harness imports them for it.
+MODULES = frozenset(m.split(".")[0] for m in ALLOWED_MODULES)
+TIME_LIMITS = Path(__file__).with_name("code_time_limits.json")
 
 GUARD = '''
 def latentcode_plain_returns(fn, name):
@@ -47,13 +69,38 @@ def latentcode_plain_returns(fn, name):
 
 
 def harness(program: str, tests: str, *, allowed: set[str]) -> str:
-    """``program`` + the guard + a refusal if it rebinds what ``tests`` use + ``tests``."""
-    rebound = sorted(_module_bindings(program) & _free_names(tests + GUARD) - allowed)
+    """``program`` + the guard + a refusal if it rebinds what ``tests`` use + imports of
+    the modules ``tests`` use without importing them + ``tests``."""
+    used = _free_names(tests + GUARD)
+    rebound = sorted(_module_bindings(program) & used - allowed)
     refuse = ""
     if rebound:
         refuse = (f"raise AssertionError({'the program rebinds ' + ', '.join(rebound)!r} + "
                   "', which the tests use; rename them')\n")
-    return f"{program.rstrip()}\n\n{GUARD}\n{refuse}{tests.strip()}\n"
+    imports = "".join(f"import {m}\n" for m in sorted(used & MODULES - allowed))
+    return f"{program.rstrip()}\n\n{GUARD}\n{refuse}{imports}{tests.strip()}\n"
+
+
+def time_limit(task_id: str) -> float | None:
+    """The task's own time limit in seconds, or None (the caller's default applies)."""
+    return _time_limits().get(task_id)
+
+
+@functools.cache
+def _time_limits() -> dict[str, float]:
+    if not TIME_LIMITS.exists():
+        return {}  # bench/code_time_limits.py writes it
+    try:
+        limits = json.loads(TIME_LIMITS.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{TIME_LIMITS}: not valid JSON: {e}") from None
+    if not isinstance(limits, dict):
+        raise ValueError(f"{TIME_LIMITS}: must be an object {{task_id: seconds}}")
+    for task_id, s in limits.items():
+        if type(s) not in (int, float) or not math.isfinite(s) or s <= 0:
+            raise ValueError(f"{TIME_LIMITS}: {task_id!r}: a limit must be a positive "
+                             f"number of seconds, not {s!r}")
+    return {k: float(v) for k, v in limits.items()}
 
 
 def without_main_block(program: str) -> str:
@@ -90,7 +137,7 @@ def _module_bindings(program: str) -> set[str]:
     todo = list(tree.body)
     while todo:
         node = todo.pop()
-        names |= _binds(node)
+        names |= _binds(node) - _plain_imports(node)
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                  ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
                                  ast.GeneratorExp)):
@@ -108,6 +155,14 @@ def _binds(node) -> set[str]:
     if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
         return {node.name}
     return set()
+
+
+def _plain_imports(node) -> set[str]:
+    """``import sys``, ``import collections.abc``: the name is bound to the module itself
+    (the sandbox's one view of it), which is what a test using that name expects."""
+    if not isinstance(node, ast.Import):
+        return set()
+    return {a.name.split(".")[0] for a in node.names if a.asname in (None, a.name)}
 
 
 def _free_names(source: str) -> set[str]:

@@ -4,14 +4,16 @@ The model sees the function's signature and docstring. ``test_program`` accepts 
 complete function (what ``latentcode.expert`` asks for) or, as in the original harness, a
 body that continues the prompt. The prompt's imports and helper functions (``poly``,
 ``encode_cyclic``) are put back after the program, so a program cannot pass by redefining
-a helper the tests call. See ``tasks/codetest.py`` for what else the harness refuses.
+a helper the tests call. Graded by the hidden ``check`` (``meta["tests"]``), under the
+caller's default time limit unless ``tasks/code_time_limits.json`` gives the task its own
+(``meta["timeout_s"]``). See ``tasks/codetest.py`` for what else the harness refuses.
 """
 from __future__ import annotations
 
 import ast
 
 from tasks.base import Task
-from tasks.codetest import guarded_call, harness, top_level_defs, without_main_block
+from tasks.codetest import guarded_call, harness, time_limit, top_level_defs, without_main_block
 from tasks.sources import load_rows
 
 FILE = "humaneval/HumanEval.jsonl"
@@ -27,10 +29,11 @@ def load(source=None, *, limit: int | None = None) -> list[Task]:
 def _task(row: dict) -> Task:
     prompt = ("Complete the following Python function.\n\n"
               f"```python\n{row['prompt'].rstrip()}\n```")
-    return Task(row["task_id"], prompt, "", "humaneval",
-                {"code_prompt": row["prompt"], "tests": row["test"],
-                 "entry_point": row["entry_point"],
-                 "canonical_solution": row["canonical_solution"]})
+    meta = {"code_prompt": row["prompt"], "tests": row["test"], "entry_point": row["entry_point"],
+            "canonical_solution": row["canonical_solution"]}
+    if time_limit(row["task_id"]) is not None:
+        meta["timeout_s"] = time_limit(row["task_id"])
+    return Task(row["task_id"], prompt, "", "humaneval", meta)
 
 
 def test_program(task: Task, program: str) -> str:

@@ -1,17 +1,28 @@
-"""MBPP (Austin et al., 2021): short Python functions, graded by three asserts each.
+"""MBPP (Austin et al., 2021): short Python functions, graded by hidden asserts.
 
 Splits by task_id as in the paper: prompt 1-10, test 11-510, validation 511-600,
-train 601-974 (``split="all"`` for every record). The prompt is the paper's: the
-description followed by the tests, which is how the model learns the function's name.
-Reads the sanitized release too (``prompt`` for ``text``, ``test_imports`` run before the
-tests). See ``tasks/codetest.py`` for what the test harness refuses.
+train 601-974 (``split="all"`` for every record).
+
+Shown: the description and ONE assert (the first of ``test_list``), which gives the
+function's name and call shape ("Your code should pass this test:"); it is kept in
+``meta["shown_tests"]``. Graded: ``meta["tests"]``, every assert of ``test_list`` plus the
+row's ``challenge_test_list`` when it has a non-empty one, so a program that merely
+looks up the shown assert's answer fails the others. (The paper showed all three asserts,
+which a lookup table of them passes on 499 of the 500 test tasks.)
+
+Time limit: the caller's default (2 s), unless ``tasks/code_time_limits.json`` gives the
+task its own (``meta["timeout_s"]``, at least 4 x what its reference needs; see
+``tasks/codetest.py``). Reads the sanitized release too (``prompt`` for ``text``,
+``test_imports`` run before the tests). See ``tasks/codetest.py`` for what the test
+harness refuses and which imports it adds.
 """
 from __future__ import annotations
 
 import ast
 
 from tasks.base import Task
-from tasks.codetest import guarded_call, harness, parse, top_level_defs, without_main_block
+from tasks.codetest import (guarded_call, harness, parse, time_limit, top_level_defs,
+                            without_main_block)
 from tasks.jsonl import DatasetError
 from tasks.sources import load_rows
 
@@ -37,12 +48,24 @@ def _task(row: dict, where) -> Task:
     if not text:
         raise DatasetError(f"{where}: task_id {row['task_id']}: no description; MBPP rows need "
                            "'text' (full release) or 'prompt' (sanitized release)")
-    tests = list(row["test_list"])
-    prompt = f"{text.strip()} Your code should pass these tests:\n\n" + "\n".join(tests)
+    tests = _graded_tests(row, where)
+    prompt = f"{text.strip()} Your code should pass this test:\n\n{tests[0]}"
     setup = "\n".join(row.get("test_imports") or []) + "\n" + (row.get("test_setup_code") or "")
-    return Task(f"mbpp/{row['task_id']}", prompt, "", "mbpp",
-                {"tests": tests, "test_setup_code": setup.strip(),
-                 "entry_point": _entry_point(row["code"], tests), "reference_code": row["code"]})
+    task_id = f"mbpp/{row['task_id']}"
+    meta = {"tests": tests, "shown_tests": tests[:1], "test_setup_code": setup.strip(),
+            "entry_point": _entry_point(row["code"], tests), "reference_code": row["code"]}
+    if time_limit(task_id) is not None:
+        meta["timeout_s"] = time_limit(task_id)
+    return Task(task_id, prompt, "", "mbpp", meta)
+
+
+def _graded_tests(row: dict, where) -> list[str]:
+    """``test_list`` (its first assert is the one shown) + ``challenge_test_list``."""
+    tests = list(row["test_list"]) + list(row.get("challenge_test_list") or [])
+    if not row["test_list"] or not all(isinstance(t, str) and t.strip() for t in tests):
+        raise DatasetError(f"{where}: task_id {row['task_id']}: 'test_list' must be a non-empty "
+                           "list of asserts (and 'challenge_test_list' a list of asserts)")
+    return tests
 
 
 def _entry_point(code: str, tests: list[str]) -> str:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from latentcode.hardcode import metamorphic_variant, substitute_numbers
+from latentcode.hardcode import prompt_mapping, reasked_programs, substitute
 from latentcode.mdl import model_bits, program_length
 from latentcode.models import load_model
 from latentcode.rewards import CodeRewards, RewardConfig, completion_text, tasks_to_rows
@@ -66,13 +66,13 @@ def test_the_metamorphic_check_catches_what_the_ast_check_misses():
     assert o_sneaky.sample.hardcoded and not o_honest.sample.hardcoded
 
 
-def test_metamorphic_variant_rewrites_the_question_numbers():
-    variant, code = metamorphic_variant(MEAN, MEAN.meta["reference_program"])
+def test_a_re_asked_question_rewrites_every_redrawn_value():
+    variant, codes, ambiguous = reasked_programs(MEAN, MEAN.meta["reference_program"])
     assert variant.answer != MEAN.answer and variant.meta["template"] == MEAN.meta["template"]
-    assert str(variant.meta["numbers"]) in code
-    assert substitute_numbers("x = -5 + 2\nprint(x * 2.5)", [5, 2], [7, 3]) == "x = -7 + 3\nprint(x * 2.5)"
-    assert substitute_numbers("print(1)", [1, 1], [2, 3]) is None  # one old value, two new ones
-    assert metamorphic_variant(SORT, "print([1, 2, 3])") is None  # not a generated task
+    assert str(variant.meta["numbers"]) in codes[0] and not ambiguous
+    assert substitute("x = -5 + 2\nprint(x * 2.5)", {5: 7, 2: 3}) == "x = -7 + 3\nprint(x * 2.5)"
+    assert prompt_mapping("Add 1 and 1.", "Add 2 and 3.") is None  # one old value, two new ones
+    assert reasked_programs(SORT, "print([1, 2, 3])") is None  # not a generated task
 
 
 def test_list_answers_get_partial_credit():
@@ -80,12 +80,13 @@ def test_list_answers_get_partial_credit():
     assert list_credit("[1, 2, 3, 4]", "[1, 2, 3]") == pytest.approx(3 / 4)
     assert list_credit("7", "7") is None and list_credit(None, "[1]") == 0.0
     texts = [block("ys = sorted([3, 1, 2])\nys[2] = 9\nprint(ys)"), block("print(sorted([3, 1, 2]))")]
-    on = call(CodeRewards(RewardConfig(wrong=0.0)), [SORT] * 2, texts)["correctness"]
-    off = call(CodeRewards(RewardConfig(partial_credit=False)), [SORT] * 2, texts)["correctness"]
-    assert on == [pytest.approx(2 / 3), 1.0] and off == [0.0, 1.0]
+    # off by default; on, a share of the gap below the lowest correct reward
+    on = call(CodeRewards(RewardConfig(partial_credit=0.5)), [SORT] * 2, texts)["correctness"]
+    off = call(CodeRewards(RewardConfig()), [SORT] * 2, texts)["correctness"]
+    assert on == [pytest.approx(0.5 * 2 / 3), 1.0] and off == [0.0, 1.0]
 
 
-def test_mdl_charges_correct_programs_by_default_and_all_when_asked():
+def test_mdl_charges_correct_programs_only():
     short = block(f"import statistics\nprint(statistics.mean({VALUES}))")
     long_ = block(f"values = {VALUES}\ntotal = 0\nfor v in values:\n    total = total + v\n"
                   "count = len(values)\nmean = total / count\nprint(mean)")
@@ -97,9 +98,8 @@ def test_mdl_charges_correct_programs_by_default_and_all_when_asked():
     assert out["mdl"][0] < 0 and out["mdl"][1] < out["mdl"][0]
     totals = [c + m for c, m in zip(out["correctness"], out["mdl"])]
     assert totals[0] > totals[1] > totals[2]
-    every = call(CodeRewards(RewardConfig(mdl="ast", mdl_weight=0.01, mdl_on="all")),
-                 [MEAN] * 3, [short, long_, wrong])
-    assert every["mdl"][2] < 0
+    with pytest.raises(ValueError, match="mdl_on"):  # it would let short wrong programs climb
+        RewardConfig(mdl="ast", mdl_weight=0.01, mdl_on="all")
 
 
 def test_the_group_runs_once_for_both_functions():

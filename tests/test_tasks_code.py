@@ -1,11 +1,16 @@
 """HumanEval and MBPP graded by their own tests in the sandbox, and the harness's refusals."""
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
+
 import pytest
 
 import sandbox
 from tasks import humaneval, mbpp
 from tasks.check import grade
+from tasks.codetest import TIME_LIMITS
 from tasks.sources import data_dir
 
 # MBPP's regexes ("\\d" in plain strings) warn when the sandbox compiles them in this process.
@@ -22,8 +27,16 @@ def mb():
     return {t.id: t for t in mbpp.load()}
 
 
-def _passes(module, pairs, timeout_s=2.0):
-    results = sandbox.run_many([module.test_program(t, p) for t, p in pairs], timeout_s=timeout_s)
+def _passes(module, pairs, timeout_s=None):
+    """Grades and results; each task under its own limit (meta["timeout_s"], else 2 s)
+    unless ``timeout_s`` is given."""
+    results = [None] * len(pairs)
+    limits = [timeout_s or t.meta.get("timeout_s", 2.0) for t, _ in pairs]
+    for limit in set(limits):
+        at = [i for i, x in enumerate(limits) if x == limit]
+        programs = [module.test_program(*pairs[i]) for i in at]
+        for i, r in zip(at, sandbox.run_many(programs, timeout_s=limit)):
+            results[i] = r
     return [grade(t, r) for (t, _), r in zip(pairs, results)], results
 
 
@@ -38,9 +51,10 @@ def test_every_humaneval_canonical_solution_passes(he):
 
 
 def test_every_mbpp_test_split_reference_passes(mb):
+    # Each under its own limit: mbpp/123's reference (amicable numbers below 9999,
+    # quadratic) needs ~4 s alone, and tasks/code_time_limits.json gives it 4 x that.
     pairs = [(t, t.meta["reference_code"]) for t in mb.values()]
-    # mbpp/123's reference (amicable numbers below 9999, quadratic) needs ~4 s alone.
-    passed, results = _passes(mbpp, pairs, timeout_s=20.0)
+    passed, results = _passes(mbpp, pairs)
     assert not [(t.id, r.error) for (t, _), ok, r in zip(pairs, passed, results) if not ok]
 
 
@@ -76,9 +90,69 @@ def test_a_main_block_is_not_run(he, mb):
     assert sandbox.run("if __name__ == '__main__':\n    assert False\n").status == "error"
 
 
-def test_mbpp_prompt_shows_the_tests():
-    t = mbpp.load(limit=1)[0]
-    assert t.meta["entry_point"] == "remove_Occ" and t.meta["tests"][0] in t.prompt
+def test_mbpp_prompt_shows_one_test_and_all_of_them_grade(mb):
+    t = mb["mbpp/11"]  # three asserts and two challenge tests
+    row = next(json.loads(line) for line in open(data_dir() / "mbpp" / "mbpp.jsonl")
+               if json.loads(line)["task_id"] == 11)
+    assert t.meta["entry_point"] == "remove_Occ"
+    assert t.meta["shown_tests"] == row["test_list"][:1] and row["test_list"][0] in t.prompt
+    assert t.meta["tests"] == row["test_list"] + row["challenge_test_list"]
+    assert len(t.meta["tests"]) == 5 and not any(x in t.prompt for x in t.meta["tests"][1:])
+    assert all(len(t.meta["tests"]) >= 3 and t.meta["tests"][0] in t.prompt for t in mb.values())
+
+
+def _lookup_cheat(task) -> str:
+    """The shown assert's expected value for its shown arguments, else None."""
+    test = ast.parse(task.meta["shown_tests"][0]).body[0].test
+    call, expected = test.left, test.comparators[0]
+    args = ", ".join(ast.unparse(a) for a in call.args)
+    kwargs = ", ".join(f"{k.arg!r}: {ast.unparse(k.value)}" for k in call.keywords)
+    return (f"def {call.func.id}(*args, **kwargs):\n"
+            f"    if (list(args), kwargs) == ([{args}], {{{kwargs}}}):\n"
+            f"        return {ast.unparse(expected)}\n"
+            f"    return None\n")
+
+
+def test_a_lookup_table_of_the_shown_test_fails_the_hidden_ones(mb):
+    tasks = list(mb.values())
+    cheats = [(t, _lookup_cheat(t)) for t in tasks]
+    # the cheat is real: it passes the test it was built from (all but mbpp/367, whose
+    # setup code needs the reference's Node class)
+    shown = [(dataclasses.replace(t, meta=dict(t.meta, tests=t.meta["shown_tests"])), c)
+             for t, c in cheats]
+    assert sum(_passes(mbpp, shown)[0]) >= 0.99 * len(tasks)
+    passed = [t.id for (t, _), ok in zip(cheats, _passes(mbpp, cheats)[0]) if ok]
+    # 1 of 500 (0.2%): mbpp/37, whose three asserts are the same assert
+    assert len(passed) < 0.05 * len(tasks), passed
+
+
+def test_tests_using_a_module_they_do_not_import_get_it():
+    # mbpp/596's asserts compare with sys.getsizeof(...) and never import sys.
+    t = next(t for t in mbpp.load(split="validation") if t.id == "mbpp/596")
+    assert "sys.getsizeof" in t.meta["tests"][0] and "import" not in t.meta["test_setup_code"]
+    own = "from sys import getsizeof\ndef tuple_size(t):\n    return getsizeof(t)\n"
+    assert _passes(mbpp, [(t, t.meta["reference_code"]), (t, own)])[0] == [True, True]
+    # the program still may not rebind the name the tests use, at import or during a call
+    fake = "class S:\n    def getsizeof(self, x):\n        return 0\n"
+    for rebinding in ["sys = S()\n", "def f():\n    global sys\n    sys = S()\n",
+                      "import math as sys\n"]:
+        program = fake + rebinding + "def tuple_size(t):\n    return 0\n"
+        r = sandbox.run(mbpp.test_program(t, program))
+        assert r.status == "error" and "rebinds sys" in r.error, r.error
+
+
+def test_slow_references_get_a_limit_with_a_margin():
+    limits = json.loads(TIME_LIMITS.read_text())
+    assert "mbpp/123" in limits
+    tasks = {t.id: t for t in mbpp.load(split="all") + humaneval.load() if t.id in limits}
+    assert set(tasks) == set(limits)
+    assert all(t.meta["timeout_s"] == limits[t.id] for t in tasks.values())
+    assert "timeout_s" not in mbpp.load(limit=1)[0].meta
+    for t in tasks.values():
+        module = mbpp if t.family == "mbpp" else humaneval
+        reference = t.meta.get("reference_code") or t.meta["code_prompt"] + t.meta["canonical_solution"]
+        [ok], [r] = _passes(module, [(t, reference)])
+        assert ok and 4 * max(r.wall_s, r.cpu_s) <= t.meta["timeout_s"], (t.id, r)
 
 
 ALWAYS_EQUAL = "class Anything:\n    def __eq__(self, other):\n        return True\n"
