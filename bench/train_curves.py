@@ -27,8 +27,11 @@ def load(run: Path) -> dict:
     per_step = {m["step"]: m["completions"] for m in metrics}
     for e in evals:  # completions spent when this evaluation ran
         e["completions"] = per_step.get(e["step"], 0 if e["step"] == 0 else None)
+    samples = read_jsonl(run / "samples.jsonl")
     return {"run": run.name, "kind": kind, "metrics": metrics, "evals": evals,
-            "hardcoded": hardcoded_share(read_jsonl(run / "samples.jsonl"))}
+            "hardcoded": hardcoded_share(samples),
+            # every count behind the hard-coded table, so it can be redrawn from this JSON
+            "hardcoded_by_step": hardcoded_by_step(samples)}
 
 
 def _pct(e: dict, key: str) -> str:
@@ -39,6 +42,17 @@ def _pct(e: dict, key: str) -> str:
 def _num(e: dict, key: str) -> str:
     v = e.get(key)
     return "-" if v is None else f"{v:.1f}"
+
+
+def hardcoded_by_step(samples: list[dict]) -> dict[int, list[int]]:
+    """step -> [programs flagged hard-coded, programs run] among the training samples."""
+    out: dict[int, list[int]] = {}
+    for s in samples:
+        if s.get("program") and s.get("step") is not None:
+            row = out.setdefault(int(s["step"]), [0, 0])
+            row[0] += bool(s.get("hardcoded"))
+            row[1] += 1
+    return dict(sorted(out.items()))
 
 
 def hardcoded_share(samples: list[dict], steps: int = 5) -> tuple[str, str]:

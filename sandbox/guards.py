@@ -220,7 +220,7 @@ class Guards:
     # attribute access -------------------------------------------------------------
     def getattr(self, obj, name, *default):
         check_attribute_name(name)
-        if isinstance(obj, (ModuleView, StreamView)) and name.startswith("_"):
+        if isinstance(obj, ModuleView) and name.startswith("_"):
             raise PolicyError(f"'{obj._name}' has no public attribute '{name}'")
         try:
             value = getattr(obj, name)
@@ -532,25 +532,12 @@ def _one_arg_type(*args):
     return t
 
 
-class StreamView:
+class StreamView(ModuleView):
     """What a program sees as sys.stdout / sys.stderr / sys.stdin: the text methods of
     the stream, never the stream object, its buffer or its raw file (whose class opens
     files by path and whose fds include the report channel)."""
 
-    __slots__ = ("_name", "_attrs")
-
-    def __init__(self, name: str, attrs: dict):
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_attrs", attrs)
-
-    def __getattr__(self, name):
-        try:
-            return self._attrs[name]
-        except KeyError:
-            raise AttributeError(f"'{self._name}' has no attribute '{name}' in the sandbox") from None
-
-    def __setattr__(self, name, value):
-        raise PolicyError(f"'{self._name}' is read-only in the sandbox")
+    __slots__ = ()
 
     def __iter__(self):
         return iter(self._attrs["readline"], _EMPTY[self._name])

@@ -368,15 +368,17 @@ def _evaluate(node, used: list[int]) -> Fraction | None:
 def grade(task, result) -> bool:
     """Did this sandbox run solve the task? Anything but status 'ok' is wrong.
 
-    Code benchmarks: ``result`` must come from ``test_program(task, program)``, so 'ok'
-    means every test passed. Countdown: the expression check. Everything else:
+    Code benchmarks: ``result`` must come from ``test_program(task, program)``; it passed
+    when it is 'ok' and its last line is the harness's marker, printed after the last test
+    (a candidate that exits cleanly before the tests prints no marker). Countdown: the expression check. Everything else:
     ``is_correct(final_answer(...), task.answer, question=task.prompt)``, so a percent
     reading is allowed only where the question asks for a percentage.
     """
     if result.status != "ok":
         return False
-    if task.family in CODE_FAMILIES:
-        return True
+    if task.family in CODE_FAMILIES:  # every test ran: the harness's last line is printed
+        from tasks.codetest import DONE
+        return final_answer(result.stdout, None) == DONE
     answer = final_answer(result.stdout, result.value)
     if task.family == "countdown":
         return countdown_ok(answer, task.meta["numbers"], task.answer)

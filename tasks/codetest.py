@@ -33,6 +33,7 @@ import ast
 import functools
 import json
 import math
+import secrets
 import warnings
 from pathlib import Path
 
@@ -41,6 +42,10 @@ from sandbox.guards import ALLOWED_MODULES
 # Modules a test may use without importing them: the harness imports them for it.
 MODULES = frozenset(m.split(".")[0] for m in ALLOWED_MODULES)
 TIME_LIMITS = Path(__file__).with_name("code_time_limits.json")
+# Printed by the harness after the last test. A clean sys.exit(0) keeps a program's output,
+# so a candidate exiting before the tests would otherwise look like a pass; the marker holds
+# a secret drawn per process, which the candidate cannot read (no files, no frames).
+DONE = f"latentcode-tests-done-{secrets.token_hex(8)}"
 
 GUARD = '''
 def latentcode_plain_returns(fn, name):
@@ -78,7 +83,8 @@ def harness(program: str, tests: str, *, allowed: set[str]) -> str:
         refuse = (f"raise AssertionError({'the program rebinds ' + ', '.join(rebound)!r} + "
                   "', which the tests use; rename them')\n")
     imports = "".join(f"import {m}\n" for m in sorted(used & MODULES - allowed))
-    return f"{program.rstrip()}\n\n{GUARD}\n{refuse}{imports}{tests.strip()}\n"
+    return (f"{program.rstrip()}\n\n{GUARD}\n{refuse}{imports}{tests.strip()}\n"
+            f"print()\nprint({DONE!r})\n")
 
 
 def time_limit(task_id: str) -> float | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 
 from latentcode.extract import ast_node_count, extract_program
-from latentcode.hardcode import prints_literal
+import sandbox
+from latentcode.hardcode import check
+from tasks.base import Task
 from latentcode.mdl import lzma_bits, program_lengths, zlib_bits
 
 FENCE = "```"
@@ -65,5 +67,13 @@ def test_compressed_lengths_grow_with_content_and_start_near_zero():
     ("for i in range(3):\n    print(i)", False),
     ("print('start')\nprint(len('abc'))", False),  # only the last print is the answer
 ])
-def test_prints_literal(code, hardcoded):
-    assert prints_literal(code) is hardcoded
+def test_hardcoded_output_by_behaviour(code, hardcoded):
+    """The same cases the old syntactic check had, decided by running them: a question that
+    holds 1, 2, 3, 0 and 'abc' (and not 42 or 5), values moved in each program."""
+    task = Task("q/1", "Use the numbers 1, 2, 3 and 0 and the word 'abc'.", "", "gsm8k", {})
+    pool = sandbox.Pool(1)
+    try:
+        [v] = check([task], [code], pool.run_many([code]), pool=pool)
+    finally:
+        pool.close()
+    assert v.hardcoded is hardcoded, v

@@ -76,7 +76,8 @@ def test_result_is_json_serialisable_and_round_trips():
     ("while True:\n    print('x' * 1000)", "output_limit"),
     ("import socket", "blocked"),
     ("raise ValueError('no')", "error"),
-    ("import sys\nsys.exit(0)", "error"),  # exiting early is not success
+    ("import sys\nsys.exit(0)", "ok"),  # a clean exit keeps the output (issue 11) ...
+    ("import sys\nsys.exit(3)", "error"),  # ... a failing one is an error
 ])
 def test_statuses(code, status):
     r = sandbox.run(code, timeout_s=0.5, memory_mb=128, max_output_bytes=4096)

@@ -316,7 +316,9 @@ def test_only_an_ok_run_can_be_right():
     assert not grade(_task("42"), Result("error", stdout="42\n", error="ValueError"))
     assert not grade(_task("42"), Result("timeout", stdout="42\n"))
     assert not grade(_task("", "humaneval"), Result("error"))
-    assert grade(_task("", "mbpp"), Result("ok"))
+    from tasks.codetest import DONE
+    assert grade(_task("", "mbpp"), Result("ok", stdout=f"\n{DONE}\n"))
+    assert not grade(_task("", "mbpp"), Result("ok"))  # the tests did not all run
 
 
 def test_grade_reads_case_sensitivity_from_meta():

@@ -152,7 +152,9 @@ def test_slow_references_get_a_limit_with_a_margin():
         module = mbpp if t.family == "mbpp" else humaneval
         reference = t.meta.get("reference_code") or t.meta["code_prompt"] + t.meta["canonical_solution"]
         [ok], [r] = _passes(module, [(t, reference)])
-        assert ok and 4 * max(r.wall_s, r.cpu_s) <= t.meta["timeout_s"], (t.id, r)
+        # CPU time, not wall time: the margin is measured by bench/code_time_limits.py on a
+        # quiet machine; here only that the reference passes, well inside its limit
+        assert ok and 4 * r.cpu_s <= t.meta["timeout_s"], (t.id, r)
 
 
 ALWAYS_EQUAL = "class Anything:\n    def __eq__(self, other):\n        return True\n"
@@ -202,3 +204,16 @@ def test_mbpp_helper_classes_are_allowed(mb):
     t = next(t for t in mb.values() if t.meta["test_setup_code"])
     assert "Node" in t.meta["test_setup_code"]
     assert sandbox.run(mbpp.test_program(t, t.meta["reference_code"])).status == "ok"
+
+
+@pytest.mark.parametrize("module", [humaneval, mbpp])
+def test_a_clean_exit_before_the_tests_is_not_a_pass(module):
+    """sys.exit(0) keeps a program's output, so the harness marks that its tests all ran."""
+    from tasks.check import grade
+    task = module.load(limit=1)[0]
+    reference = task.meta.get("reference_code") or task.meta["code_prompt"] + task.meta["canonical_solution"]
+    for cheat in ("import sys\nsys.exit(0)\n", "import sys\nsys.exit()\n",
+                  "import sys\nprint('latentcode-tests-done-0123456789abcdef')\nsys.exit(0)\n"):
+        r = sandbox.run(module.test_program(task, cheat + reference))
+        assert r.status == "ok" and not grade(task, r), (cheat, r)
+    assert grade(task, sandbox.run(module.test_program(task, reference)))
