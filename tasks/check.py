@@ -29,8 +29,10 @@ The target decides how the prediction is read, in this order:
     to d places, half to even, must be the target. 12.95, 12.9500 and 12.950000000000001
     match "12.95"; 12.9, 12.96 and 12.955 do not; 16.3125 matches "16.312" (the even
     neighbour) but not "16.313". Beyond that only float noise counts: within
-    ``1e-13 * max(1, |target|)`` and at most one unit in the target's last place (which
-    matters only for targets written with 13 or more significant digits).
+    ``1e-13 * max(1, |target|)`` when the prediction is written with 15 or more significant
+    digits (a double's repr, not a rounded answer). It matters only for targets written
+    with 13 or more significant digits: a variance of 7e10 stated to 6 decimals, printed by
+    a program as 70481210611.85938, matches; 70481210611.86 does not.
   * fraction target ("3/4", "10/3"): exact as a Fraction (0.75 and 3/4 match "3/4"), up to
     the same float noise (3.3333333333333335 matches "10/3"; 0.6667 and 3.3333 do not).
 
@@ -295,19 +297,25 @@ def _numbers_match(got: _Number, want: _Number, percent_context: bool) -> bool:
         readings.append(got.value / 100)  # "25%" for a target of 0.25
     if want.percent and not got.percent:  # the target's "%" is a percent context itself
         readings.append(got.value * 100)  # 0.25 for a target of "25%"
-    return any(_equal_at_precision(x, want) for x in readings)
+    noisy = _significant_digits(got.written) >= 15  # a double's repr, not a rounded answer
+    return any(_equal_at_precision(x, want, noisy) for x in readings)
 
 
-def _equal_at_precision(x: Fraction, want: _Number) -> bool:
+def _significant_digits(written: str) -> int:
+    mantissa = re.split(r"[eE]", written.replace(",", "").lstrip("+-"))[0]
+    return len(mantissa.replace(".", "").lstrip("0"))
+
+
+def _equal_at_precision(x: Fraction, want: _Number, noisy: bool = True) -> bool:
     t = want.value
     diff = abs(x - t)
-    noise = _NOISE * max(1, abs(t))
+    noise = _NOISE * max(1, abs(t)) if noisy else Fraction(0)
     if t.denominator == 1:  # integer target: exact, up to float noise that rounds to it
         return diff == 0 or (diff < Fraction(1, 2) and diff <= noise)
     d = _decimals(want.written)
     if d is None:  # a fraction ("3/4", "10/3"): exact, up to float noise
         return diff <= noise
-    return round(x, d) == t or diff <= min(noise, Fraction(1, 10**d))
+    return round(x, d) == t or diff <= noise  # a double cannot tell them apart
 
 
 def _decimals(written: str) -> int | None:

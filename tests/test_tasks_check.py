@@ -116,7 +116,7 @@ def test_integer_target_accepts_float_noise(prediction, target):
     ("12.54", "12.50", False), ("12.5", "12.50", True), ("12.504", "12.50", True),
     ("0.0015", "1.5e-3", True), ("0.00155", "1.5e-3", False),
     ("0.8333333333333333", "0.8333333333333334", True),  # float noise on a 16-digit target
-    ("0.8333333333333336", "0.8333333333333334", False),
+    ("0.8333333333333336", "0.8333333333333334", True),  # two ulps apart: float noise
     ("100000000000.54", "100000000000.5", True), ("100000000000.56", "100000000000.5", False),
 ])
 def test_decimal_target_is_equal_at_its_own_precision(prediction, target, ok):
@@ -231,9 +231,9 @@ def test_nan_and_inf_never_right_in_lists_or_by_grade():
                                         "1e+999999999", "[1e999999999]", "10**999999999"])
 @pytest.mark.parametrize("target", ["42", "0", "0.5", "3/4", "25%", "[1]", "1e999"])
 def test_huge_exponents_stay_guarded(prediction, target):
-    # Read exactly, so only equal to itself ("%" is a unit here); 1e-999 is float noise on 0.
-    expected = (prediction in ("1e999", "1e999%") and target == "1e999") or \
-        (prediction == "1e-999" and target == "0")
+    # Read exactly, so only equal to itself ("%" is a unit here). 1e-999 is not float noise
+    # on 0: noise is allowed only to a number written like a double's repr (15+ digits).
+    expected = prediction in ("1e999", "1e999%") and target == "1e999"
     assert is_correct(prediction, target) is expected
     assert is_correct(prediction, target, question="What percentage is it?") is expected
 
@@ -358,3 +358,14 @@ def test_countdown_division_is_exact():
 ])
 def test_format_number(x, text):
     assert format_number(x) == text
+
+
+def test_a_target_more_precise_than_a_double_accepts_the_double():
+    # statistics.pvariance of a list of 6-digit numbers, exact, against its float repr
+    assert is_correct("70481210611.85938", "70481210611.859375")
+    assert not is_correct("70481210611.86", "70481210611.859375")
+
+
+def test_float_noise_is_allowed_only_to_a_double_s_repr():
+    assert is_correct("5.551115123125783e-17", "0")  # 0.1 + 0.2 - 0.3
+    assert not is_correct("1e-17", "0") and not is_correct("0.0000000000001", "0")
