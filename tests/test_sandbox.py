@@ -14,8 +14,8 @@ import pytest
 
 import sandbox
 from sandbox import Result
+from tasks.sources import find_file
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = Path(__file__).resolve().parent / "corpus" / "sandbox"  # copied from ../shared/sandbox
 BENIGN = sorted((CORPUS / "benign").glob("*.py"))
 
@@ -125,7 +125,7 @@ def test_benign_corpus_exact_stdout(python_policy):
 
 
 def test_humaneval_canonical_solutions_pass_their_tests():
-    rows = [json.loads(line) for line in (SHARED / "data/humaneval/HumanEval.jsonl").open()]
+    rows = [json.loads(line) for line in find_file("humaneval/HumanEval.jsonl").open()]
     codes = [r["prompt"] + r["canonical_solution"] + "\n" + r["test"] +
              f"\ncheck({r['entry_point']})\n" for r in rows]
     results = sandbox.run_many(codes, timeout_s=5.0)

@@ -11,7 +11,7 @@ import sandbox
 from tasks import humaneval, mbpp
 from tasks.check import grade
 from tasks.codetest import TIME_LIMITS
-from tasks.sources import data_dir
+from tasks.sources import find_file
 
 # MBPP's regexes ("\\d" in plain strings) warn when the sandbox compiles them in this process.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence")
@@ -59,7 +59,7 @@ def test_every_mbpp_test_split_reference_passes(mb):
 
 
 def test_sanitized_mbpp_loads_and_a_sample_passes():
-    path = data_dir() / "mbpp" / "sanitized-mbpp.jsonl"
+    path = find_file("mbpp/sanitized-mbpp.jsonl")
     tasks = mbpp.load(path)
     assert len(tasks) == 257 and len(mbpp.load(path, split="all")) == 427
     sample = [(t, t.meta["reference_code"]) for t in tasks[::5]]
@@ -92,7 +92,7 @@ def test_a_main_block_is_not_run(he, mb):
 
 def test_mbpp_prompt_shows_one_test_and_all_of_them_grade(mb):
     t = mb["mbpp/11"]  # three asserts and two challenge tests
-    row = next(json.loads(line) for line in open(data_dir() / "mbpp" / "mbpp.jsonl")
+    row = next(json.loads(line) for line in open(find_file("mbpp/mbpp.jsonl"))
                if json.loads(line)["task_id"] == 11)
     assert t.meta["entry_point"] == "remove_Occ"
     assert t.meta["shown_tests"] == row["test_list"][:1] and row["test_list"][0] in t.prompt

@@ -16,7 +16,7 @@ from tasks import countdown, gsm8k, humaneval, mawps, mbpp, svamp
 from tasks.base import Task
 from tasks.check import countdown_ok, grade
 from tasks.jsonl import DatasetError, read_jsonl
-from tasks.sources import data_dir
+from tasks.sources import data_dir, find_file
 
 # Record counts from ../shared/data/README.md.
 COUNTS = [(gsm8k, 1319), (svamp, 1000), (mawps, 2373), (humaneval, 164), (mbpp, 500),
@@ -43,7 +43,7 @@ def test_gsm8k_answer_is_after_hashes_without_separators():
     tasks = gsm8k.load()
     assert (tasks[0].answer, tasks[0].prompt[:14]) == ("18", "Janet’s ducks ")
     assert not any("####" in t.meta["solution"] for t in tasks), "solution: the working only"
-    raw = read_jsonl(data_dir() / "gsm8k/test.jsonl")
+    raw = read_jsonl(find_file("gsm8k/test.jsonl"))
     big = [(r, t) for r, t in zip(raw, tasks) if "," in r["answer"].split("#### ")[-1]]
     assert big and all(t.answer == r["answer"].split("#### ")[-1].replace(",", "") for r, t in big)
     assert len(gsm8k.load(split="train", limit=5)) == 5
@@ -148,3 +148,22 @@ def test_unreachable_hub_says_to_pass_a_file():
                          timeout=120).stdout
     assert out.startswith("DatasetError could not load 'openai/gsm8k'"), out
     assert "path of a local JSONL file" in out
+
+
+def test_a_clone_without_a_data_folder_reads_the_packaged_splits(tmp_path, monkeypatch):
+    import tasks.sources as sources
+    monkeypatch.delenv("LATENTCODE_DATA", raising=False)
+    monkeypatch.setattr(sources, "REPO_ROOT", tmp_path / "clone")  # no ../shared beside it
+    assert sources.data_dirs() == [sources.PACKAGED]
+    for module, n in COUNTS:
+        assert len(module.load()) == n, module.__name__
+    with pytest.raises(FileNotFoundError, match="gsm8k/train.jsonl is in none of: .*tasks/data"):
+        sources.find_file("gsm8k/train.jsonl")  # the large split is not shipped
+
+
+def test_the_packaged_splits_are_the_published_files():
+    import hashlib
+    import tasks.sources as sources
+    for line in (sources.PACKAGED / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((sources.PACKAGED / name).read_bytes()).hexdigest() == digest, name
