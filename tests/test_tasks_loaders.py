@@ -46,6 +46,13 @@ def test_gsm8k_answer_is_after_hashes_without_separators():
     raw = read_jsonl(find_file("gsm8k/test.jsonl"))
     big = [(r, t) for r, t in zip(raw, tasks) if "," in r["answer"].split("#### ")[-1]]
     assert big and all(t.answer == r["answer"].split("#### ")[-1].replace(",", "") for r, t in big)
+
+
+def test_gsm8k_train_split_where_a_data_folder_has_it():
+    try:
+        find_file("gsm8k/train.jsonl")
+    except FileNotFoundError:
+        pytest.skip("GSM8K train is not shipped (4 MB); it comes from ../shared/data or LATENTCODE_DATA")
     assert len(gsm8k.load(split="train", limit=5)) == 5
 
 
