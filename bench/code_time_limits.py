@@ -22,7 +22,7 @@ import sandbox  # noqa: E402
 from tasks import humaneval, mbpp  # noqa: E402
 from tasks.codetest import TIME_LIMITS  # noqa: E402
 
-DEFAULT_S = 2.0  # the caller's default limit (latentcode.grading)
+DEFAULT_S = 2.0  # the caller's default limit (latentcode.expert.grading)
 MARGIN = 4  # a reference may use at most 1/MARGIN of its limit
 GENEROUS_S = 20.0
 

@@ -6,7 +6,7 @@ median of per-round ratios, and checks that both produced the same programs.
 
     python bench/generation_speed.py --suite gsm8k --few-shot 3 --samples 4 --rounds 3
 
-"generate" is what ``CodeExpert`` did before ``latentcode/decode.py``: one ``generate``
+"generate" is what ``CodeExpert`` did before ``latentcode/expert/decode.py``: one ``generate``
 call per batch with ``num_return_sequences`` and a per-row stopping criterion (a finished
 row stays in the batch until the longest ends; every row prefills the whole prompt).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from latentcode.expert import CodeExpert, ExpertConfig, _has_answer_line, _has_closed_block
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig, _has_answer_line, _has_closed_block
 from latentcode.models import load_model
 from tasks.suites import load_suite
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from latentcode.grpo import CodeGRPOConfig, HeldoutEval, build_trainer
+from latentcode.training.grpo import CodeGRPOConfig, HeldoutEval, build_trainer
 
 
 class _Clock(TrainerCallback):

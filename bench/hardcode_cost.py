@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sandbox  # noqa: E402
-from latentcode import hardcode  # noqa: E402
+from latentcode.expert import hardcode  # noqa: E402
 from tasks.base import Task  # noqa: E402
 from tasks.generators import generate  # noqa: E402
 

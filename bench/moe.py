@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentcode.moe import MoEConfig, MoELayer, MoEOutput, routing_metrics
-from latentcode.moe_routers import balance_loss_from_probs
+from latentcode.moe.layer import MoEConfig, MoELayer, MoEOutput, routing_metrics
+from latentcode.moe.routers import balance_loss_from_probs
 
 GOALS = {8: 1.10, 64: 1.30}  # ours / dense, from the issue
 EAGER_SPEEDUP_GOAL = 3.0  # hf eager / ours at E=64

@@ -42,7 +42,7 @@ class BenchConfig:
 
 
 def expert_config(cfg: BenchConfig):
-    from latentcode.expert import ExpertConfig
+    from latentcode.expert.code_expert import ExpertConfig
     return ExpertConfig(mode=cfg.mode, num_samples=cfg.samples, max_new_tokens=cfg.max_new_tokens,
                         temperature=cfg.temperature, top_p=cfg.top_p, batch_size=cfg.batch_size,
                         few_shot=cfg.few_shot, timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb,
@@ -53,7 +53,7 @@ def run_bench(cfg: BenchConfig, resume: str | Path | None = None, progress: bool
     import torch
     from tqdm import tqdm
 
-    from latentcode.expert import CodeExpert
+    from latentcode.expert.code_expert import CodeExpert
     from latentcode.metrics import summarize
     from latentcode.models import load_model
     from tasks.suites import load_suite

@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 TRAIN_HELP = """usage: latentcode train {grpo,es} [--config run.yaml] [--FIELD VALUE ...]
 
-  grpo   policy gradient through TRL's GRPOTrainer (latentcode/grpo.py)
-  es     evolution strategies: antithetic weight perturbations (latentcode/es.py)
+  grpo   policy gradient through TRL's GRPOTrainer (latentcode/training/grpo.py)
+  es     evolution strategies: antithetic weight perturbations (latentcode/training/es.py)
 
 Every config field is a flag (--mdl ast --mdl-weight 0.01 --max-steps 50) and may also
 come from a YAML file given with --config; flags override the file. `latentcode train
@@ -133,9 +133,9 @@ def cmd_train(argv: list[str]) -> int:
         print(TRAIN_HELP, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     if argv[0] == "grpo":
-        from latentcode.grpo import main as train_main
+        from latentcode.training.grpo import main as train_main
     else:
-        from latentcode.es import main as train_main
+        from latentcode.training.es import main as train_main
     return train_main(argv[1:])
 
 

@@ -51,6 +51,7 @@ strings, the same a program could produce honestly); only the OS layers hold the
 """
 from __future__ import annotations
 
+from sandbox.limits import MAX_CODE_BYTES, check_limits, refuse  # noqa: F401
 from sandbox.result import STATUSES, Result
 
 # The pool (subprocess, selectors, threading) is imported on first use, so that a
@@ -70,7 +71,6 @@ def __getattr__(name):
 
 __all__ = ["run", "run_many", "Result", "STATUSES", "Pool", "available_layers", "MAX_CODE_BYTES"]
 
-MAX_CODE_BYTES = 1 << 20
 
 
 def run(code: str, *, timeout_s: float = 2.0, memory_mb: int = 256,
@@ -101,32 +101,3 @@ def run_many(codes: list[str], *, workers: int | None = None, timeout_s: float =
 def available_layers() -> dict:
     """Which layers this machine allows (asks a warm server)."""
     return default_pool().layers()
-
-
-def refuse(code) -> Result | None:
-    if not isinstance(code, str):
-        raise TypeError(f"a program must be a str, not {type(code).__name__}")
-    size = len(code.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_CODE_BYTES:
-        return Result("blocked", error=f"program is {size} bytes; the limit is {MAX_CODE_BYTES}",
-                      error_type="TooLarge")
-    if "\x00" in code:
-        return Result("error", error="SyntaxError: source code cannot contain null bytes",
-                      error_type="SyntaxError")
-    try:
-        code.encode("utf-8")
-    except UnicodeEncodeError:
-        return Result("error", error="SyntaxError: program is not valid UTF-8 (lone surrogate)",
-                      error_type="SyntaxError")
-    return None
-
-
-def check_limits(timeout_s, memory_mb, max_output_bytes, stdin) -> None:
-    if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 3600):
-        raise ValueError(f"timeout_s must be in (0, 3600] seconds, got {timeout_s!r}")
-    if not (isinstance(memory_mb, int) and 32 <= memory_mb <= 1 << 20):
-        raise ValueError(f"memory_mb must be an int >= 32 (the interpreter needs ~30 MB), got {memory_mb!r}")
-    if not (isinstance(max_output_bytes, int) and 0 < max_output_bytes <= 1 << 26):
-        raise ValueError(f"max_output_bytes must be an int in (0, 64 MiB], got {max_output_bytes!r}")
-    if not isinstance(stdin, str) or len(stdin) > 1 << 20:
-        raise ValueError("stdin must be a str of at most 1 MiB")

@@ -26,7 +26,7 @@ import weakref
 import time
 import json
 
-from sandbox import check_limits, refuse
+from sandbox.limits import check_limits, refuse
 from sandbox.result import Result
 from sandbox.server import COMPILE_KILL_SIGNAL, encode_request
 

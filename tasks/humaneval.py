@@ -1,7 +1,7 @@
 """HumanEval (Chen et al., 2021): complete a Python function; graded by its unit tests.
 
 The model sees the function's signature and docstring. ``test_program`` accepts either a
-complete function (what ``latentcode.expert`` asks for) or, as in the original harness, a
+complete function (what ``latentcode.expert.code_expert`` asks for) or, as in the original harness, a
 body that continues the prompt. The prompt's imports and helper functions (``poly``,
 ``encode_cyclic``) are put back after the program, so a program cannot pass by redefining
 a helper the tests call. Graded by the hidden ``check`` (``meta["tests"]``), under the

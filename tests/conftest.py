@@ -17,9 +17,9 @@ def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam) -
     """Save to ``folder`` the tiny model fitted (loss on the reply only) to answer ``reply``
     to the default training and held-out questions. A random tiny model never writes a
     program, so every completion scores the same and neither GRPO nor ES has a signal."""
-    from latentcode.expert import CodeExpert
+    from latentcode.expert.code_expert import CodeExpert
     from latentcode.models import load_model
-    from latentcode.training import TaskSetup, load_tasks
+    from latentcode.training.heldout import TaskSetup, load_tasks
     torch.manual_seed(0)
     model, tok = load_model("tiny", device="cpu")
     train, held = load_tasks(TaskSetup(train_size=8, eval_size=4))

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from latentcode.decode import GrowingLayer, _pick, decode
-from latentcode.expert import CodeExpert, ExpertConfig
+from latentcode.expert.decode import GrowingLayer, _pick, decode
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.models import load_model
 from tasks.base import Task
 

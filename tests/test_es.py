@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import fit_tiny_coder
-from latentcode.es import (ESConfig, centered_ranks, es_step, noise, parse_config, perturb,
+from latentcode.training.es import (ESConfig, centered_ranks, es_step, noise, parse_config, perturb,
                            train_es)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -131,7 +131,7 @@ def _free_port() -> int:
 
 def test_two_processes_agree_with_one(coder, straight, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-port", str(_free_port()), "-m", "latentcode.es", "--model", coder,
+           "--master-port", str(_free_port()), "-m", "latentcode.training.es", "--model", coder,
            "--device", "cpu", "--population", "4", "--sigma", "0.02", "--lr", "1e-3",
            "--batch-size", "2", "--max-new-tokens", "24", "--train-size", "8", "--eval-size", "4",
            "--eval-every", "0", "--save-every", "0", "--max-steps", "4", "--metamorphic", "false",

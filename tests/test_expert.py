@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from latentcode.expert import CodeExpert, ExpertConfig, Generation, direct_answer
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig, Generation, direct_answer
 from latentcode.models import load_model
 from tasks.base import Task
 
@@ -156,5 +156,5 @@ def test_inspect_filters_and_writes_html(tmp_path):
     ("Answer:\n", False, False),
 ])
 def test_rows_stop_once_what_is_graded_is_complete(text, code_done, direct_done):
-    from latentcode.expert import _has_answer_line, _has_closed_block
+    from latentcode.expert.code_expert import _has_answer_line, _has_closed_block
     assert (_has_closed_block(text), _has_answer_line(text)) == (code_done, direct_done)

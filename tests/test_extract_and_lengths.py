@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from latentcode.extract import ast_node_count, extract_program
+from latentcode.expert.extract import ast_node_count, extract_program
 import sandbox
-from latentcode.hardcode import check
+from latentcode.expert.hardcode import check
 from tasks.base import Task
-from latentcode.mdl import lzma_bits, program_lengths, zlib_bits
+from latentcode.expert.mdl import lzma_bits, program_lengths, zlib_bits
 
 FENCE = "```"
 

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import fit_tiny_coder
-from latentcode.grpo import CodeGRPOConfig, main, train_grpo
+from latentcode.training.grpo import CodeGRPOConfig, main, train_grpo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -99,9 +99,9 @@ def test_resume_matches_an_uninterrupted_run(coder, tmp_path):
 
 def _trainer(coder, tmp_path, **overrides):
     """The trainer train_grpo builds, and tokenized training prompts, to call its generation."""
-    from latentcode.expert import CodeExpert
-    from latentcode.grpo import build_trainer
-    from latentcode.training import load_tasks
+    from latentcode.expert.code_expert import CodeExpert
+    from latentcode.training.grpo import build_trainer
+    from latentcode.training.heldout import load_tasks
     config = small_config(coder, tmp_path, **overrides)
     trainer, _, _ = build_trainer(config)
     train, _ = load_tasks(config.task_setup())

@@ -4,7 +4,7 @@ depth matters it beats a fixed-depth stack of the same blocks."""
 import pytest
 import torch
 
-from latentcode.mixture_of_blocks import (
+from latentcode.moe.blocks import (
     FixedDepthStack,
     MixtureOfBlocks,
     MixtureOfBlocksConfig,

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentcode.moe import MoEConfig, MoELayer, SwiGLUExperts
-from latentcode.moe_kernels import SwiGLUExpertsFunction
+from latentcode.moe.layer import MoEConfig, MoELayer, SwiGLUExperts
+from latentcode.moe.kernels import SwiGLUExpertsFunction
 
 ROUTERS = [
     ("top_k", {"top_k": 2}),

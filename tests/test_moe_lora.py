@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from latentcode.lora_moe import (
+from latentcode.moe.lora import (
     MixtureOfLoRA,
     MixtureOfLoRAConfig,
     apply_mixture_of_lora,

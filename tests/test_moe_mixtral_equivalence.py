@@ -4,7 +4,7 @@ float64, outputs and gradients."""
 import pytest
 import torch
 
-from latentcode.moe import MoEConfig, MoELayer
+from latentcode.moe.layer import MoEConfig, MoELayer
 
 
 def mixtral_pair(num_experts=4, top_k=2, implementation="eager"):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from latentcode.moe import MoEConfig
-from latentcode.moe_routers import (
+from latentcode.moe.layer import MoEConfig
+from latentcode.moe.routers import (
     ExpertChoiceRouter,
     SwitchRouter,
     TopKRouter,

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from latentcode.upcycle import MoEMLP, upcycle
+from latentcode.moe.upcycle import MoEMLP, upcycle
 
 VOCAB = 64
 

@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from latentcode import hardcode
-from latentcode.mdl import program_length, reference_length, strip_program
+from latentcode.expert import hardcode
+from latentcode.expert.mdl import program_length, reference_length, strip_program
 from latentcode.models import load_model
-from latentcode.rewards import CodeRewards, RewardConfig
+from latentcode.training.rewards import CodeRewards, RewardConfig
 from tasks.base import Task
 from tasks.generators import FAMILIES, generate
 

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from latentcode.hardcode import prompt_mapping, reasked_programs, substitute
-from latentcode.mdl import model_bits, program_length
+from latentcode.expert.hardcode import prompt_mapping, reasked_programs, substitute
+from latentcode.expert.mdl import model_bits, program_length
 from latentcode.models import load_model
-from latentcode.rewards import CodeRewards, RewardConfig, completion_text, tasks_to_rows
+from latentcode.training.rewards import CodeRewards, RewardConfig, completion_text, tasks_to_rows
 from tasks.base import Task
 from tasks.check import list_credit
 from tasks.generators import generate

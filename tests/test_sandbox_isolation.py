@@ -526,7 +526,7 @@ def test_a_dropped_pool_takes_its_servers_with_it():
 
 
 def test_the_expert_and_the_rewards_own_their_pools():
-    from latentcode.rewards import CodeRewards
+    from latentcode.training.rewards import CodeRewards
     a, b = CodeRewards(), CodeRewards()
     assert isinstance(a.pool, sandbox.Pool) and a.pool is not b.pool
     assert a.pool is not sandbox.default_pool()

@@ -267,7 +267,7 @@ def test_list_elements_keep_their_written_precision():
     ("Answer: nan", "nan", "What is it?", False), ("Answer: 1e999", "42", "How many?", False),
 ])
 def test_direct_mode_uses_the_same_rules(reply, target, question, ok):
-    from latentcode.grading import grade_direct
+    from latentcode.expert.grading import grade_direct
     answer, right = grade_direct(Task("d", question, target, "gsm8k", {}), reply)
     assert right is ok and right == is_correct(answer, target, question=question)
 

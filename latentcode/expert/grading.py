@@ -9,6 +9,10 @@ from __future__ import annotations
 import time
 
 import sandbox
+from latentcode.expert.extract import extract_program
+from latentcode.expert.hardcode import check
+from latentcode.expert.mdl import program_lengths
+from latentcode.expert.samples import Sample, direct_answer
 from tasks.check import CODE_FAMILIES
 
 
@@ -32,7 +36,6 @@ def grade_program(task, result: sandbox.Result) -> tuple[str | None, bool]:
 
 def grade_direct(task, text: str) -> tuple[str | None, bool]:
     """Grade a text reply the way a program's final printed line is graded."""
-    from latentcode.expert import direct_answer
     if task.family in CODE_FAMILIES:
         raise ValueError(f"{task.family} is graded by running code; use mode 'code'")
     answer = direct_answer(text)
@@ -53,10 +56,6 @@ def grade_completions(tasks, gens, *, mode: str = "code", tokenizer=None, timeou
     Used by ``latentcode bench`` and by the training rewards, so both log the same rows.
     ``pool``: the caller's own ``sandbox.Pool`` (default: the process-wide one). A task's
     ``meta["timeout_s"]`` (code benchmarks whose reference is slow) overrides ``timeout_s``."""
-    from latentcode.expert import Sample
-    from latentcode.extract import extract_program
-    from latentcode.hardcode import check
-    from latentcode.mdl import program_lengths
     pool = pool or sandbox.default_pool()
     samples = []
     for task, gs in zip(tasks, gens):

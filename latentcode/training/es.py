@@ -1,14 +1,14 @@
 """Evolution strategies on the code expert's weights: perturb, regenerate, keep what scores.
 
-    python -m latentcode.es --suite liststats --population 30 --sigma 1e-3 --max-steps 50
-    torchrun --nproc-per-node 4 -m latentcode.es --config es.yaml   # members split over ranks
+    python -m latentcode.training.es --suite liststats --population 30 --sigma 1e-3 --max-steps 50
+    torchrun --nproc-per-node 4 -m latentcode.training.es --config es.yaml   # members split over ranks
 
 Follows "Evolution Strategies at Scale" (Qiu et al. 2025): antithetic Gaussian
 perturbations of all weights (or of LoRA weights only), each regenerated from an integer
 seed and never stored; the model is perturbed in place and restored, so memory is one model
 plus one parameter-sized noise buffer (the update then needs the gradient and the
 optimizer's state, as any optimizer step does). The fitness of a member is the mean reward
-(``latentcode.rewards``: what the program prints, minus an optional MDL length) of its
+(``latentcode.training.rewards``: what the program prints, minus an optional MDL length) of its
 greedy programs on the iteration's batch of training tasks. Fitness is rank-normalised over
 the population (centered ranks in [-0.5, 0.5]) and the gradient estimate
 
@@ -24,7 +24,7 @@ mantissa) the residue can outgrow an update, so train in float32. Runs stay exac
 reproducible (a resumed run equals an uninterrupted one, every rank holds the same weights)
 because every process does the same operations on the weights in the same order.
 
-Rank 0 writes the run folder (see ``latentcode.training``): ``metrics.jsonl`` rows
+Rank 0 writes the run folder (see ``latentcode.training.heldout``): ``metrics.jsonl`` rows
 {step, completions, reward_mean, reward_max, fitness_std, wall_s (of the iteration)},
 ``samples.jsonl`` (its own members' new completions), ``evals.jsonl``, ``tensorboard/``
 and ``checkpoints/step-N/`` (trainable weights, optimizer state, step), which ``resume``
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from latentcode.rewards import RewardConfig
+from latentcode.training.rewards import RewardConfig
 
 _MASK64 = (1 << 64) - 1
 
@@ -325,8 +325,8 @@ class _Recorder:
     so members' samples are logged by rank 0 for its own members only."""
 
     def __init__(self, run, config: ESConfig, start: int, tok):
-        from latentcode.rewards import CodeRewards
-        from latentcode.training import RunLog
+        from latentcode.training.rewards import CodeRewards
+        from latentcode.training.heldout import RunLog
         self.run, self.config = run, config
         self.log = RunLog(run.path) if run else None
         self.tb = None
@@ -353,7 +353,7 @@ class _Recorder:
     def heldout(self, step: int, model, tok, tasks) -> None:
         if not self.log:
             return
-        from latentcode.training import evaluate_heldout
+        from latentcode.training.heldout import evaluate_heldout
         cfg = self.config
         result = evaluate_heldout(model, tok, tasks, few_shot=cfg.few_shot,
                                   batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
@@ -386,7 +386,7 @@ def _open_run(config: ESConfig, rank: int):
 
 
 def _load_tasks(config: ESConfig):
-    from latentcode.training import TaskSetup, load_tasks
+    from latentcode.training.heldout import TaskSetup, load_tasks
     train, heldout = load_tasks(TaskSetup(
         suite=config.suite, train_size=config.train_size, eval_size=config.eval_size,
         held_out_families=config.held_out_families, held_out_min=config.held_out_min,
@@ -420,8 +420,8 @@ def train_es(config: ESConfig) -> Path:
     """Train with evolution strategies; returns the run folder (on every rank)."""
     from tqdm.auto import tqdm
 
-    from latentcode.expert import CodeExpert, ExpertConfig
-    from latentcode.rewards import CodeRewards
+    from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+    from latentcode.training.rewards import CodeRewards
 
     dist_info = _init_distributed(config)
     model, tok, named = _load(config)

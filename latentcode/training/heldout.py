@@ -67,7 +67,7 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, few_shot: int = 0,
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
     ``rewards`` (a CodeRewards) is given)."""
-    from latentcode.expert import CodeExpert, ExpertConfig
+    from latentcode.expert.code_expert import CodeExpert, ExpertConfig
     was_training = model.training
     model.eval()
     expert = CodeExpert(model, tokenizer, ExpertConfig(few_shot=few_shot, batch_size=batch_size,

@@ -23,8 +23,8 @@ import types
 import torch
 from torch import nn
 
-from latentcode.moe import MoEConfig, MoELayer
-from latentcode.moe_routers import load_balancing_loss
+from latentcode.moe.layer import MoEConfig, MoELayer
+from latentcode.moe.routers import load_balancing_loss
 
 
 class MoEMLP(nn.Module):

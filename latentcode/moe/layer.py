@@ -15,8 +15,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from latentcode.moe_kernels import BufferPool, CombineSlots, SwiGLUExpertsFunction, TokensToSlots
-from latentcode.moe_routers import (
+from latentcode.moe.kernels import BufferPool, CombineSlots, SwiGLUExpertsFunction, TokensToSlots
+from latentcode.moe.routers import (
     ExpertChoiceRouter,
     RouterLosses,
     Routing,

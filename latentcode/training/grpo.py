@@ -1,11 +1,11 @@
 """GRPO on the code expert's programs, through TRL's GRPOTrainer.
 
     run = train_grpo(CodeGRPOConfig(model="smollm2-135m", mdl="ast", mdl_weight=0.2, max_steps=50))
-    python -m latentcode.grpo --config run.yaml --mdl ast --mdl-weight 0.01 --max-steps 5
+    python -m latentcode.training.grpo --config run.yaml --mdl ast --mdl-weight 0.01 --max-steps 5
 
 The model writes a program for each question; the sandbox runs the whole group's programs
 in one batch; the reward is the executed output's grade (``correctness``) minus lambda
-times the program's length (``mdl``), from ``latentcode.rewards``. The policy never sees
+times the program's length (``mdl``), from ``latentcode.training.rewards``. The policy never sees
 the output tokens as targets: the code is latent. Prompts are the ones ``latentcode
 bench`` sends (``CodeExpert.messages``, chat template applied by TRL), so a bench run and
 a training run are compared on the same text.
@@ -28,9 +28,9 @@ import torch
 from transformers import TrainerCallback, TrainerControl
 from trl import GRPOConfig
 
-from latentcode.mdl import MEASURES
-from latentcode.rewards import RewardConfig
-from latentcode.training import RunLog, TaskSetup
+from latentcode.expert.mdl import MEASURES
+from latentcode.training.rewards import RewardConfig
+from latentcode.training.heldout import RunLog, TaskSetup
 
 LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")
 
@@ -52,7 +52,7 @@ class CodeGRPOConfig(GRPOConfig):
     task_seed: int = field(default=0, metadata={"help": "seed of the generated questions (seed is the trainer's)"})
     few_shot: int = field(default=0, metadata={"help": "PAL-style worked examples in the prompt (0-3), as in bench"})
     stop_at_fence: bool = field(default=True, metadata={"help": "sample with the project's decoder: a completion ends when its code block closes, the shared prompt start is prefilled once (False: TRL's model.generate, which runs every completion to max_completion_length)"})
-    # rewards (latentcode.rewards.RewardConfig)
+    # rewards (latentcode.training.rewards.RewardConfig)
     mdl: str = field(default="none", metadata={"help": "length measure: none, " + ", ".join(MEASURES)})
     mdl_weight: float = field(default=0.0, metadata={"help": "in [0, 1): the most a correct program can lose to its length, as a share of (correct - wrong); half of it at the measure's reference length"})
     mdl_on: str = field(default="correct", metadata={"help": "only 'correct': programs that are not correct pay no length"})
@@ -153,7 +153,7 @@ class HeldoutEval(TrainerCallback):
     also flushes the step's reward means, which would then miss their own log row."""
 
     def __init__(self, config: CodeGRPOConfig, tokenizer, tasks, log: RunLog, length_model=None):
-        from latentcode.rewards import CodeRewards
+        from latentcode.training.rewards import CodeRewards
         self.config, self.tokenizer, self.tasks, self.log = config, tokenizer, tasks, log
         # its own CodeRewards, so held-out completions stay out of samples.jsonl
         self.rewards = CodeRewards(config.reward_config(), tokenizer=tokenizer, length_model=length_model,
@@ -172,7 +172,7 @@ class HeldoutEval(TrainerCallback):
             self.evaluate(args, state, control, model)
 
     def evaluate(self, args, state, control, model):
-        from latentcode.training import evaluate_heldout
+        from latentcode.training.heldout import evaluate_heldout
         self.step = state.global_step
         result = evaluate_heldout(model, self.tokenizer, self.tasks, few_shot=self.config.few_shot,
                                   max_new_tokens=self.config.max_completion_length, rewards=self.rewards)
@@ -289,7 +289,7 @@ def _open_run(config: CodeGRPOConfig):
 def build_dataset(tasks, expert):
     """Conversational rows: TRL applies the chat template, as ``CodeExpert.prompt`` does."""
     from datasets import Dataset
-    from latentcode.rewards import tasks_to_rows
+    from latentcode.training.rewards import tasks_to_rows
     return Dataset.from_list([{"prompt": expert.messages(t), **row}
                               for t, row in zip(tasks, tasks_to_rows(tasks))])
 
@@ -307,10 +307,10 @@ def build_trainer(config: CodeGRPOConfig):
     from peft import LoraConfig
     from transformers import set_seed
     from transformers.integrations import TensorBoardCallback
-    from latentcode.expert import CodeExpert, ExpertConfig
+    from latentcode.expert.code_expert import CodeExpert, ExpertConfig
     from latentcode.models import load_model
-    from latentcode.rewards import CodeRewards
-    from latentcode.training import load_tasks
+    from latentcode.training.rewards import CodeRewards
+    from latentcode.training.heldout import load_tasks
 
     train_tasks, heldout = load_tasks(config.task_setup())
     run, checkpoint = _open_run(config)

@@ -25,7 +25,7 @@ import math
 import statistics
 import zlib
 
-from latentcode.extract import ast_node_count, literal_chars
+from latentcode.expert.extract import ast_node_count, literal_chars
 
 _ZLIB_EMPTY = len(zlib.compress(b"", 9))
 _LZMA_EMPTY = len(lzma.compress(b"", preset=9))

@@ -8,7 +8,7 @@ interpreter answers); ``mode="direct"`` asks the same model to answer in text, s
 are compared on the same questions. Generation is batched (left padding, KV cache); the
 prompt start all questions share (system prompt, few-shot examples) is prefilled once and
 reused; a row leaves the batch as soon as its code block closes (small models keep talking
-after the code, and those tokens cost time and change nothing). See ``latentcode.decode``.
+after the code, and those tokens cost time and change nothing). See ``latentcode.expert.decode``.
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ import time
 import torch
 
 import sandbox
-from latentcode.decode import decode, growing_cache
+from latentcode.expert.decode import decode, growing_cache
+from latentcode.expert.grading import grade_completions
+from latentcode.expert.samples import Generation, Sample, direct_answer  # noqa: F401 (re-exported)
 from tasks.check import CODE_FAMILIES
 
 SYSTEM_CODE = ("You are a careful Python programmer. Solve the problem by writing one short "
@@ -83,40 +85,6 @@ class ExpertConfig:
                              "(e.g. 0.7) or num_samples 1")
         if self.batch_size < self.num_samples:
             self.batch_size = self.num_samples
-
-
-@dataclasses.dataclass
-class Generation:
-    text: str
-    num_tokens: int
-    finished: bool  # ended by end-of-sequence or a closed code block, not the token limit
-
-
-@dataclasses.dataclass
-class Sample:
-    """One completion for one question, with its execution and grade."""
-    task_id: str
-    family: str
-    index: int
-    question: str
-    completion: str
-    program: str | None
-    status: str  # sandbox status, or "no_code" / "truncated" (never run), or "direct"
-    stdout: str = ""
-    value: str | None = None
-    error: str | None = None
-    answer: str | None = None
-    target: str = ""
-    correct: bool = False
-    gen_tokens: int = 0
-    gen_s: float = 0.0
-    exec_s: float = 0.0
-    lengths: dict = dataclasses.field(default_factory=dict)
-    hardcoded: bool = False
-    step: int | None = None  # training step that generated it (training runs only)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def _may_end(last_token_text: str) -> bool:
@@ -253,7 +221,6 @@ class CodeExpert:
 
     def grade_generations(self, tasks, gens: list[list[Generation]], gen_s: float = 0.0):
         """Extract, execute (one sandbox batch) and grade completions already generated."""
-        from latentcode.grading import grade_completions
         cfg = self.config
         return grade_completions(tasks, gens, mode=cfg.mode, tokenizer=self.tokenizer,
                                  timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, gen_s=gen_s,
@@ -303,15 +270,3 @@ class _PrefixCache:
     def expand(self, rows: int):
         """A fresh cache for ``rows`` sequences (generation appends to it)."""
         return growing_cache(self.layers, rows)
-
-
-_ANSWER_LINE = re.compile(r"answer\s*(?:is|:)\s*(.+)", re.I)
-
-
-def direct_answer(text: str) -> str | None:
-    """The answer in a text reply: the last 'Answer: X' line, else the last non-empty line."""
-    matches = _ANSWER_LINE.findall(text)
-    if matches:
-        return matches[-1].strip().rstrip(".")
-    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
-    return lines[-1] if lines else None

@@ -40,9 +40,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import sandbox
-from latentcode import hardcode
-from latentcode.hardcode import answer_is_input
-from latentcode.mdl import MEASURES, model_bits, program_length, reference_length
+from latentcode.expert import hardcode
+from latentcode.expert.hardcode import answer_is_input
+from latentcode.expert.mdl import MEASURES, model_bits, program_length, reference_length
 from tasks.base import Task
 from tasks.check import list_credit
 
@@ -178,8 +178,8 @@ class CodeRewards:
     def evaluate(self, tasks: list[Task], texts: list[str], num_tokens: list[int] | None = None,
                  step: int | None = None) -> list[Outcome]:
         """One Outcome per (task, completion), in order; new ones run in one sandbox batch."""
-        from latentcode.expert import Generation
-        from latentcode.grading import grade_completions
+        from latentcode.expert.code_expert import Generation
+        from latentcode.expert.grading import grade_completions
         keys = [(t.id, x) for t, x in zip(tasks, texts)]
         first = {}
         for i, k in enumerate(keys):
@@ -295,7 +295,7 @@ class CodeRewards:
         for col in ("task_id", "answer", "family"):
             if col not in kwargs:
                 raise KeyError(f"the dataset lacks the {col!r} column; build rows with "
-                               "latentcode.rewards.tasks_to_rows(tasks)")
+                               "latentcode.training.rewards.tasks_to_rows(tasks)")
         metas = kwargs.get("meta") or ["{}"] * n
         prompts = kwargs.get("prompts") or [""] * n
         tasks = [task_from_columns(i, a, f, m, _prompt_text(p)) for i, a, f, m, p in
