@@ -176,3 +176,15 @@ def test_parser_reads_yaml_then_flags(tmp_path):
 def test_bad_values_name_the_field(flags, field):
     with pytest.raises(ValueError, match=field):
         main(flags + ["--use-cpu", "true"])
+
+
+def test_the_overridden_trl_method_keeps_its_signature():
+    """CodeGRPOTrainer overrides TRL's private _generate_single_turn; a TRL release that
+    changes it must fail here, not in the middle of a training run."""
+    import inspect
+    from trl import GRPOTrainer
+    from latentcode.training.grpo import CodeGRPOTrainer
+    expected = ["self", "prompt_ids", "images", "multimodal_fields", "num_generations",
+                "has_tool_images"]
+    assert list(inspect.signature(GRPOTrainer._generate_single_turn).parameters) == expected
+    assert list(inspect.signature(CodeGRPOTrainer._generate_single_turn).parameters) == expected

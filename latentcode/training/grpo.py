@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 
 from transformers import TrainerCallback, TrainerControl
-from trl import GRPOConfig
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOConfig, GRPOTrainer
+from trl.models import unwrap_model_for_generation
 
 from latentcode.expert.mdl import MEASURES
 from latentcode.training.rewards import RewardConfig
@@ -209,45 +211,46 @@ class MetricsLog(TrainerCallback):
         self.log.append("metrics.jsonl", [row])
 
 
-def _trainer_class():
-    from trl import GRPOTrainer
-    from trl.models import unwrap_model_for_generation
+class CodeGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose completions end when their code block closes.
 
-    class CodeGRPOTrainer(GRPOTrainer):
-        """GRPOTrainer whose completions end when their code block closes.
+    Overrides one method, TRL's private ``_generate_single_turn`` (its signature is pinned by
+    pyproject's TRL range and checked by tests/test_grpo.py). TRL's generation stops only at
+    end-of-sequence. A small model keeps writing after its program (explanations, a second
+    block), so without this every completion runs to max_completion_length: the extra
+    tokens cost generation and backward time and add noise to the loss while changing no
+    reward (only the first block is run). Sampling is the code expert's decoder
+    (``CodeExpert.decode_ids``): the shared prompt start is prefilled once per generation
+    batch, a finished row leaves the batch, sampling uses temperature and top_p from torch's
+    global generator (which the trainer checkpoints, so a resume samples what the
+    uninterrupted run sampled). Everything else (log-probs, advantages, loss) is TRL's,
+    computed from the returned token ids.
 
-        TRL's generation stops only at end-of-sequence. A small model keeps writing after
-        its program (explanations, a second block), so without this every completion runs to
-        max_completion_length: the extra tokens cost generation and backward time and add
-        noise to the loss while changing no reward (only the first block is run). Sampling
-        is the code expert's decoder (``CodeExpert.decode_ids``): the shared prompt start is
-        prefilled once per generation batch, a finished row leaves the batch, sampling uses
-        temperature and top_p from torch's global generator (which the trainer checkpoints,
-        so a resume samples what the uninterrupted run sampled). Everything else (log-probs,
-        advantages, loss) is TRL's, computed from the returned token ids."""
+    ``expert``: a CodeExpert (its prompts and stop rule); its model is pointed at the
+    unwrapped trained model before each batch.
+    """
 
-        expert = None  # a CodeExpert (its prompts and stop rule), set by build_trainer; its
-        # model is pointed at the unwrapped trained model before each batch
+    def __init__(self, *args, expert, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.expert = expert
 
-        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
-                                  has_tool_images=False):
-            if not self.args.stop_at_fence or images is not None and any(images):
-                return super()._generate_single_turn(prompt_ids, images, multimodal_fields,
-                                                     num_generations, has_tool_images)
-            with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
-                                              gather_deepspeed3_params=self.args.ds3_gather_for_generation,
-                                              gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
-                  as unwrapped, torch.no_grad()):
-                self.expert.model = unwrapped
-                self.expert.forget_prefix()  # the weights moved since the last batch (fused AdamW leaves no trace)
-                # a sampled end-of-sequence stays in the completion, as in TRL's generation
-                completion_ids, _ = self.expert.decode_ids(
-                    [list(p) for p in prompt_ids], temperature=self.temperature, top_p=self.top_p,
-                    max_new_tokens=self.max_completion_length, eos_token_ids=set(self.eos_token_ids),
-                    keep_eos=True)
-            return completion_ids, None
-
-    return CodeGRPOTrainer
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                              has_tool_images=False):
+        if not self.args.stop_at_fence or images is not None and any(images):
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields,
+                                                 num_generations, has_tool_images)
+        with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                          gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                                          gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
+              as unwrapped, torch.no_grad()):
+            self.expert.model = unwrapped
+            self.expert.forget_prefix()  # the weights moved since the last batch (fused AdamW leaves no trace)
+            # a sampled end-of-sequence stays in the completion, as in TRL's generation
+            completion_ids, _ = self.expert.decode_ids(
+                [list(p) for p in prompt_ids], temperature=self.temperature, top_p=self.top_p,
+                max_new_tokens=self.max_completion_length, eos_token_ids=set(self.eos_token_ids),
+                keep_eos=True)
+        return completion_ids, None
 
 
 def _training_samples(log: RunLog):
@@ -274,16 +277,15 @@ def _open_run(config: CodeGRPOConfig):
         return run, None
     run = Run.open(config.resume)
     config.output_dir = str(run.path / "checkpoints")
-    checkpoints = sorted((run.path / "checkpoints").glob("checkpoint-*"),
-                         key=lambda p: int(p.name.split("-")[-1]))
-    if not checkpoints:
+    last = get_last_checkpoint(config.output_dir) if (run.path / "checkpoints").is_dir() else None
+    if last is None:
         raise FileNotFoundError(f"{run.path}/checkpoints has no checkpoint-* folder to resume from; "
                                 "start a new run, or lower save_steps so runs checkpoint sooner")
-    step = int(checkpoints[-1].name.split("-")[-1])
+    step = int(Path(last).name.split("-")[-1])
     log = RunLog(run.path)
     for name in LOGS:
         log.truncate_after(name, step)
-    return run, str(checkpoints[-1])
+    return run, last
 
 
 def build_dataset(tasks, expert):
@@ -330,15 +332,14 @@ def build_trainer(config: CodeGRPOConfig):
                                  target_modules=[m.strip() for m in config.lora_target_modules.split(",")],
                                  task_type="CAUSAL_LM")
     expert = CodeExpert(model, tok, ExpertConfig(few_shot=config.few_shot))
-    trainer = _trainer_class()(model=model, reward_funcs=rewards.functions(), args=config,
-                               train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
-                               peft_config=peft_config,
-                               callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
+    trainer = CodeGRPOTrainer(model=model, reward_funcs=rewards.functions(), args=config,
+                              train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
+                              peft_config=peft_config, expert=expert,
+                              callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
     heldout_eval.handler = trainer.callback_handler
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
             cb.logging_dir = str(run.path / "tensorboard")
-    trainer.expert = expert
     return trainer, run.path, checkpoint
 
 
