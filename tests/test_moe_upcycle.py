@@ -166,3 +166,36 @@ def test_trl_loss_is_the_task_loss_plus_the_weighted_aux_loss(tmp_path):
     assert not without.aux_loss_enabled
     loss_without = without.compute_loss(model, dict(batch))
     torch.testing.assert_close(loss_with - loss_without, 0.5 * aux, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_upcycling_into_mixtral_keeps_the_dense_function_and_round_trips(tmp_path, tie):
+    from transformers import AutoModelForCausalLM, MixtralForCausalLM
+    from latentcode.moe.upcycle import upcycle_to_mixtral
+    dense = tiny_llama(tie_word_embeddings=tie)
+    moe = upcycle_to_mixtral(dense, num_experts=4, top_k=2).eval()
+    assert isinstance(moe, MixtralForCausalLM)
+    ids = torch.randint(3, VOCAB, (2, 7), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = dense(ids).logits, moe(ids).logits
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+    router = moe.model.layers[0].mlp.gate.weight
+    assert router.abs().sum() > 0  # routers are random: ties are broken, experts can part
+    moe.save_pretrained(tmp_path)
+    back = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert type(back) is MixtralForCausalLM and back.config.num_local_experts == 4
+    with torch.no_grad():
+        assert torch.allclose(back(ids).logits, got, atol=1e-6)
+    out = moe(ids, labels=ids, output_router_logits=True)
+    assert out.aux_loss is not None and torch.isfinite(out.loss)  # what TRL adds to the loss
+
+
+def test_upcycling_into_mixtral_refuses_what_it_cannot_map():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from latentcode.moe.upcycle import upcycle_to_mixtral
+    qwen = Qwen2ForCausalLM(Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=4, num_key_value_heads=2, vocab_size=VOCAB))
+    with pytest.raises(ValueError, match="use upcycle"):
+        upcycle_to_mixtral(qwen, num_experts=2)
+    with pytest.raises(ValueError, match="top_k"):
+        upcycle_to_mixtral(tiny_llama(), num_experts=2, top_k=3)

@@ -13,6 +13,10 @@ transformers' Mixtral does) added to `loss` when labels are given. TRL's trainer
 auxiliary loss themselves. The forwards are patched on the instance, as TRL patches its fused LM
 head; `save_pretrained` still writes the dense class name, so to reload, build the dense model,
 upcycle it with the same arguments and load the state dict.
+
+`upcycle_to_mixtral(model, num_experts, top_k)` does the same for Llama and Mistral models into
+transformers' own `MixtralForCausalLM`, which saves and reloads as an MoE; the patched path above
+remains for the rest (attention biases, other norms) and for this package's other routers.
 """
 
 from __future__ import annotations
@@ -158,3 +162,69 @@ def _patch_forwards(model: nn.Module, backbone: nn.Module, moe_mlps: tuple[MoEML
 
     backbone.forward = types.MethodType(moe_backbone_forward, backbone)
     model.forward = types.MethodType(moe_model_forward, model)
+
+
+# ------------------------------------------------------------------------------------
+# into transformers' own MoE class
+# ------------------------------------------------------------------------------------
+
+_MIXTRAL_READY = ("llama", "mistral")  # attention without biases, SwiGLU MLP without biases
+
+
+def upcycle_to_mixtral(model: nn.Module, num_experts: int, top_k: int = 2, *,
+                       router_aux_loss_coef: float = 0.01, seed: int = 0) -> nn.Module:
+    """A new ``MixtralForCausalLM`` holding ``model``'s weights, every expert a copy of its
+    layer's dense MLP (``gate_up_proj`` = [gate_proj; up_proj], ``down_proj``), the routers
+    drawn from N(0, initializer_range) with ``seed``.
+
+    Mixtral renormalises the top-k weights to sum to one, so while the experts are equal the
+    model computes the dense model's function exactly, whatever the router picks. Unlike
+    ``upcycle`` (which patches the instance), the result is transformers' own MoE class:
+    ``save_pretrained`` writes a Mixtral, ``from_pretrained`` reads it back, TRL adds its
+    auxiliary loss, and the expert kernels transformers selects (grouped matmuls on GPUs)
+    apply. Llama and Mistral map directly (SmolLM2 is a Llama); architectures with attention
+    biases (Qwen2), other norms or activations (Gemma, Phi) still need ``upcycle``.
+    """
+    from transformers import MixtralConfig, MixtralForCausalLM
+    cfg = model.config
+    kind = getattr(cfg, "model_type", None)
+    if kind not in _MIXTRAL_READY or getattr(cfg, "attention_bias", False) \
+            or getattr(cfg, "mlp_bias", False) or cfg.hidden_act != "silu":
+        raise ValueError(f"upcycle_to_mixtral maps {', '.join(_MIXTRAL_READY)} models without "
+                         f"attention or MLP biases (got {kind!r}); use upcycle(model, ...) instead")
+    if not 1 <= top_k <= num_experts:
+        raise ValueError(f"top_k ({top_k}) must be between 1 and num_experts ({num_experts})")
+    mixtral = MixtralConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size, num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads, num_key_value_heads=cfg.num_key_value_heads,
+        head_dim=getattr(cfg, "head_dim", None), hidden_act=cfg.hidden_act,
+        max_position_embeddings=cfg.max_position_embeddings,
+        initializer_range=cfg.initializer_range, rms_norm_eps=cfg.rms_norm_eps,
+        pad_token_id=cfg.pad_token_id, bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id,
+        tie_word_embeddings=cfg.tie_word_embeddings, sliding_window=getattr(cfg, "sliding_window", None),
+        attention_dropout=getattr(cfg, "attention_dropout", 0.0),
+        rope_parameters=getattr(cfg, "rope_parameters", None),
+        num_local_experts=num_experts, num_experts_per_tok=top_k,
+        router_aux_loss_coef=router_aux_loss_coef, output_router_logits=False)
+    dense = model.state_dict()
+    weight = dense["model.embed_tokens.weight"]
+    out = MixtralForCausalLM(mixtral).to(dtype=weight.dtype, device=weight.device)
+    state = {k: v for k, v in dense.items() if ".mlp." not in k}
+    generator = torch.Generator().manual_seed(seed)
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}.mlp."
+        gate_up = torch.cat([dense[p + "gate_proj.weight"], dense[p + "up_proj.weight"]])  # (2F, D)
+        state[p + "experts.gate_up_proj"] = gate_up.expand(num_experts, *gate_up.shape).clone()
+        down = dense[p + "down_proj.weight"]  # (D, F)
+        state[p + "experts.down_proj"] = down.expand(num_experts, *down.shape).clone()
+        router = torch.randn(num_experts, cfg.hidden_size, generator=generator) * cfg.initializer_range
+        state[p + "gate.weight"] = router.to(dtype=weight.dtype, device=weight.device)  # (E, D)
+    if cfg.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    missing, unexpected = out.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not (cfg.tie_word_embeddings and k == "lm_head.weight")]
+    if missing or unexpected:
+        raise ValueError(f"weight mapping to Mixtral is incomplete: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    return out.train(model.training)
