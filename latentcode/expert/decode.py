@@ -9,8 +9,8 @@ The keys and values live in buffers that grow by doubling, written in place: the
 cache concatenates every layer's whole cache on every step, which on CPU cost as much as
 the matrix multiplies (53 of 142 ms per step, 16 rows, 400 tokens of context).
 
-Greedy decoding gives the tokens ``generate`` gives (tested); sampling uses the same
-temperature and nucleus (top-p) rule, from a ``torch.Generator`` seeded by the caller.
+Greedy decoding gives the tokens ``generate`` gives (tested); sampling uses transformers'
+own temperature and nucleus (top-p) warpers, from a ``torch.Generator`` seeded by the caller.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
+from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
+                                                    TopPLogitsWarper)
 
 
 class GrowingLayer(DynamicLayer):
@@ -69,20 +71,23 @@ def growing_cache(prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     return cache
 
 
+def _warpers(temperature: float, top_p: float) -> LogitsProcessorList | None:
+    """transformers' temperature and top-p warpers (None: greedy)."""
+    if temperature <= 0:
+        return None
+    warpers = LogitsProcessorList([TemperatureLogitsWarper(temperature)])
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p))
+    return warpers
+
+
 def _pick(logits: torch.Tensor, temperature: float, top_p: float,
           generator: torch.Generator | None) -> torch.Tensor:
-    if temperature <= 0:
+    warpers = _warpers(temperature, top_p)
+    if warpers is None:
         return logits.argmax(-1)
-    logits = logits.float() / temperature
-    if top_p < 1.0:
-        sorted_logits, order = logits.sort(-1, descending=False)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop_sorted = cum <= 1 - top_p  # the low tail whose mass is at most 1 - top_p
-        drop_sorted[..., -1] = False  # always keep the most likely token
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    probs = logits.softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    scores = warpers(None, logits.float())  # these warpers do not read the input ids
+    return torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
 @torch.no_grad()
