@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import fit_tiny_coder
-from latentcode.training.es import (ESConfig, centered_ranks, es_step, noise, parse_config, perturb,
-                           train_es)
+from latentcode.training.es import ESConfig, parse_config, train_es
+from latentcode.training.es_algorithm import centered_ranks, es_step, noise, perturb
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
