@@ -16,7 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+from latentcode.metrics import summarize
+from latentcode.models import load_model
 from latentcode.runs import Run
+from tasks.suites import load_suite
 
 
 @dataclasses.dataclass
@@ -42,7 +46,6 @@ class BenchConfig:
 
 
 def expert_config(cfg: BenchConfig):
-    from latentcode.expert.code_expert import ExpertConfig
     return ExpertConfig(mode=cfg.mode, num_samples=cfg.samples, max_new_tokens=cfg.max_new_tokens,
                         temperature=cfg.temperature, top_p=cfg.top_p, batch_size=cfg.batch_size,
                         few_shot=cfg.few_shot, timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb,
@@ -50,13 +53,9 @@ def expert_config(cfg: BenchConfig):
 
 
 def run_bench(cfg: BenchConfig, resume: str | Path | None = None, progress: bool = True) -> Run:
-    import torch
-    from tqdm import tqdm
+    import torch  # here, not at the top: start-up cost
+    from tqdm import tqdm  # here, not at the top: start-up cost
 
-    from latentcode.expert.code_expert import CodeExpert
-    from latentcode.metrics import summarize
-    from latentcode.models import load_model
-    from tasks.suites import load_suite
 
     expert_cfg = expert_config(cfg)  # validates the config before anything slow happens
     if resume is not None:

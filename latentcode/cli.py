@@ -27,7 +27,7 @@ DEMO_PROGRAMS = {
 
 
 def cmd_demo(args) -> int:
-    import sandbox
+    import sandbox  # here, not at the top: start-up cost
     names = list(DEMO_PROGRAMS)
     t0 = time.perf_counter()
     results = sandbox.run_many([DEMO_PROGRAMS[n] for n in names], timeout_s=args.timeout_s,
@@ -69,7 +69,7 @@ def config_from_args(cls, args):
 
 
 def cmd_bench(args) -> int:
-    from latentcode.bench import BenchConfig, print_summary, run_bench
+    from latentcode.bench import BenchConfig, print_summary, run_bench  # here, not at the top: start-up cost
     cfg = config_from_args(BenchConfig, args)
     run = run_bench(cfg, resume=args.resume, progress=not args.quiet)
     print_summary(run)
@@ -77,8 +77,8 @@ def cmd_bench(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from latentcode.runs import Run
-    from latentcode.viewer import print_run, select, write_html
+    from latentcode.runs import Run  # here, not at the top: start-up cost
+    from latentcode.viewer import print_run, select, write_html  # here, not at the top: start-up cost
     run = Run.open(args.run)
     chosen = select(run.samples(), failed=args.failed, status=args.status, family=args.family,
                     longest=args.longest)
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentcode", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    from latentcode.bench import BenchConfig
+    from latentcode.bench import BenchConfig  # here, not at the top: start-up cost
     b = sub.add_parser("bench", help="run a benchmark suite with the code expert and log every program")
     add_dataclass_args(b, BenchConfig)
     b.add_argument("--resume", metavar="RUN", help="finish a run folder that was stopped half-way")
@@ -133,9 +133,9 @@ def cmd_train(argv: list[str]) -> int:
         print(TRAIN_HELP, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     if argv[0] == "grpo":
-        from latentcode.training.grpo import main as train_main
+        from latentcode.training.grpo import main as train_main  # here, not at the top: start-up cost
     else:
-        from latentcode.training.es import main as train_main
+        from latentcode.training.es import main as train_main  # here, not at the top: start-up cost
     return train_main(argv[1:])
 
 

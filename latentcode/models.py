@@ -78,7 +78,7 @@ def _prepare_tokenizer(tok) -> None:
 
 
 def _load_auto(name_or_path: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # here, not at the top: start-up cost
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForCausalLM.from_pretrained(name_or_path)
@@ -104,7 +104,7 @@ def smollm2_gguf_path() -> Path:
 
 
 def _load_smollm2():
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # here, not at the top: start-up cost
     cached = cache_dir() / "smollm2-135m-instruct"
     if not (cached / "model.safetensors").exists():
         _convert_smollm2(cached)
@@ -114,7 +114,7 @@ def _load_smollm2():
 def _convert_smollm2(target: Path) -> None:
     """Dequantise the GGUF once and save safetensors (written aside, then renamed, so an
     interrupted conversion never leaves a half-written cache)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # here, not at the top: start-up cost
     gguf = smollm2_gguf_path()
     if importlib.util.find_spec("gguf") is None:
         raise ModelNotAvailable("loading a GGUF file needs the gguf package: pip install gguf")
@@ -155,8 +155,8 @@ _TINY_CORPUS = [
 
 
 def build_tiny_tokenizer(vocab_size: int = 384):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # here, not at the top: start-up cost
+    from transformers import PreTrainedTokenizerFast  # here, not at the top: start-up cost
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -173,7 +173,7 @@ def build_tiny_tokenizer(vocab_size: int = 384):
 
 def build_tiny_model(seed: int = 0, hidden_size: int = 64, num_layers: int = 2):
     """A randomly initialised Llama-style model and its tokenizer, built in ~0.1 s."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM  # here, not at the top: start-up cost
     tok = build_tiny_tokenizer()
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size,
                          intermediate_size=2 * hidden_size, num_hidden_layers=num_layers,

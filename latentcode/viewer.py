@@ -26,9 +26,9 @@ def select(samples: list[dict], *, failed: bool = False, status: str | None = No
 def _highlight(code: str, color: bool) -> str:
     if not color:
         return code
-    from pygments import highlight
-    from pygments.formatters import TerminalFormatter
-    from pygments.lexers import PythonLexer
+    from pygments import highlight  # here, not at the top: start-up cost
+    from pygments.formatters import TerminalFormatter  # here, not at the top: start-up cost
+    from pygments.lexers import PythonLexer  # here, not at the top: start-up cost
     return highlight(code, PythonLexer(), TerminalFormatter()).rstrip("\n")
 
 
@@ -67,9 +67,9 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 
 
 def write_html(run: Run, selected: list[dict], path: str) -> None:
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
+    from pygments import highlight  # here, not at the top: start-up cost
+    from pygments.formatters import HtmlFormatter  # here, not at the top: start-up cost
+    from pygments.lexers import PythonLexer  # here, not at the top: start-up cost
     fmt = HtmlFormatter(noclasses=True, nowrap=False)
     esc = html.escape
     cards = []

@@ -59,13 +59,13 @@ from sandbox.result import STATUSES, Result
 
 
 def default_pool(workers: int | None = None):
-    from sandbox.pool import default_pool as _default_pool
+    from sandbox.pool import default_pool as _default_pool  # here, not at the top: start-up cost
     return _default_pool(workers)
 
 
 def __getattr__(name):
     if name == "Pool":
-        from sandbox.pool import Pool
+        from sandbox.pool import Pool  # here, not at the top: start-up cost
         return Pool
     raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
 

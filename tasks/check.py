@@ -62,6 +62,7 @@ import ast
 import re
 from fractions import Fraction
 from typing import NamedTuple
+from tasks.codetest import DONE
 
 CODE_FAMILIES = ("humaneval", "mbpp")
 
@@ -139,6 +140,16 @@ def extract_number(text: str) -> float | Fraction | None:
 def numbers_in(text: str) -> list[int | float]:
     """Every number in a question, in order (for ``meta["numbers"]`` and held-out ranges)."""
     return [int(n.value) if n.value.denominator == 1 else float(n.value) for n in _numbers(text)]
+
+
+def number_spans(text: str) -> list[tuple[int, int | float]]:
+    """(offset, value) of every number in ``text``, read as ``numbers_in`` reads them."""
+    out = []
+    for m in _IN_TEXT.finditer(text.translate(_MINUS)):
+        x = _fraction(m["num"])
+        if x is not None:
+            out.append((m.start(), int(x) if x.denominator == 1 else float(x)))
+    return out
 
 
 def _numbers(text: str, *, non_finite: bool = False) -> list[_Number | None]:
@@ -385,7 +396,6 @@ def grade(task, result) -> bool:
     if result.status != "ok":
         return False
     if task.family in CODE_FAMILIES:  # every test ran: the harness's last line is printed
-        from tasks.codetest import DONE
         return final_answer(result.stdout, None) == DONE
     answer = final_answer(result.stdout, result.value)
     if task.family == "countdown":

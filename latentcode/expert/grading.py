@@ -13,22 +13,20 @@ from latentcode.expert.extract import extract_program
 from latentcode.expert.hardcode import check
 from latentcode.expert.mdl import program_lengths
 from latentcode.expert.samples import Sample, direct_answer
-from tasks.check import CODE_FAMILIES
+from tasks import humaneval, mbpp
+from tasks.check import CODE_FAMILIES, final_answer, grade
 
 
 def program_for(task, program: str) -> str:
     """What the sandbox runs: a code benchmark appends its tests to the function."""
     if task.family == "humaneval":
-        from tasks.humaneval import test_program
-        return test_program(task, program)
+        return humaneval.test_program(task, program)
     if task.family == "mbpp":
-        from tasks.mbpp import test_program
-        return test_program(task, program)
+        return mbpp.test_program(task, program)
     return program
 
 
 def grade_program(task, result: sandbox.Result) -> tuple[str | None, bool]:
-    from tasks.check import final_answer, grade
     answer = "tests passed" if task.family in CODE_FAMILIES and result.ok else \
         (final_answer(result.stdout, result.value) if result.ok else None)
     return answer, bool(grade(task, result))
@@ -41,7 +39,6 @@ def grade_direct(task, text: str) -> tuple[str | None, bool]:
     answer = direct_answer(text)
     if answer is None:
         return None, False
-    from tasks.check import grade
     return answer, bool(grade(task, sandbox.Result("ok", stdout=answer + "\n")))
 
 

@@ -26,7 +26,8 @@ import calendar
 import dataclasses
 import re
 
-from tasks.check import CODE_FAMILIES, final_answer, grade, is_correct, numbers_in
+from tasks.check import CODE_FAMILIES, final_answer, grade, is_correct, number_spans, numbers_in
+from tasks.generators import regenerate
 
 MAX_VALUES = 12  # values moved one at a time per program (all of them also move together)
 
@@ -50,7 +51,7 @@ class Verdict:
 def question_values(text: str) -> list:
     """The question's values in order: numbers (ints and floats, from digits and number
     words), month names as their numbers, and quoted strings (without the quotes)."""
-    found = [(m.start(), x) for m, x in _numbers_with_positions(text)]
+    found = number_spans(text)
     for m in _VALUE.finditer(text):
         if m["q"]:
             found.append((m.start(), m["q"][1:-1]))
@@ -61,15 +62,6 @@ def question_values(text: str) -> list:
             elif word in _WORDS:
                 found.append((m.start(), _WORDS[word]))
     return [x for _, x in sorted(found, key=lambda p: p[0])]
-
-
-def _numbers_with_positions(text: str):
-    # numbers_in reads digits the way answers are read; positions keep the question's order
-    from tasks.check import _IN_TEXT, _fraction
-    for m in _IN_TEXT.finditer(text):
-        x = _fraction(m["num"])
-        if x is not None:
-            yield m, int(x) if x.denominator == 1 else float(x)
 
 
 # ------------------------------------------------------------------------------------
@@ -236,7 +228,6 @@ def reasked_programs(task, code: str, tries: int = 100):
     break an honest program; one without is preferred."""
     if "template" not in (task.meta or {}):
         return None
-    from tasks.generators import regenerate
     fallback = None
     for seed in range(tries):
         variant = regenerate(task, seed)

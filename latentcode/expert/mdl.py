@@ -26,6 +26,7 @@ import statistics
 import zlib
 
 from latentcode.expert.extract import ast_node_count, literal_chars
+from tasks.generators import FAMILIES, generate
 
 _ZLIB_EMPTY = len(zlib.compress(b"", 9))
 _LZMA_EMPTY = len(lzma.compress(b"", preset=9))
@@ -81,7 +82,7 @@ def model_bits(codes: list[str], model, tokenizer, batch_size: int = 16) -> list
     """-log2 p(code) under ``model`` (a frozen reference model): the sum over the stripped
     program's tokens of -log2 of the probability the model gave each one, the first
     conditioned on the tokenizer's BOS token (or nothing when it has none)."""
-    import torch
+    import torch  # here, not at the top: start-up cost
     codes = [strip_program(c) for c in codes]
     out: list[float] = []
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
@@ -119,7 +120,6 @@ def program_length(code: str, measure: str, tokenizer=None) -> float:
 
 def reference_programs() -> list[str]:
     """Four reference programs of every generated family (seed 0, difficulty 1)."""
-    from tasks.generators import FAMILIES, generate
     return [t.meta["reference_program"] for f in FAMILIES for t in generate(f, 4 * 7, seed=0)][::7]
 
 

@@ -28,8 +28,12 @@ from pathlib import Path
 
 import torch
 
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+from latentcode.models import load_model
+from latentcode.runs import Run
 from latentcode.training.es_algorithm import es_step, make_optimizer, mix
-from latentcode.training.rewards import RewardConfig
+from latentcode.training.heldout import RunLog, TaskSetup, evaluate_heldout, load_tasks
+from latentcode.training.rewards import CodeRewards, RewardConfig
 
 def _f(default, help: str):
     """A config field with its help text (TrlParser turns it into a flag's help)."""
@@ -122,7 +126,7 @@ class _Dist:
 
 
 def _init_distributed(config: ESConfig) -> _Dist:
-    import torch.distributed as dist
+    import torch.distributed as dist  # here, not at the top: start-up cost
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or not dist.is_available():
         return _Dist()
@@ -139,10 +143,9 @@ def _init_distributed(config: ESConfig) -> _Dist:
 
 def _load(config: ESConfig):
     """(model, tokenizer, trainable parameters by name)."""
-    from latentcode.models import load_model
     model, tok = load_model(config.model, device=config.device, dtype=config.dtype)
     if config.lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model  # here, not at the top: start-up cost
         targets = [m.strip() for m in config.lora_target_modules.split(",") if m.strip()]
         model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                                                  target_modules=targets, lora_dropout=0.0,
@@ -153,7 +156,7 @@ def _load(config: ESConfig):
 
 
 def _save_checkpoint(path: Path, step: int, named, optimizer, completions: int) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # here, not at the top: start-up cost
     tmp = path.with_name(path.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     save_file({n: p.detach().cpu().contiguous() for n, p in named},
@@ -161,7 +164,7 @@ def _save_checkpoint(path: Path, step: int, named, optimizer, completions: int) 
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     (tmp / "state.json").write_text(json.dumps({"step": step, "completions": completions}))
     if path.exists():
-        import shutil
+        import shutil  # here, not at the top: start-up cost
         shutil.rmtree(path)
     os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint the last one
 
@@ -173,7 +176,7 @@ def _last_checkpoint(run_path: Path) -> Path | None:
 
 @torch.no_grad()
 def _load_checkpoint(ckpt: Path, named, optimizer) -> dict:
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # here, not at the top: start-up cost
     saved = load_file(str(ckpt / "trainable.safetensors"))
     missing = {n for n, _ in named} ^ set(saved)
     if missing:
@@ -200,13 +203,11 @@ class _Recorder:
     so members' samples are logged by rank 0 for its own members only."""
 
     def __init__(self, run, config: ESConfig, start: int, tok):
-        from latentcode.training.rewards import CodeRewards
-        from latentcode.training.heldout import RunLog
         self.run, self.config = run, config
         self.log = RunLog(run.path) if run else None
         self.tb = None
         if run:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # here, not at the top: start-up cost
             self.tb = SummaryWriter(str(run.path / "tensorboard"),
                                     purge_step=start + 1 if start else None)
         if run and config.resume:
@@ -228,7 +229,6 @@ class _Recorder:
     def heldout(self, step: int, model, tok, tasks) -> None:
         if not self.log:
             return
-        from latentcode.training.heldout import evaluate_heldout
         cfg = self.config
         result = evaluate_heldout(model, tok, tasks, few_shot=cfg.few_shot,
                                   batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
@@ -249,7 +249,6 @@ class _Recorder:
 
 def _open_run(config: ESConfig, rank: int):
     """(run or None on ranks > 0, checkpoint to resume from or None)."""
-    from latentcode.runs import Run
     if config.resume:
         run = Run.open(config.resume)
         _check_resumable(run.config, config)
@@ -261,7 +260,6 @@ def _open_run(config: ESConfig, rank: int):
 
 
 def _load_tasks(config: ESConfig):
-    from latentcode.training.heldout import TaskSetup, load_tasks
     train, heldout = load_tasks(TaskSetup(
         suite=config.suite, train_size=config.train_size, eval_size=config.eval_size,
         held_out_families=config.held_out_families, held_out_min=config.held_out_min,
@@ -293,10 +291,8 @@ def _fitness(expert, rewards, tasks: list, step: int) -> Callable[[], float]:
 
 def train_es(config: ESConfig) -> Path:
     """Train with evolution strategies; returns the run folder (on every rank)."""
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # here, not at the top: start-up cost
 
-    from latentcode.expert.code_expert import CodeExpert, ExpertConfig
-    from latentcode.training.rewards import CodeRewards
 
     dist_info = _init_distributed(config)
     model, tok, named = _load(config)
@@ -341,11 +337,11 @@ def _finish(config: ESConfig, run, named, dist_info: _Dist) -> Path:
     """Tell every rank the run folder, dump weights if asked, leave the process group."""
     path = [str(run.path) if run else None]
     if dist_info.world_size > 1:
-        import torch.distributed as dist
+        import torch.distributed as dist  # here, not at the top: start-up cost
         dist.broadcast_object_list(path, src=0)
     path = Path(path[0])
     if config.dump_weights:
-        from safetensors.torch import save_file
+        from safetensors.torch import save_file  # here, not at the top: start-up cost
         save_file({n: p.detach().cpu().contiguous() for n, p in named},
                   str(path / f"final-rank{dist_info.rank}.safetensors"))
     if dist_info.world_size > 1:
@@ -356,7 +352,7 @@ def _finish(config: ESConfig, run, named, dist_info: _Dist) -> Path:
 
 def parse_config(argv: list[str] | None = None) -> ESConfig:
     """``--config run.yaml`` and flags (``--mdl ast --mdl-weight 0.01``); flags win."""
-    from trl import TrlParser
+    from trl import TrlParser  # here, not at the top: start-up cost
     (config,) = TrlParser(dataclass_types=[ESConfig]).parse_args_and_config(argv)
     return config
 

@@ -88,7 +88,7 @@ def evaluate_population(params: Sequence[torch.Tensor], fitness_fn: Callable[[],
             fitness[2 * j + 1] = fitness_fn()
         perturb(params, seed, sigma)  # restore (within rounding)
     if world_size > 1:
-        import torch.distributed as dist
+        import torch.distributed as dist  # here, not at the top: start-up cost
         on = params[0].device if dist.get_backend() == "nccl" else torch.device("cpu")
         fitness = fitness.to(on)
         dist.all_reduce(fitness, op=dist.ReduceOp.SUM)

@@ -30,9 +30,12 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.mdl import MEASURES
-from latentcode.training.rewards import RewardConfig
-from latentcode.training.heldout import RunLog, TaskSetup
+from latentcode.models import load_model
+from latentcode.runs import Run
+from latentcode.training.heldout import RunLog, TaskSetup, evaluate_heldout, load_tasks
+from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
 
 LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")
 
@@ -155,7 +158,6 @@ class HeldoutEval(TrainerCallback):
     also flushes the step's reward means, which would then miss their own log row."""
 
     def __init__(self, config: CodeGRPOConfig, tokenizer, tasks, log: RunLog, length_model=None):
-        from latentcode.training.rewards import CodeRewards
         self.config, self.tokenizer, self.tasks, self.log = config, tokenizer, tasks, log
         # its own CodeRewards, so held-out completions stay out of samples.jsonl
         self.rewards = CodeRewards(config.reward_config(), tokenizer=tokenizer, length_model=length_model,
@@ -174,7 +176,6 @@ class HeldoutEval(TrainerCallback):
             self.evaluate(args, state, control, model)
 
     def evaluate(self, args, state, control, model):
-        from latentcode.training.heldout import evaluate_heldout
         self.step = state.global_step
         result = evaluate_heldout(model, self.tokenizer, self.tasks, few_shot=self.config.few_shot,
                                   max_new_tokens=self.config.max_completion_length, rewards=self.rewards)
@@ -269,7 +270,6 @@ def _training_samples(log: RunLog):
 
 def _open_run(config: CodeGRPOConfig):
     """(run, checkpoint to resume from or None). Resuming drops log rows after the checkpoint."""
-    from latentcode.runs import Run
     if config.resume is None:
         run = Run.create(config.runs_dir, config.run_name or f"grpo-{config.suite}", {})
         config.output_dir = str(run.path / "checkpoints")
@@ -290,8 +290,7 @@ def _open_run(config: CodeGRPOConfig):
 
 def build_dataset(tasks, expert):
     """Conversational rows: TRL applies the chat template, as ``CodeExpert.prompt`` does."""
-    from datasets import Dataset
-    from latentcode.training.rewards import tasks_to_rows
+    from datasets import Dataset  # here, not at the top: start-up cost
     return Dataset.from_list([{"prompt": expert.messages(t), **row}
                               for t, row in zip(tasks, tasks_to_rows(tasks))])
 
@@ -306,13 +305,9 @@ def train_grpo(config: CodeGRPOConfig) -> Path:
 def build_trainer(config: CodeGRPOConfig):
     """(trainer, run folder, checkpoint to resume from or None), ready for ``trainer.train``.
     ``trainer.remove_callback(HeldoutEval)`` leaves out the held-out evaluations."""
-    from peft import LoraConfig
-    from transformers import set_seed
-    from transformers.integrations import TensorBoardCallback
-    from latentcode.expert.code_expert import CodeExpert, ExpertConfig
-    from latentcode.models import load_model
-    from latentcode.training.rewards import CodeRewards
-    from latentcode.training.heldout import load_tasks
+    from peft import LoraConfig  # here, not at the top: start-up cost
+    from transformers import set_seed  # here, not at the top: start-up cost
+    from transformers.integrations import TensorBoardCallback  # here, not at the top: start-up cost
 
     train_tasks, heldout = load_tasks(config.task_setup())
     run, checkpoint = _open_run(config)
@@ -344,7 +339,7 @@ def build_trainer(config: CodeGRPOConfig):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trl import TrlParser
+    from trl import TrlParser  # here, not at the top: start-up cost
     (config,) = TrlParser(dataclass_types=[CodeGRPOConfig]).parse_args_and_config(argv)
     print(train_grpo(config))
     return 0

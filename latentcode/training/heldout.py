@@ -16,9 +16,11 @@ import statistics
 import time
 from pathlib import Path
 
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+from latentcode.runs import read_jsonl
 from tasks.base import Task
 from tasks.splits import split
-from tasks.suites import load_suite
+from tasks.suites import BENCHMARKS, load_suite
 
 
 @dataclasses.dataclass
@@ -39,7 +41,6 @@ def load_tasks(setup: TaskSetup) -> tuple[list[Task], list[Task]]:
     records are held out and the next ``train_size`` train."""
     families = tuple(f.strip() for f in setup.held_out_families.split(",") if f.strip())
     rng = (setup.held_out_min, None) if setup.held_out_min is not None else None
-    from tasks.suites import BENCHMARKS
     if setup.suite in BENCHMARKS:
         tasks = load_suite(setup.suite, n=setup.eval_size + setup.train_size)
         held, train = tasks[:setup.eval_size], tasks[setup.eval_size:]
@@ -67,7 +68,6 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, few_shot: int = 0,
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
     ``rewards`` (a CodeRewards) is given)."""
-    from latentcode.expert.code_expert import CodeExpert, ExpertConfig
     was_training = model.training
     model.eval()
     expert = CodeExpert(model, tokenizer, ExpertConfig(few_shot=few_shot, batch_size=batch_size,
@@ -122,7 +122,6 @@ class RunLog:
             os.fsync(f.fileno())
 
     def read(self, name: str) -> list[dict]:
-        from latentcode.runs import read_jsonl
         return read_jsonl(self.path / name)
 
     def truncate_after(self, name: str, step: int) -> None:

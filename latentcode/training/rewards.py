@@ -41,6 +41,8 @@ from collections.abc import Callable
 
 import sandbox
 from latentcode.expert import hardcode
+from latentcode.expert.samples import Generation
+from latentcode.expert.grading import grade_completions
 from latentcode.expert.hardcode import answer_is_input
 from latentcode.expert.mdl import MEASURES, model_bits, program_length, reference_length
 from tasks.base import Task
@@ -178,8 +180,6 @@ class CodeRewards:
     def evaluate(self, tasks: list[Task], texts: list[str], num_tokens: list[int] | None = None,
                  step: int | None = None) -> list[Outcome]:
         """One Outcome per (task, completion), in order; new ones run in one sandbox batch."""
-        from latentcode.expert.code_expert import Generation
-        from latentcode.expert.grading import grade_completions
         keys = [(t.id, x) for t, x in zip(tasks, texts)]
         first = {}
         for i, k in enumerate(keys):
