@@ -12,6 +12,8 @@ from decimal import Context, Decimal
 from fractions import Fraction
 
 REQUIRED = ("id", "prompt", "answer", "family")
+# How a family is graded; every other family is "answer" (its final answer against `answer`).
+KINDS = {"humaneval": "code", "mbpp": "code", "countdown": "expression"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +23,13 @@ class Task:
     answer: str  # reference answer; "" for code benchmarks (graded by their tests)
     family: str  # benchmark or generator family: "gsm8k", "mbpp", "liststats", ...
     meta: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """How an answer is graded: "code" (the benchmark's hidden tests run against the
+        program), "expression" (Countdown: an arithmetic expression over the given numbers)
+        or "answer" (the final answer compared with ``answer``)."""
+        return KINDS.get(self.family, "answer")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -64,7 +64,6 @@ from fractions import Fraction
 from typing import NamedTuple
 from tasks.codetest import DONE
 
-CODE_FAMILIES = ("humaneval", "mbpp")
 
 # A number as people and Python write it: 1,234.5  -3  .5  1e6  3/4 (then an optional %).
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?"
@@ -395,10 +394,10 @@ def grade(task, result) -> bool:
     """
     if result.status != "ok":
         return False
-    if task.family in CODE_FAMILIES:  # every test ran: the harness's last line is printed
+    if task.kind == "code":  # every test ran: the harness's last line is printed
         return final_answer(result.stdout, None) == DONE
     answer = final_answer(result.stdout, result.value)
-    if task.family == "countdown":
+    if task.kind == "expression":
         return countdown_ok(answer, task.meta["numbers"], task.answer)
     return is_correct(answer, task.answer, case_sensitive=bool(task.meta.get("case_sensitive")),
                       question=task.prompt)

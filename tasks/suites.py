@@ -30,6 +30,14 @@ def load_suite(name: str, *, n: int | None = None, seed: int = 0, difficulty: in
     raise ValueError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}")
 
 
+def program_to_run(task: Task, program: str) -> str:
+    """What the sandbox runs for ``task``: a code benchmark's test program around the
+    candidate (``tasks/<family>.py``), anything else as written."""
+    if task.kind != "code":
+        return program
+    return importlib.import_module(f"tasks.{task.family}").test_program(task, program)
+
+
 def _mixed(n: int, seed: int, difficulty: int) -> list[Task]:
     per_family = -(-n // len(FAMILIES))  # ceil: then take turns and cut to n
     lists = [generate(f, per_family, seed=seed, difficulty=difficulty) for f in FAMILIES]

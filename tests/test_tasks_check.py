@@ -369,3 +369,10 @@ def test_a_target_more_precise_than_a_double_accepts_the_double():
 def test_float_noise_is_allowed_only_to_a_double_s_repr():
     assert is_correct("5.551115123125783e-17", "0")  # 0.1 + 0.2 - 0.3
     assert not is_correct("1e-17", "0") and not is_correct("0.0000000000001", "0")
+
+
+def test_a_task_carries_how_it_is_graded():
+    from tasks.base import Task
+    kinds = {f: Task("x", "q", "", f).kind for f in ("humaneval", "mbpp", "countdown", "gsm8k", "liststats")}
+    assert kinds == {"humaneval": "code", "mbpp": "code", "countdown": "expression",
+                     "gsm8k": "answer", "liststats": "answer"}

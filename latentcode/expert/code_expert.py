@@ -22,7 +22,6 @@ import sandbox
 from latentcode.expert.decode import decode, growing_cache
 from latentcode.expert.grading import grade_completions
 from latentcode.expert.samples import Generation, Sample, direct_answer  # noqa: F401 (re-exported)
-from tasks.check import CODE_FAMILIES
 
 SYSTEM_CODE = ("You are a careful Python programmer. Solve the problem by writing one short "
                "Python program in a ```python code block. The program must compute the answer "
@@ -115,7 +114,7 @@ class CodeExpert:
     # prompts ------------------------------------------------------------------------------
     def messages(self, task) -> list[dict]:
         cfg = self.config
-        is_function = task.family in CODE_FAMILIES
+        is_function = task.kind == "code"
         if cfg.mode == "direct":
             system, shots = SYSTEM_DIRECT, FEW_SHOT_DIRECT
         else:

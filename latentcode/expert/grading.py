@@ -13,28 +13,24 @@ from latentcode.expert.extract import extract_program
 from latentcode.expert.hardcode import check
 from latentcode.expert.mdl import program_lengths
 from latentcode.expert.samples import Sample, direct_answer
-from tasks import humaneval, mbpp
-from tasks.check import CODE_FAMILIES, final_answer, grade
+from tasks.check import final_answer, grade
+from tasks.suites import program_to_run
 
 
 def program_for(task, program: str) -> str:
     """What the sandbox runs: a code benchmark appends its tests to the function."""
-    if task.family == "humaneval":
-        return humaneval.test_program(task, program)
-    if task.family == "mbpp":
-        return mbpp.test_program(task, program)
-    return program
+    return program_to_run(task, program)
 
 
 def grade_program(task, result: sandbox.Result) -> tuple[str | None, bool]:
-    answer = "tests passed" if task.family in CODE_FAMILIES and result.ok else \
+    answer = "tests passed" if task.kind == "code" and result.ok else \
         (final_answer(result.stdout, result.value) if result.ok else None)
     return answer, bool(grade(task, result))
 
 
 def grade_direct(task, text: str) -> tuple[str | None, bool]:
     """Grade a text reply the way a program's final printed line is graded."""
-    if task.family in CODE_FAMILIES:
+    if task.kind == "code":
         raise ValueError(f"{task.family} is graded by running code; use mode 'code'")
     answer = direct_answer(text)
     if answer is None:

@@ -26,7 +26,7 @@ import calendar
 import dataclasses
 import re
 
-from tasks.check import CODE_FAMILIES, final_answer, grade, is_correct, number_spans, numbers_in
+from tasks.check import final_answer, grade, is_correct, number_spans, numbers_in
 from tasks.generators import regenerate
 
 MAX_VALUES = 12  # values moved one at a time per program (all of them also move together)
@@ -324,7 +324,7 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
     benchmarks), from one sandbox batch of every moved and re-asked copy."""
     plans, batch = [], []
     for task, code, r in zip(tasks, programs, results):
-        if r is None or r.status != "ok" or task.family in CODE_FAMILIES or not code:
+        if r is None or r.status != "ok" or task.kind == "code" or not code:
             plans.append(None)
             continue
         again = reasked_programs(task, code) if reask else None
