@@ -296,3 +296,13 @@ def test_one_weight_means_the_same_under_every_measure():
         assert rewards.length_unit() == unit
         assert rewards.mdl_value(o) == pytest.approx(-0.4 * o.length / (o.length + unit))
         assert -0.4 < rewards.mdl_value(o) < 0
+
+
+def test_a_wrong_computation_is_wrong_not_hardcoded():
+    """The bench flags every ok program: a wrong formula on the question's list moves with
+    the list, so it is not a memorised answer; a wrong constant is."""
+    task = _first("liststats.mean")
+    values = task.meta["numbers"]
+    flags, _ = _hardcoded([task] * 2, [f"xs = {values}\nprint(sum(xs) / (len(xs) - 1))",
+                                       "print(12345)"])
+    assert flags == [False, True]

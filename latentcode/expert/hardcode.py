@@ -13,7 +13,8 @@ moved, one at a time and all together; the program runs again each time. Its out
   numbers it must depend on move; a copy that raises or times out proves nothing), or
 - for a generated task, the program rewritten for a re-asked question (``regenerate``:
   the same template with new values, every redrawn value mapped by its position in the
-  question) is not right there too.
+  question) is not right there too (for a program whose first answer was wrong: its
+  answer there does not move; a wrong computation is wrong, not memorised).
 
 ``check(tasks, programs, results, pool=...)`` runs every copy of a batch in one sandbox
 call. Code benchmarks (HumanEval, MBPP) are not checked: their tests call the function
@@ -332,20 +333,29 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
         # otherwise the values are moved
         asked = again[1] if again else []
         moved = [] if again and not again[2] else perturbed_programs(code, question_values(task.prompt))
-        plans.append((task, final_answer(r.stdout, r.value), len(batch), len(asked), len(moved),
-                      again))
+        plans.append((task, final_answer(r.stdout, r.value), grade(task, r), len(batch),
+                      len(asked), len(moved), again))
         batch += asked + moved
     runs = pool.run_many(batch, timeout_s=timeout_s, memory_mb=memory_mb) if batch else []
     return [None if p is None else _verdict(p, runs) for p in plans]
 
 
 def _verdict(plan, runs) -> Verdict:
-    task, answer, first, n_asked, n_moved, again = plan
+    task, answer, right, first, n_asked, n_moved, again = plan
     used = n_asked + n_moved
+    if again and not again[2]:  # asked again with other values
+        r = runs[first]
+        if right:  # a right answer must be right there too
+            if grade(again[0], r):
+                return Verdict(False, None, used)
+            return Verdict(True, "wrong on the same question asked with other values", used)
+        # a wrong answer only has to move: it is wrong, not necessarily memorised
+        if r.ok and final_answer(r.stdout, r.value) != answer:
+            return Verdict(False, None, used)
+        return Verdict(True, "its output did not move on the question asked with other values",
+                       used)
     if again and grade(again[0], runs[first]):
-        return Verdict(False, None, used)  # right on the question asked with other values
-    if again and not again[2]:
-        return Verdict(True, "wrong on the same question asked with other values", used)
+        return Verdict(False, None, used)  # ambiguous mapping, but right on the new question
     moved_runs = runs[first + n_asked:first + used]
     if n_moved == 0:
         return Verdict(True, "the program holds none of the question's values", used)
