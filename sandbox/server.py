@@ -42,6 +42,7 @@ from collections import OrderedDict
 import marshal
 
 from sandbox import guards, oslayer
+from sandbox.limits import MAX_CODE_BYTES
 
 _RESULT_FD = 3
 _PIPE_BYTES = 65536  # what a pipe holds without blocking the writer
@@ -71,16 +72,12 @@ def read_request(fd: int) -> tuple[dict, bytes, bytes] | None:
     if head is None:
         return None
     n_header, n_code, n_stdin = struct.unpack("<III", head)
-    if n_header > _MAX_HEADER or n_code > guards_max_code() or n_stdin > _MAX_STDIN:
+    if n_header > _MAX_HEADER or n_code > MAX_CODE_BYTES or n_stdin > _MAX_STDIN:
         raise ValueError(f"request sizes out of bounds: {n_header}, {n_code}, {n_stdin}")
     header, code, stdin = (_read_exact(fd, n) for n in (n_header, n_code, n_stdin))
     if header is None or code is None or stdin is None:
         return None
     return json.loads(header), code, stdin
-
-
-def guards_max_code() -> int:
-    return 1 << 20  # sandbox.MAX_CODE_BYTES, not imported: the server stays lean
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:

@@ -25,8 +25,11 @@ from __future__ import annotations
 import ast
 import calendar
 import dataclasses
+import functools
+import json
 import re
 
+from tasks.base import Task
 from tasks.check import final_answer, grade, is_correct, number_spans, numbers_in
 from tasks.generators import regenerate
 
@@ -229,6 +232,23 @@ def reasked_programs(task, code: str, tries: int = 100):
     break an honest program; one without is preferred."""
     if "template" not in (task.meta or {}):
         return None
+    found = _reasked(task.id, task.prompt, task.answer, task.family,
+                     json.dumps(task.meta, sort_keys=True, default=str), tries)
+    if found is None:
+        return None
+    variant, mapping, ambiguous = found
+    rewritten = substitute(code, mapping)
+    if rewritten is None:  # it holds none of the redrawn values: it must answer the new
+        return variant, [code], False  # question unchanged, and cannot
+    return variant, [rewritten], ambiguous
+
+
+@functools.lru_cache(maxsize=1024)
+def _reasked(task_id, prompt, answer, family, meta_json, tries):
+    """(variant, value mapping, ambiguous) for a task: the first regeneration with a
+    different answer and an unambiguous mapping, else the first ambiguous one. Depends on
+    the task alone, so a GRPO group's completions share one search."""
+    task = Task(task_id, prompt, answer, family, json.loads(meta_json))
     fallback = None
     for seed in range(tries):
         variant = regenerate(task, seed)
@@ -237,13 +257,9 @@ def reasked_programs(task, code: str, tries: int = 100):
         mapping = prompt_mapping(task.prompt, variant.prompt)
         if not mapping:
             continue
-        rewritten = substitute(code, mapping)
-        if rewritten is None:  # it holds none of the redrawn values: it must answer the new
-            return variant, [code], False  # question unchanged, and cannot
-        ambiguous = any(_is_num(k) and k in _STRUCTURAL for k in mapping)
-        if not ambiguous:
-            return variant, [rewritten], False
-        fallback = fallback or (variant, [rewritten], True)
+        if not any(_is_num(k) and k in _STRUCTURAL for k in mapping):
+            return variant, mapping, False
+        fallback = fallback or (variant, mapping, True)
     return fallback
 
 
