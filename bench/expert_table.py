@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from latentcode.runs import flat_settings
+
 
 def command_of(bench: dict) -> str:
     parts = ["latentcode bench", f"--model {bench['model']}", f"--suite {bench['suite']}",
@@ -31,7 +33,7 @@ def row(run: Path) -> dict | None:
     if not (run / "summary.json").exists():
         return None
     s = json.loads((run / "summary.json").read_text())
-    bench = json.loads((run / "config.json").read_text())["bench"]
+    bench = flat_settings(json.loads((run / "config.json").read_text()))
     k = s.get("k", 1)
     return {"run": run.name, "suite": bench["suite"], "mode": bench["mode"],
             "few_shot": bench["few_shot"], "questions": s["questions"], "k": k,

@@ -21,15 +21,18 @@ from pathlib import Path
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from latentcode.expert.code_expert import CodeExpert, ExpertConfig, _has_answer_line, _has_closed_block
+from latentcode.expert.base import Expert, ExpertConfig
+from latentcode.expert.code_expert import CodeExpert
+from latentcode.expert.direct_expert import DirectExpert
+from latentcode.expert.prompts import PromptConfig
 from latentcode.models import load_model
 from tasks.suites import load_suite
 
 
 class _Stop(StoppingCriteria):
-    def __init__(self, tok, prompt_len, mode):
+    def __init__(self, tok, prompt_len, answered):
         self.tok, self.prompt_len = tok, prompt_len
-        self.answered = _has_closed_block if mode == "code" else _has_answer_line
+        self.answered = answered
         self.done = None
 
     def __call__(self, input_ids, scores, **kwargs):
@@ -39,12 +42,12 @@ class _Stop(StoppingCriteria):
         return self.done
 
 
-def with_generate(expert: CodeExpert, prompts: list[str]) -> tuple[list[str], int]:
+def with_generate(expert: Expert, prompts: list[str]) -> tuple[list[str], int]:
     cfg, tok, model = expert.config, expert.tokenizer, expert.model
     tok.padding_side = "left"
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     n = enc["input_ids"].shape[1]
-    stop = _Stop(tok, n, cfg.mode)
+    stop = _Stop(tok, n, expert.answered)
     kw = dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=None) \
         if cfg.temperature > 0 else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
     out = model.generate(**enc, max_new_tokens=cfg.max_new_tokens,
@@ -57,7 +60,7 @@ def with_generate(expert: CodeExpert, prompts: list[str]) -> tuple[list[str], in
     return texts, steps
 
 
-def with_decoder(expert: CodeExpert, prompts: list[str]) -> list[str]:
+def with_decoder(expert: Expert, prompts: list[str]) -> list[str]:
     return [g.text for gs in expert._generate_batch(prompts) for g in gs]
 
 
@@ -76,9 +79,9 @@ def main() -> None:
     per = max(1, args.batch // args.samples)
     tasks = load_suite(args.suite, n=per * args.rounds)
     temperature = 0.0 if args.samples == 1 else 0.7
-    expert = CodeExpert(model, tok, ExpertConfig(mode=args.mode, few_shot=args.few_shot,
-                                                 num_samples=args.samples, temperature=temperature,
-                                                 batch_size=args.batch))
+    expert = {"code": CodeExpert, "direct": DirectExpert}[args.mode](
+        model, tok, ExpertConfig(num_samples=args.samples, temperature=temperature, batch_size=args.batch),
+        prompt=PromptConfig(few_shot=args.few_shot))
     expert._generate_batch([expert.prompt(tasks[0])])  # warm-up, and the shared prefix
     rows = []
     for r in range(args.rounds):

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from latentcode.training.grpo import CodeGRPOConfig, HeldoutEval, build_trainer
+from latentcode.config import compose
+from latentcode.training.grpo import GRPOSetup, HeldoutEval, build_trainer
 
 
 class _Clock(TrainerCallback):
@@ -43,7 +44,7 @@ class _Clock(TrainerCallback):
 
 
 def one_run(args, stop: bool, runs_dir: str) -> dict:
-    config = CodeGRPOConfig(
+    config = compose(GRPOSetup, 
         model=args.model, suite=args.suite, train_size=64, eval_size=4, use_cpu=args.cpu,
         max_steps=args.steps, save_steps=10_000, num_generations=args.generations,
         per_device_train_batch_size=args.generations, max_completion_length=args.max_tokens,

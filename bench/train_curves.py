@@ -14,14 +14,14 @@ import argparse
 import json
 from pathlib import Path
 
-from latentcode.runs import read_jsonl
+from latentcode.runs import read_jsonl, run_kind
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
 def load(run: Path) -> dict:
     config = json.loads((run / "config.json").read_text())
-    kind = "grpo" if "grpo" in config else "es"
+    kind = run_kind(config)
     metrics = read_jsonl(run / "metrics.jsonl")
     evals = read_jsonl(run / "evals.jsonl")
     per_step = {m["step"]: m["completions"] for m in metrics}

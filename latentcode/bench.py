@@ -1,7 +1,8 @@
 """`latentcode bench`: run a suite with the code expert (or direct answers), log everything.
 
-    run = run_bench(BenchConfig(model="smollm2-135m", suite="liststats", n=50, samples=4))
+    run = run_bench(compose(BenchSetup, model="smollm2-135m", suite="liststats", n=50, samples=4))
     run.path / "summary.json"
+    python -m latentcode bench --config bench.yaml --samples 4    # flags override the file
 
 Questions go through in chunks of ``batch_size // samples``; each chunk's samples are
 appended to samples.jsonl as soon as they are graded, so a killed run loses at most one
@@ -14,68 +15,93 @@ import json
 from dataclasses import field
 import sys
 import time
-from pathlib import Path
 
-from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+
+from latentcode.config import from_dict, parse, to_dict
+from latentcode.expert.base import ExpertConfig
+from latentcode.expert.code_expert import CodeExpert
+from latentcode.expert.direct_expert import DirectExpert
+from latentcode.expert.prompts import PromptConfig
 from latentcode.metrics import summarize
-from latentcode.models import load_model
+from latentcode.models import ModelArgs
 from latentcode.runs import Run
+from sandbox.config import SandboxConfig
+from tasks.config import TaskConfig
 from tasks.suites import load_suite
+
+
+MODES = {"code": CodeExpert, "direct": DirectExpert}
 
 
 @dataclasses.dataclass
 class BenchConfig:
-    model: str = field(default="smollm2-135m", metadata={"help": "hub id, local folder, smollm2-135m or tiny"})
-    suite: str = field(default="liststats", metadata={"help": "a dataset (gsm8k, svamp, mawps, countdown, humaneval, mbpp) or a generated family"})
-    n: int | None = field(default=20, metadata={"help": "questions: the first n of a dataset, or n generated with --seed"})
-    samples: int = field(default=1, metadata={"help": "completions per question (maj@k, pass@k)"})
-    mode: str = field(default="code", metadata={"help": "code: write a program; direct: answer in text"})
-    few_shot: int = field(default=0, metadata={"help": "PAL-style worked examples in the prompt (0-3)"})
-    max_new_tokens: int = field(default=320, metadata={"help": "token limit per completion"})
-    temperature: float | None = field(default=None, metadata={"help": "default: greedy for 1 sample, 0.7 for several"})
-    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass when sampling"})
-    batch_size: int = field(default=16, metadata={"help": "completions generated together"})
-    timeout_s: float = field(default=2.0, metadata={"help": "sandbox wall-clock limit per program"})
-    memory_mb: int = field(default=256, metadata={"help": "sandbox memory limit per program"})
-    difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
-    seed: int = field(default=0, metadata={"help": "seed for generated suites and sampling"})
+    """The benchmark loop's own settings; the model, tasks, prompt, sampling and sandbox are
+    the other sections of ``BenchSetup``."""
+    n: int | None = field(default=20, metadata={"help": "questions: the first n of a dataset, or n generated with --task-seed"})
+    mode: str = field(default="code", metadata={"help": "code: write a program (CodeExpert); direct: answer in text (DirectExpert)"})
     device: str | None = field(default=None, metadata={"help": "default: cuda if available, else cpu"})
-    dtype: str | None = field(default=None, metadata={"help": "default: bf16 on cuda, float32 on cpu"})
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     name: str | None = field(default=None, metadata={"help": "run folder suffix; default: <suite>-<mode>"})
+    resume: str | None = field(default=None, metadata={"help": "finish a run folder that was stopped half-way (its saved settings are used)"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be 'code' or 'direct', not {self.mode!r}")
+        if self.n is not None and self.n < 1:
+            raise ValueError(f"n ({self.n}) must be at least 1 (or unset for the whole suite)")
 
 
-def expert_config(cfg: BenchConfig):
-    return ExpertConfig(mode=cfg.mode, num_samples=cfg.samples, max_new_tokens=cfg.max_new_tokens,
-                        temperature=cfg.temperature, top_p=cfg.top_p, batch_size=cfg.batch_size,
-                        few_shot=cfg.few_shot, timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb,
-                        seed=cfg.seed)
+@dataclasses.dataclass
+class BenchSetup:
+    """Everything a benchmark run reads, one section per part (``latentcode.config``)."""
+    bench: BenchConfig = field(default_factory=BenchConfig)
+    model: ModelArgs = field(default_factory=ModelArgs)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
-def run_bench(cfg: BenchConfig, resume: str | Path | None = None, progress: bool = True) -> Run:
+def make_expert(setup: BenchSetup, model, tok):
+    """The expert the mode names, built from the setup's sections."""
+    if setup.bench.mode == "code":
+        return CodeExpert(model, tok, setup.expert, prompt=setup.prompt, sandbox_config=setup.sandbox)
+    return DirectExpert(model, tok, setup.expert, prompt=setup.prompt)
+
+
+def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     import torch  # here, not at the top: start-up cost
     from tqdm import tqdm  # here, not at the top: start-up cost
 
-
-    expert_cfg = expert_config(cfg)  # validates the config before anything slow happens
-    if resume is not None:
-        run = Run.open(resume)
-        cfg = BenchConfig(**run.config["bench"])
-        expert_cfg = expert_config(cfg)
-        run.drop_partial(cfg.samples)
-    tasks = load_suite(cfg.suite, n=cfg.n, seed=cfg.seed, difficulty=cfg.difficulty)
-    if resume is None:
-        run = Run.create(cfg.runs_dir, cfg.name or f"{cfg.suite}-{cfg.mode}",
-                         {"bench": dataclasses.asdict(cfg), "expert": dataclasses.asdict(expert_cfg),
-                          "tasks": len(tasks), "argv": sys.argv})
-    done = run.completed_tasks(cfg.samples)
+    cfg = setup.bench
+    if setup.model.use_peft:
+        raise ValueError("use_peft (--lora) applies to training; bench evaluates the model as loaded "
+                         "(pass a trained run's merged weights or adapter folder as --model)")
+    if cfg.resume is not None:
+        run = Run.open(cfg.resume)
+        saved = run.config
+        if saved.get("kind", "bench") != "bench" or "bench" not in saved:
+            raise ValueError(f"{cfg.resume} is not a benchmark run folder; pass one `latentcode bench` wrote")
+        setup = from_dict(BenchSetup, {k: v for k, v in saved.items() if k in _SECTIONS})
+        setup.bench.resume, setup.bench.quiet = cfg.resume, cfg.quiet
+        cfg = setup.bench
+        run.drop_partial(setup.expert.num_samples)
+    task = setup.task
+    tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty)
+    if cfg.resume is None:
+        run = Run.create(cfg.runs_dir, cfg.name or f"{task.suite}-{cfg.mode}",
+                         {"kind": "bench", **to_dict(setup), "tasks": len(tasks), "argv": sys.argv})
+    k = setup.expert.num_samples
+    done = run.completed_tasks(k)
     todo = [t for t in tasks if t.id not in done]
-    torch.manual_seed(cfg.seed)
-    model, tok = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    expert = CodeExpert(model, tok, expert_cfg)
-    chunk = max(1, cfg.batch_size // cfg.samples)
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"{cfg.suite} ({cfg.mode})",
-               unit="q", disable=not progress)
+    torch.manual_seed(setup.expert.seed)
+    model, tok = setup.model.load(device=cfg.device)
+    expert = make_expert(setup, model, tok)
+    chunk = max(1, setup.expert.batch_size // k)
+    show = not cfg.quiet if progress is None else progress
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"{task.suite} ({cfg.mode})",
+               unit="q", disable=not show)
     for start in range(0, len(todo), chunk):
         batch = todo[start:start + chunk]
         t0 = time.perf_counter()
@@ -90,9 +116,24 @@ def run_bench(cfg: BenchConfig, resume: str | Path | None = None, progress: bool
         bar.set_postfix(acc=f"{sum(firsts)}/{len(firsts)}")
     bar.close()
     summary = summarize(run.samples())
-    summary.update(model=cfg.model, suite=cfg.suite, mode=cfg.mode, few_shot=cfg.few_shot)
+    summary.update(model=setup.model.model, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot)
     run.write_json("summary.json", summary)
     return run
+
+
+_SECTIONS = {f.name for f in dataclasses.fields(BenchSetup)}
+
+
+def parse_setup(argv: list[str] | None = None) -> BenchSetup:
+    """``--config bench.yaml`` and flags (``--suite gsm8k --samples 4``); flags win."""
+    return parse(BenchSetup, argv, prog="latentcode bench",
+                 description="Run a suite with the code expert (or direct answers); log every program.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    run = run_bench(parse_setup(argv))
+    print_summary(run)
+    return 0
 
 
 def format_summary(s: dict) -> str:

@@ -1,17 +1,15 @@
 """The `latentcode` command line. Each subcommand is a few library calls.
 
     latentcode bench --model smollm2-135m --suite liststats --n 50 --samples 4 --mode code
+    latentcode bench --config bench.yaml --few-shot 2       # YAML, then flags
     latentcode inspect runs/<run> --failed --html out.html
     latentcode demo
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
-import types
-import typing
 
 DEMO_PROGRAMS = {
     "mean (last expression)": "def mean(x):\n    return sum(x) / len(x)\nmean([3, 0, 1, 300, 2])",
@@ -52,30 +50,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
-    """One --flag per field of a config dataclass, with the field's help and default."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        kind = hints[f.name]
-        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        default = f.default if f.default is not dataclasses.MISSING else None
-        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default,
-                            help=f"{f.metadata.get('help', '')} (default: {default})")
-
-
-def config_from_args(cls, args):
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
-
-
-def cmd_bench(args) -> int:
-    from latentcode.bench import BenchConfig, print_summary, run_bench  # here, not at the top: start-up cost
-    cfg = config_from_args(BenchConfig, args)
-    run = run_bench(cfg, resume=args.resume, progress=not args.quiet)
-    print_summary(run)
-    return 0
-
-
 def cmd_inspect(args) -> int:
     from latentcode.runs import Run  # here, not at the top: start-up cost
     from latentcode.viewer import print_run, select, write_html  # here, not at the top: start-up cost
@@ -94,12 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentcode", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    from latentcode.bench import BenchConfig  # here, not at the top: start-up cost
-    b = sub.add_parser("bench", help="run a benchmark suite with the code expert and log every program")
-    add_dataclass_args(b, BenchConfig)
-    b.add_argument("--resume", metavar="RUN", help="finish a run folder that was stopped half-way")
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
-    b.set_defaults(func=cmd_bench)
+    sub.add_parser("bench", help="run a benchmark suite with the code expert (or direct answers) "
+                   "and log every program: `latentcode bench --help`")
     i = sub.add_parser("inspect", help="read a run's programs with their output and grade")
     i.add_argument("run", help="a run folder written by bench or train")
     i.add_argument("--failed", action="store_true", help="only samples graded wrong")
@@ -139,10 +109,18 @@ def cmd_train(argv: list[str]) -> int:
     return train_main(argv[1:])
 
 
+def cmd_bench(argv: list[str]) -> int:
+    from latentcode.bench import main as bench_main  # here, not at the top: start-up cost
+    return bench_main(argv)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train"]:  # its flags come from the trainers' config dataclasses
+    # bench's and the trainers' flags come from their composed configs (latentcode.config)
+    if argv[:1] == ["train"]:
         return cmd_train(argv[1:])
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

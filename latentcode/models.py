@@ -11,18 +11,68 @@ Tokenizers are set up for batched generation: left padding, a pad token.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
 import tempfile
+from dataclasses import field
 from pathlib import Path
 
 import torch
+from trl import ModelConfig
 
 DEFAULT_MODEL = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
            "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclasses.dataclass
+class ModelArgs(ModelConfig):
+    """TRL's ModelConfig (the model, its loading, LoRA through ``trl.get_peft_config``) with
+    this project's defaults: the embedded SmolLM2-135M, the dtype chosen per device, LoRA on
+    the attention projections without dropout. ``--model`` and ``--lora`` are aliases of
+    ``--model-name-or-path`` and ``--use-peft``."""
+
+    model_name_or_path: str | None = field(default=DEFAULT_MODEL, metadata={
+        "aliases": ["--model"], "help": "hub id, local folder, smollm2-135m (embedded) or tiny (random, for tests)"})
+    dtype: str | None = field(default=None, metadata={
+        "help": "weights' dtype: float32, bfloat16, float16 (default: bfloat16 on cuda, float32 on cpu)"})
+    use_peft: bool = field(default=False, metadata={
+        "aliases": ["--lora"], "help": "train LoRA adapters only (False: every weight)"})
+    lora_dropout: float = field(default=0.0, metadata={"help": "dropout on the LoRA input"})
+    lora_target_modules: list[str] | None = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        metadata={"help": "module names given LoRA adapters (a list, or one comma-separated string)"})
+
+    def __post_init__(self):
+        if isinstance(self.lora_target_modules, str):
+            self.lora_target_modules = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
+        if self.dtype is not None and self.dtype not in _DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} is not one of {sorted(_DTYPES)} (or leave it unset "
+                             "for the device's default)")
+        if self.use_peft and self.lora_r < 1:
+            raise ValueError(f"lora_r ({self.lora_r}) must be >= 1, or set use_peft (--lora) false "
+                             "to train every weight")
+        targets = self.lora_target_modules
+        super().__post_init__()
+        self.lora_target_modules = targets  # ModelConfig turns a one-name list into a str (a regex to peft)
+
+    @property
+    def model(self) -> str:
+        return self.model_name_or_path
+
+    def load(self, device: str | None = None):
+        """``load_model`` with this config's model, dtype, revision, attention and quantization."""
+        return load_model(self.model_name_or_path, device=device, dtype=self.dtype,
+                          revision=self.model_revision, attn_implementation=self.attn_implementation,
+                          quantization=self if (self.load_in_4bit or self.load_in_8bit) else None)
+
+    def peft_config(self):
+        """The LoraConfig (``trl.get_peft_config``), or None when every weight trains."""
+        from trl import get_peft_config  # here, not at the top: start-up cost (peft)
+        return get_peft_config(self) if self.use_peft else None
 
 
 class ModelNotAvailable(RuntimeError):
@@ -54,18 +104,27 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 
 def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None,
-               dtype: str | torch.dtype | None = None):
-    """Return ``(model, tokenizer)`` in eval mode on the device, ready for batched generation."""
+               dtype: str | torch.dtype | None = None, *, revision: str = "main",
+               attn_implementation: str | None = None, quantization: ModelConfig | None = None):
+    """Return ``(model, tokenizer)`` in eval mode on the device, ready for batched generation.
+    ``revision``, ``attn_implementation`` and ``quantization`` (a ModelConfig asking for 4- or
+    8-bit weights, through ``trl.get_quantization_config``) apply to hub ids and folders."""
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    if name_or_path == "tiny":
-        model, tok = build_tiny_model()
-    elif name_or_path == "smollm2-135m":
-        model, tok = _load_smollm2()
+    if name_or_path in ("tiny", "smollm2-135m"):
+        if quantization is not None or revision != "main":
+            raise ValueError(f"{name_or_path} is built here: quantization and model_revision apply "
+                             "to hub ids and folders only")
+        model, tok = build_tiny_model() if name_or_path == "tiny" else _load_smollm2()
+        if attn_implementation is not None:
+            model.set_attn_implementation(attn_implementation)
     else:
-        model, tok = _load_auto(name_or_path)
+        model, tok = _load_auto(name_or_path, revision=revision, attn_implementation=attn_implementation,
+                                quantization=quantization)
     _prepare_tokenizer(tok)
-    model.to(device=dev, dtype=dt).eval()
+    if quantization is None:
+        model.to(device=dev, dtype=dt)
+    model.eval()
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id
     return model, tok
@@ -77,11 +136,16 @@ def _prepare_tokenizer(tok) -> None:
         tok.pad_token = tok.eos_token
 
 
-def _load_auto(name_or_path: str):
+def _load_auto(name_or_path: str, *, revision: str = "main", attn_implementation: str | None = None,
+               quantization: ModelConfig | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer  # here, not at the top: start-up cost
+    kwargs = {"revision": revision, "attn_implementation": attn_implementation}
+    if quantization is not None:
+        from trl import get_quantization_config  # here, not at the top: start-up cost
+        kwargs.update(quantization_config=get_quantization_config(quantization), device_map="auto")
     try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path)
+        tok = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except OSError as e:
         raise ModelNotAvailable(
             f"cannot load {name_or_path!r}: {e}\nPass a local folder with config.json and "

@@ -13,6 +13,28 @@ import re
 from pathlib import Path
 
 
+def run_kind(config: dict) -> str:
+    if isinstance(config.get("kind"), str):
+        return config["kind"]
+    return "grpo" if "grpo" in config else "bench" if "bench" in config else "es"
+
+
+def flat_settings(config: dict) -> dict:
+    """{field: value} over a config.json's sections (``{"model": {...}, "task": {...}}``); a
+    folder written before configs had sections keeps its flat fields (ES) or one section."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(value)
+        elif key not in ("kind", "argv"):
+            out.setdefault(key, value)
+    if "model_name_or_path" in out:
+        out.setdefault("model", out["model_name_or_path"])
+    if "num_samples" in out:
+        out.setdefault("samples", out["num_samples"])
+    return out
+
+
 class Run:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -42,6 +64,16 @@ class Run:
     @property
     def config(self) -> dict:
         return json.loads((self.path / "config.json").read_text())
+
+    @property
+    def kind(self) -> str:
+        """bench, grpo or es (folders written before config.json recorded it: from their sections)."""
+        return run_kind(self.config)
+
+    @property
+    def settings(self) -> dict:
+        """Every recorded setting by field name, whatever section holds it."""
+        return flat_settings(self.config)
 
     def write_json(self, name: str, obj) -> None:
         tmp = self.path / (name + ".tmp")

@@ -19,10 +19,10 @@ def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam) -
     program, so every completion scores the same and neither GRPO nor ES has a signal."""
     from latentcode.expert.code_expert import CodeExpert
     from latentcode.models import load_model
-    from latentcode.training.heldout import TaskSetup, load_tasks
+    from tasks.config import SplitConfig, TaskConfig, load_split
     torch.manual_seed(0)
     model, tok = load_model("tiny", device="cpu")
-    train, held = load_tasks(TaskSetup(train_size=8, eval_size=4))
+    train, held = load_split(TaskConfig(), SplitConfig(train_size=8, eval_size=4))
     expert = CodeExpert(model, tok)
     enc = tok([expert.prompt(t) + reply + tok.eos_token for t in train + held],
               add_special_tokens=False, return_tensors="pt", padding=True)  # left padding

@@ -12,7 +12,7 @@ PACKAGES = ("sandbox", "tasks", "latentcode")
 LAYERS = [
     {"sandbox"},
     {"tasks"},
-    {"latentcode.moe", "latentcode.models", "latentcode.runs", "latentcode.metrics"},
+    {"latentcode.moe", "latentcode.models", "latentcode.runs", "latentcode.metrics", "latentcode.config"},
     {"latentcode.expert"},
     {"latentcode.training", "latentcode.bench", "latentcode.viewer"},
     {"latentcode.cli"},

@@ -6,6 +6,7 @@ import torch
 
 from latentcode.expert.decode import GrowingLayer, _pick, decode
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+from latentcode.expert.prompts import PromptConfig
 from latentcode.models import load_model
 from tasks.base import Task
 
@@ -65,9 +66,9 @@ def test_a_finished_row_leaves_the_batch_without_changing_the_others(tiny):
 def test_the_shared_prefix_is_computed_once_and_changes_nothing(tiny):
     model, tok = tiny
     tasks = [Task(f"t{i}", q, "0", "arith", {}) for i, q in enumerate(TEXTS)]
-    cfg = dict(few_shot=3, max_new_tokens=8, batch_size=2)
-    cached = CodeExpert(model, tok, ExpertConfig(**cfg))
-    plain = CodeExpert(model, tok, ExpertConfig(prefix_cache=False, **cfg))
+    cfg = dict(max_new_tokens=8, batch_size=2)
+    cached = CodeExpert(model, tok, ExpertConfig(**cfg), prompt=PromptConfig(few_shot=3))
+    plain = CodeExpert(model, tok, ExpertConfig(prefix_cache=False, **cfg), prompt=PromptConfig(few_shot=3))
     a = cached.generate([cached.prompt(t) for t in tasks])
     b = plain.generate([plain.prompt(t) for t in tasks])
     assert [g[0].text for g in a] == [g[0].text for g in b]
@@ -81,7 +82,7 @@ def test_the_shared_prefix_is_computed_once_and_changes_nothing(tiny):
 def test_the_prefix_is_rebuilt_when_the_weights_change_in_place(tiny):
     model, tok = load_model("tiny", device="cpu")
     tasks = [Task(f"t{i}", q, "0", "arith", {}) for i, q in enumerate(TEXTS)]
-    expert = CodeExpert(model, tok, ExpertConfig(few_shot=2, max_new_tokens=8))
+    expert = CodeExpert(model, tok, ExpertConfig(max_new_tokens=8), prompt=PromptConfig(few_shot=2))
     expert.generate([expert.prompt(t) for t in tasks])
     before = expert._prefix
     with torch.no_grad():
@@ -89,7 +90,7 @@ def test_the_prefix_is_rebuilt_when_the_weights_change_in_place(tiny):
             p.add_(torch.randn_like(p) * 0.05)
     after_cached = expert.generate([expert.prompt(t) for t in tasks])
     assert expert._prefix is not before
-    plain = CodeExpert(model, tok, ExpertConfig(few_shot=2, max_new_tokens=8, prefix_cache=False))
+    plain = CodeExpert(model, tok, ExpertConfig(max_new_tokens=8, prefix_cache=False), prompt=PromptConfig(few_shot=2))
     assert [g[0].text for g in after_cached] == \
         [g[0].text for g in plain.generate([plain.prompt(t) for t in tasks])]
 

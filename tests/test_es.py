@@ -17,7 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import fit_tiny_coder
-from latentcode.training.es import ESConfig, parse_config, train_es
+from latentcode.config import compose
+from latentcode.training.es import ESSetup, parse_setup as parse_config, train_es
 from latentcode.training.es_algorithm import centered_ranks, es_step, noise, perturb
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -31,11 +32,11 @@ def coder(tmp_path_factory):
     return fit_tiny_coder(tmp_path_factory.mktemp("coder"), PROGRAM, 40)
 
 
-def small(coder, runs_dir, **kw) -> ESConfig:
+def small(coder, runs_dir, **kw) -> ESSetup:
     base = dict(model=coder, device="cpu", population=4, sigma=0.02, lr=1e-3, batch_size=2,
                 max_new_tokens=24, train_size=8, eval_size=4, eval_every=0, save_every=0,
                 max_steps=4, metamorphic=False, runs_dir=str(runs_dir), quiet=True)
-    return ESConfig(**{**base, **kw})
+    return compose(ESSetup, **{**base, **kw})
 
 
 def final_weights(run, step=4) -> dict:
@@ -154,8 +155,8 @@ def test_yaml_then_flags(tmp_path):
     path.write_text("model: tiny\npopulation: 6\nsigma: 0.01\nmdl: ast\nlora: true\n")
     config = parse_config(["--config", str(path), "--population", "8", "--mdl-weight", "0.01",
                            "--max-steps", "5"])
-    assert (config.model, config.population, config.sigma) == ("tiny", 8, 0.01)
-    assert (config.mdl, config.mdl_weight, config.max_steps, config.lora) == ("ast", 0.01, 5, True)
+    assert (config.model.model, config.es.population, config.es.sigma) == ("tiny", 8, 0.01)
+    assert (config.reward.mdl, config.reward.mdl_weight, config.es.max_steps, config.model.use_peft) == ("ast", 0.01, 5, True)
 
 
 @pytest.mark.parametrize("flags, field", [

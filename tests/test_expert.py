@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from latentcode.bench import BenchConfig
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig, Generation, direct_answer
+from latentcode.expert.direct_expert import DirectExpert
+from latentcode.expert.prompts import PromptConfig
+from sandbox.config import SandboxConfig
 from latentcode.models import load_model
 from tasks.base import Task
 
@@ -30,20 +34,20 @@ def test_config_errors_name_the_field_and_the_fix():
     with pytest.raises(ValueError, match="temperature 0 makes every sample identical"):
         ExpertConfig(num_samples=4, temperature=0.0)
     with pytest.raises(ValueError, match="mode must be 'code' or 'direct'"):
-        ExpertConfig(mode="cot")
+        BenchConfig(mode="cot")
     with pytest.raises(ValueError, match="few_shot"):
-        ExpertConfig(few_shot=9)
+        PromptConfig(few_shot=9)
     assert ExpertConfig(num_samples=4).temperature == 0.7 and ExpertConfig().temperature == 0.0
 
 
 def test_prompt_uses_the_chat_template_with_few_shot_examples(tiny):
     model, tok = tiny
-    zero = CodeExpert(model, tok, ExpertConfig(few_shot=0)).prompt(mean_task())
-    three = CodeExpert(model, tok, ExpertConfig(few_shot=3)).prompt(mean_task())
+    zero = CodeExpert(model, tok, prompt=PromptConfig(few_shot=0)).prompt(mean_task())
+    three = CodeExpert(model, tok, prompt=PromptConfig(few_shot=3)).prompt(mean_task())
     assert zero.startswith("<|im_start|>system") and zero.endswith("<|im_start|>assistant\n")
     assert "Write a Python program" in zero and "[3, 0, 1, 300, 2]" in zero
     assert three.count("<|im_start|>user") == 4 and "golf_balls_left" in three
-    direct = CodeExpert(model, tok, ExpertConfig(mode="direct", few_shot=1)).prompt(mean_task())
+    direct = DirectExpert(model, tok, prompt=PromptConfig(few_shot=1)).prompt(mean_task())
     assert "Answer: 8" in direct and FENCE not in direct
 
 
@@ -59,7 +63,7 @@ def test_prompt_uses_the_chat_template_with_few_shot_examples(tiny):
 ])
 def test_known_completions_are_run_and_graded(tiny, completion, finished, status, correct):
     model, tok = tiny
-    expert = CodeExpert(model, tok, ExpertConfig(timeout_s=0.5))
+    expert = CodeExpert(model, tok, sandbox_config=SandboxConfig(timeout_s=0.5))
     [[s]] = expert.grade_generations([mean_task()], [[Generation(completion, 20, finished)]])
     assert (s.status, s.correct) == (status, correct), s
     if status in ("truncated", "no_code"):
@@ -78,7 +82,7 @@ def test_hardcoded_and_lengths_are_recorded(tiny):
 
 def test_direct_mode_grades_the_answer_line(tiny):
     model, tok = tiny
-    expert = CodeExpert(model, tok, ExpertConfig(mode="direct"))
+    expert = DirectExpert(model, tok)
     gens = [[Generation("The sum is 306 and there are 5 numbers.\nAnswer: 61.2", 15, True)]]
     [[s]] = expert.grade_generations([mean_task()], gens)
     assert (s.status, s.answer, s.correct) == ("direct", "61.2", True)
@@ -110,7 +114,7 @@ def test_bench_cli_writes_a_run_folder(tmp_path):
     config = json.loads((run / "config.json").read_text())
     rows = [json.loads(l) for l in (run / "samples.jsonl").read_text().splitlines()]
     summary = json.loads((run / "summary.json").read_text())
-    assert config["bench"]["suite"] == "liststats" and len(rows) == 12
+    assert config["task"]["suite"] == "liststats" and len(rows) == 12
     assert {"question", "program", "stdout", "status", "answer", "target", "correct",
             "lengths", "gen_s"} <= set(rows[0])
     assert summary["questions"] == 6 and "maj@2" in summary and "pass@2" in summary
@@ -156,5 +160,6 @@ def test_inspect_filters_and_writes_html(tmp_path):
     ("Answer:\n", False, False),
 ])
 def test_rows_stop_once_what_is_graded_is_complete(text, code_done, direct_done):
-    from latentcode.expert.code_expert import _has_answer_line, _has_closed_block
+    from latentcode.expert.code_expert import _has_closed_block
+    from latentcode.expert.direct_expert import _has_answer_line
     assert (_has_closed_block(text), _has_answer_line(text)) == (code_done, direct_done)

@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import fit_tiny_coder
-from latentcode.training.grpo import CodeGRPOConfig, main, train_grpo
+from latentcode.config import compose
+from latentcode.training.grpo import GRPOSetup, main, train_grpo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,12 +27,12 @@ def coder(tmp_path_factory):
     return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 60, torch.optim.AdamW)
 
 
-def small_config(model: str, runs_dir, **overrides) -> CodeGRPOConfig:
+def small_config(model: str, runs_dir, **overrides) -> GRPOSetup:
     settings = dict(model=model, runs_dir=str(runs_dir), use_cpu=True, max_steps=2, save_steps=2,
                     num_generations=4, per_device_train_batch_size=4, max_completion_length=16,
                     train_size=8, eval_size=4, eval_every=0, temperature=1.0, learning_rate=1e-2,
                     reward_truncated=-0.3, lr_scheduler_type="constant", seed=0)
-    return CodeGRPOConfig(**{**settings, **overrides})
+    return compose(GRPOSetup, **{**settings, **overrides})
 
 
 def read_jsonl(path) -> list[dict]:
@@ -101,10 +102,10 @@ def _trainer(coder, tmp_path, **overrides):
     """The trainer train_grpo builds, and tokenized training prompts, to call its generation."""
     from latentcode.expert.code_expert import CodeExpert
     from latentcode.training.grpo import build_trainer
-    from latentcode.training.heldout import load_tasks
-    config = small_config(coder, tmp_path, **overrides)
-    trainer, _, _ = build_trainer(config)
-    train, _ = load_tasks(config.task_setup())
+    from tasks.config import load_split
+    setup = small_config(coder, tmp_path, **overrides)
+    trainer, _, _ = build_trainer(setup)
+    train, _ = load_split(setup.task, setup.split)
     tok = trainer.processing_class
     expert = CodeExpert(trainer.model, tok)
     return trainer, [tok(expert.prompt(t), add_special_tokens=False).input_ids for t in train], tok
@@ -150,19 +151,18 @@ def test_fence_stopping_resumes_from_the_global_generator(coder, tmp_path):
 def test_sampling_options_the_decoder_lacks_are_refused(flag):
     with pytest.raises(ValueError, match="stop_at_fence"):
         main(flag + ["--use-cpu", "true"])
-    from trl import TrlParser  # and accepted with TRL's generation
-    (cfg,) = TrlParser(dataclass_types=[CodeGRPOConfig]).parse_args_and_config(
-        flag + ["--use-cpu", "true", "--stop-at-fence", "false"])
+    from latentcode.training.grpo import parse_setup  # and accepted with TRL's generation
+    cfg = parse_setup(flag + ["--use-cpu", "true", "--stop-at-fence", "false"]).grpo
     assert cfg.stop_at_fence is False
 
 
 def test_parser_reads_yaml_then_flags(tmp_path):
     yaml = tmp_path / "run.yaml"
     yaml.write_text("model: tiny\nmdl: ast\nmdl_weight: 0.01\nmax_steps: 5\nlora: false\nuse_cpu: true\n")
-    from trl import TrlParser
-    (cfg,) = TrlParser(dataclass_types=[CodeGRPOConfig]).parse_args_and_config(
-        ["--config", str(yaml), "--mdl-weight", "0.02", "--num-generations", "2"])
-    assert (cfg.model, cfg.mdl, cfg.mdl_weight, cfg.max_steps, cfg.lora) == ("tiny", "ast", 0.02, 5, False)
+    from latentcode.training.grpo import parse_setup
+    s = parse_setup(["--config", str(yaml), "--mdl-weight", "0.02", "--num-generations", "2"])
+    cfg = s.grpo
+    assert (s.model.model, s.reward.mdl, s.reward.mdl_weight, cfg.max_steps, s.model.use_peft) == ("tiny", "ast", 0.02, 5, False)
     assert (cfg.num_generations, cfg.per_device_train_batch_size, cfg.temperature) == (2, 4, 0.7)
 
 

@@ -10,6 +10,7 @@ from latentcode.expert import hardcode
 from latentcode.expert.mdl import program_length, reference_length, strip_program
 from latentcode.models import load_model
 from latentcode.training.rewards import CodeRewards, RewardConfig
+from sandbox.config import SandboxConfig
 from tasks.base import Task
 from tasks.generators import FAMILIES, generate
 
@@ -69,8 +70,9 @@ def test_reward_invariants_hold_for_every_measure_weight_and_task(tiny_tokenizer
     texts = [r[2] for r in rows]
     ntok = [10_000 if r[1] == "truncated" else 50 for r in rows]
     for cfg_kw in CONFIGS:
-        cfg = RewardConfig(timeout_s=0.3, **cfg_kw)
-        rewards = CodeRewards(cfg, tokenizer=tiny_tokenizer, max_completion_tokens=10_000)
+        cfg = RewardConfig(**cfg_kw)
+        rewards = CodeRewards(cfg, sandbox_config=SandboxConfig(timeout_s=0.3), tokenizer=tiny_tokenizer,
+                              max_completion_tokens=10_000)
         outcomes, score = totals(rewards, tasks, texts, ntok)
         by_kind = {}
         for (task, kind, _), o, x in zip(rows, outcomes, score):

@@ -1,7 +1,9 @@
-"""The code expert and what it needs to answer a question by running a program.
+"""The two ways the model answers, and what they need.
 
-``samples`` (Generation, Sample), ``decode`` (the batched decoder), ``extract`` (the program
-in a reply), ``code_expert`` (prompts, generation, CodeExpert), ``grading`` (run and grade a
-batch), ``hardcode`` (does the output depend on the question?), ``mdl`` (program length).
-Imports tasks and sandbox below it, never the trainers (docs/architecture.md).
+``base`` (Expert, ExpertConfig: sampling and batched generation), ``code_expert``
+(CodeExpert: a program, run in the sandbox), ``direct_expert`` (DirectExpert: a text answer),
+``prompts`` (PromptConfig and what each path asks), ``samples`` (Generation, Sample),
+``decode`` (the batched decoder), ``extract`` (the program in a reply), ``grading`` (run and
+grade a batch), ``hardcode`` (does the output depend on the question?), ``mdl`` (program
+length). Imports tasks and sandbox below it, never the trainers (docs/architecture.md).
 """

@@ -13,6 +13,7 @@ from latentcode.expert.extract import extract_program
 from latentcode.expert.hardcode import check
 from latentcode.expert.mdl import program_lengths
 from latentcode.expert.samples import Sample, direct_answer
+from sandbox.config import SandboxConfig
 from tasks.check import final_answer, grade
 from tasks.suites import program_to_run
 
@@ -31,56 +32,66 @@ def grade_program(task, result: sandbox.Result) -> tuple[str | None, bool]:
 def grade_direct(task, text: str) -> tuple[str | None, bool]:
     """Grade a text reply the way a program's final printed line is graded."""
     if task.kind == "code":
-        raise ValueError(f"{task.family} is graded by running code; use mode 'code'")
+        raise ValueError(f"{task.family} is graded by running code; it has no direct path "
+                         "(use the code expert: --mode code)")
     answer = direct_answer(text)
     if answer is None:
         return None, False
     return answer, bool(grade(task, sandbox.Result("ok", stdout=answer + "\n")))
 
 
-def grade_completions(tasks, gens, *, mode: str = "code", tokenizer=None, timeout_s: float = 2.0,
-                      memory_mb: int = 256, gen_s: float = 0.0, pool=None,
-                      check_hardcoding: bool = True):
-    """One list of ``Sample`` per task from its generations (``expert.Generation``): extract
-    each program, run every runnable one in a single sandbox batch, grade, measure, and
-    (``check_hardcoding``) mark the programs whose output does not depend on the question
-    (``hardcode.check``, one more batch).
-
-    Used by ``latentcode bench`` and by the training rewards, so both log the same rows.
-    ``pool``: the caller's own ``sandbox.Pool`` (default: the process-wide one). A task's
-    ``meta["timeout_s"]`` (code benchmarks whose reference is slow) overrides ``timeout_s``."""
-    pool = pool or sandbox.default_pool()
+def grade_direct_replies(tasks, gens, *, gen_s: float = 0.0) -> list[list[Sample]]:
+    """One list of ``Sample`` per task from text replies (``Generation``), each graded by its
+    answer line (status ``direct``)."""
     samples = []
     for task, gs in zip(tasks, gens):
         row = []
         for i, g in enumerate(gs):
             s = Sample(task.id, task.family, i, task.prompt, g.text, None, "direct",
                        target=task.answer, gen_tokens=g.num_tokens, gen_s=gen_s)
-            if mode == "code":
-                ex = extract_program(g.text, g.finished)
-                s.program = ex.code
-                s.status = "pending" if ex.status == "ok" else ex.status
-                if ex.status != "ok":
-                    s.error = ex.reason
+            s.answer, s.correct = grade_direct(task, s.completion)
             row.append(s)
         samples.append(row)
-    if mode == "direct":
-        for task, ss in zip(tasks, samples):
-            for s in ss:
-                s.answer, s.correct = grade_direct(task, s.completion)
-        return samples
+    return samples
+
+
+def grade_code(tasks, gens, *, tokenizer=None, sandbox_config: SandboxConfig | None = None,
+               gen_s: float = 0.0, pool=None, check_hardcoding: bool = True) -> list[list[Sample]]:
+    """One list of ``Sample`` per task from its generations (``Generation``): extract each
+    program, run every runnable one in a single sandbox batch, grade, measure, and
+    (``check_hardcoding``) mark the programs whose output does not depend on the question
+    (``hardcode.check``, one more batch).
+
+    Used by ``CodeExpert`` and by the training rewards, so bench and training log the same
+    rows. ``pool``: the caller's own ``sandbox.Pool`` (default: the process-wide one). A
+    task's ``meta["timeout_s"]`` (code benchmarks whose reference is slow) overrides the
+    sandbox config's ``timeout_s``."""
+    limits = sandbox_config or SandboxConfig()
+    pool = pool or sandbox.default_pool()
+    samples = []
+    for task, gs in zip(tasks, gens):
+        row = []
+        for i, g in enumerate(gs):
+            ex = extract_program(g.text, g.finished)
+            s = Sample(task.id, task.family, i, task.prompt, g.text, ex.code,
+                       "pending" if ex.status == "ok" else ex.status,
+                       target=task.answer, gen_tokens=g.num_tokens, gen_s=gen_s)
+            if ex.status != "ok":
+                s.error = ex.reason
+            row.append(s)
+        samples.append(row)
     runnable = [(task, s) for task, ss in zip(tasks, samples) for s in ss if s.status == "pending"]
     t1 = time.perf_counter()
     results = run_programs(pool, [program_for(task, s.program) for task, s in runnable],
-                           [task.meta.get("timeout_s", timeout_s) for task, _ in runnable],
-                           memory_mb)
+                           [task.meta.get("timeout_s", limits.timeout_s) for task, _ in runnable],
+                           limits.memory_mb)
     exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
     for (task, s), r in zip(runnable, results):
         s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s
         s.answer, s.correct = grade_program(task, r)
     if check_hardcoding and runnable:
         verdicts = check([t for t, _ in runnable], [s.program for _, s in runnable], results,
-                         pool=pool, timeout_s=timeout_s, memory_mb=memory_mb)
+                         pool=pool, timeout_s=limits.timeout_s, memory_mb=limits.memory_mb)
         for (_, s), v in zip(runnable, verdicts):
             s.hardcoded = bool(v and v.hardcoded)
     for ss in samples:

@@ -16,7 +16,6 @@ continues from.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
@@ -28,12 +27,16 @@ from pathlib import Path
 
 import torch
 
+from latentcode.config import changed, parse, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
-from latentcode.models import load_model
+from latentcode.expert.prompts import PromptConfig
+from latentcode.models import ModelArgs
 from latentcode.runs import Run
 from latentcode.training.es_algorithm import es_step, make_optimizer, mix
-from latentcode.training.heldout import RunLog, TaskSetup, evaluate_heldout, load_tasks
+from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
+from sandbox.config import SandboxConfig
+from tasks.config import SplitConfig, TaskConfig, load_split
 
 def _f(default, help: str):
     """A config field with its help text (TrlParser turns it into a flag's help)."""
@@ -42,17 +45,9 @@ def _f(default, help: str):
 
 @dataclass
 class ESConfig:
-    model: str = _f("smollm2-135m", "hub id, folder, smollm2-135m or tiny")
+    """The ES loop's own settings; the model, tasks, prompt, rewards and sandbox are the other
+    sections of ``ESSetup``."""
     device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda if available)")
-    dtype: str | None = _f(None, "float32 (advised: see the module docstring), bfloat16, float16")
-    suite: str = _f("liststats", "task suite to train on")
-    train_size: int = _f(256, "training tasks")
-    eval_size: int = _f(48, "held-out tasks")
-    held_out_families: str = _f("", "comma-separated families never trained on")
-    held_out_min: float | None = _f(None, "tasks with a number >= this are held out")
-    difficulty: int = _f(1, "difficulty of generated tasks")
-    task_seed: int = _f(0, "seed of the generated tasks")
-    few_shot: int = _f(0, "worked examples in the prompt (0-3)")
     max_new_tokens: int = _f(256, "tokens per completion")
     population: int = _f(30, "members per iteration (antithetic pairs x 2), even")
     sigma: float = _f(1e-3, "perturbation scale")
@@ -60,22 +55,6 @@ class ESConfig:
     optimizer: str = _f("adam", "sgd or adam")
     batch_size: int = _f(16, "training tasks per fitness evaluation (the same for every member)")
     max_steps: int = _f(50, "ES iterations")
-    lora: bool = _f(False, "perturb LoRA weights only, not the full model")
-    lora_r: int = _f(8, "LoRA rank")
-    lora_alpha: int = _f(16, "LoRA alpha")
-    lora_target_modules: str = _f("q_proj,v_proj", "comma-separated modules given LoRA adapters")
-    mdl: str = _f("none", "length measure: none, tokens, ast, zlib, lzma, model_bits")
-    mdl_weight: float = _f(0.0, "in [0, 1): the most a correct program can lose to its length, "
-                                "as a share of (correct - wrong)")
-    mdl_on: str = _f("correct", "only 'correct': programs that are not correct pay no length")
-    reward_correct: float = _f(1.0, "reward of a correct answer")
-    reward_wrong: float = _f(0.0, "reward of a wrong answer")
-    reward_error: float = _f(-0.1, "reward of a program that failed")
-    reward_timeout: float = _f(-0.1, "reward of a program that timed out")
-    reward_no_code: float = _f(-0.2, "reward of a reply without a program")
-    reward_truncated: float = _f(-0.2, "reward of a program cut by the token limit")
-    hardcoded: float = _f(0.0, "reward of a program printing an uncomputed literal")
-    metamorphic: bool = _f(True, "re-run correct programs on new numbers to catch hard-coding")
     eval_every: int = _f(10, "held-out evaluation every N iterations (0: start and end only)")
     save_every: int = _f(10, "checkpoint every N iterations (0: at the end only)")
     runs_dir: str = _f("runs", "where run folders are created")
@@ -91,7 +70,7 @@ class ESConfig:
             raise ValueError(f"population ({self.population}) must be even and >= 2: members come "
                              f"in antithetic pairs; set it to {max(2, self.population + 1)}")
         positive = {"sigma": self.sigma, "lr": self.lr, "batch_size": self.batch_size,
-                    "max_new_tokens": self.max_new_tokens, "lora_r": self.lora_r}
+                    "max_new_tokens": self.max_new_tokens}
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"{name} ({value}) must be > 0")
@@ -100,17 +79,24 @@ class ESConfig:
         for name in ("max_steps", "eval_every", "save_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be >= 0")
-        if self.batch_size > self.train_size:
-            raise ValueError(f"batch_size ({self.batch_size}) exceeds train_size "
-                             f"({self.train_size}); lower batch_size or raise train_size")
-        self.reward_config()  # its own checks name mdl, mdl_on, mdl_weight
 
-    def reward_config(self) -> RewardConfig:
-        return RewardConfig(correct=self.reward_correct, wrong=self.reward_wrong,
-                            error=self.reward_error, timeout=self.reward_timeout,
-                            no_code=self.reward_no_code, truncated=self.reward_truncated,
-                            hardcoded=self.hardcoded, metamorphic=self.metamorphic, mdl=self.mdl,
-                            mdl_weight=self.mdl_weight, mdl_on=self.mdl_on)
+
+@dataclass
+class ESSetup:
+    """Everything an ES run reads, one section per part (``latentcode.config``). Every weight is
+    perturbed by default (``--lora true``: the LoRA adapters only)."""
+    es: ESConfig = field(default_factory=ESConfig)
+    model: ModelArgs = field(default_factory=ModelArgs)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def __post_init__(self):
+        if self.es.batch_size > self.split.train_size:
+            raise ValueError(f"batch_size ({self.es.batch_size}) exceeds train_size "
+                             f"({self.split.train_size}); lower batch_size or raise train_size")
 
 
 # may differ between a run and its resumption: nothing else may, or the weights would
@@ -141,15 +127,13 @@ def _init_distributed(config: ESConfig) -> _Dist:
     return _Dist(dist.get_rank(), dist.get_world_size(), local)
 
 
-def _load(config: ESConfig):
+def _load(setup: ESSetup):
     """(model, tokenizer, trainable parameters by name)."""
-    model, tok = load_model(config.model, device=config.device, dtype=config.dtype)
-    if config.lora:
-        from peft import LoraConfig, get_peft_model  # here, not at the top: start-up cost
-        targets = [m.strip() for m in config.lora_target_modules.split(",") if m.strip()]
-        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                 target_modules=targets, lora_dropout=0.0,
-                                                 task_type="CAUSAL_LM"))
+    model, tok = setup.model.load(device=setup.es.device)
+    peft_config = setup.model.peft_config()
+    if peft_config is not None:
+        from peft import get_peft_model  # here, not at the top: start-up cost
+        model = get_peft_model(model, peft_config)
     model.eval()
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     return model, tok, named
@@ -188,13 +172,13 @@ def _load_checkpoint(ckpt: Path, named, optimizer) -> dict:
     return json.loads((ckpt / "state.json").read_text())
 
 
-def _check_resumable(saved: dict, config: ESConfig) -> None:
-    for f in dataclasses.fields(config):
-        if f.name in _RESUMABLE or f.name not in saved:
-            continue
-        if saved[f.name] != getattr(config, f.name):
-            raise ValueError(f"resume: the run was made with {f.name}={saved[f.name]!r}, this config "
-                             f"has {getattr(config, f.name)!r}; use the same value or start a new run")
+def _check_resumable(saved: dict, setup: ESSetup) -> None:
+    if saved.get("kind", "es") != "es" or "es" not in saved:
+        raise ValueError(f"resume: {setup.es.resume} is not an ES run folder; start a new run")
+    diffs = changed({k: v for k, v in saved.items() if isinstance(v, dict)}, setup, _RESUMABLE)
+    if diffs:
+        raise ValueError(f"resume: the run was made with other settings ({'; '.join(diffs)}); "
+                         "use the same values or start a new run")
 
 
 class _Recorder:
@@ -202,8 +186,9 @@ class _Recorder:
     TensorBoard scalars, checkpoints. On other ranks (``run=None``) every method does nothing,
     so members' samples are logged by rank 0 for its own members only."""
 
-    def __init__(self, run, config: ESConfig, start: int, tok):
-        self.run, self.config = run, config
+    def __init__(self, run, setup: ESSetup, start: int, tok):
+        self.run, self.config, self.prompt = run, setup.es, setup.prompt
+        config = setup.es
         self.log = RunLog(run.path) if run else None
         self.tb = None
         if run:
@@ -214,7 +199,7 @@ class _Recorder:
             for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl"):
                 self.log.truncate_after(name, start if start else -1)  # -1: redo the start eval too
         # its own memo, and no callback: held-out completions are not training samples
-        self.eval_rewards = CodeRewards(config.reward_config(), tokenizer=tok,
+        self.eval_rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
                                         max_completion_tokens=config.max_new_tokens)
 
     def samples_callback(self):
@@ -230,7 +215,7 @@ class _Recorder:
         if not self.log:
             return
         cfg = self.config
-        result = evaluate_heldout(model, tok, tasks, few_shot=cfg.few_shot,
+        result = evaluate_heldout(model, tok, tasks, prompt=self.prompt,
                                   batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                                   rewards=self.eval_rewards)
         self.log.append("evals.jsonl", [{"step": step, **result}])
@@ -247,25 +232,23 @@ class _Recorder:
             self.tb.close()
 
 
-def _open_run(config: ESConfig, rank: int):
+def _open_run(setup: ESSetup, rank: int):
     """(run or None on ranks > 0, checkpoint to resume from or None)."""
+    config = setup.es
     if config.resume:
         run = Run.open(config.resume)
-        _check_resumable(run.config, config)
+        _check_resumable(run.config, setup)
         return (run if rank == 0 else None), _last_checkpoint(run.path)
     if rank != 0:
         return None, None
-    return Run.create(config.runs_dir, config.run_name or f"es-{config.suite}",
-                      dataclasses.asdict(config)), None
+    return Run.create(config.runs_dir, config.run_name or f"es-{setup.task.suite}",
+                      {"kind": "es", **to_dict(setup)}), None
 
 
-def _load_tasks(config: ESConfig):
-    train, heldout = load_tasks(TaskSetup(
-        suite=config.suite, train_size=config.train_size, eval_size=config.eval_size,
-        held_out_families=config.held_out_families, held_out_min=config.held_out_min,
-        difficulty=config.difficulty, seed=config.task_seed))
-    if config.batch_size > len(train):
-        raise ValueError(f"batch_size ({config.batch_size}) exceeds the {len(train)} training "
+def _load_tasks(setup: ESSetup):
+    train, heldout = load_split(setup.task, setup.split)
+    if setup.es.batch_size > len(train):
+        raise ValueError(f"batch_size ({setup.es.batch_size}) exceeds the {len(train)} training "
                          "tasks; lower it")
     return train, heldout
 
@@ -289,24 +272,24 @@ def _fitness(expert, rewards, tasks: list, step: int) -> Callable[[], float]:
     return fitness_fn
 
 
-def train_es(config: ESConfig) -> Path:
+def train_es(setup: ESSetup) -> Path:
     """Train with evolution strategies; returns the run folder (on every rank)."""
     from tqdm.auto import tqdm  # here, not at the top: start-up cost
 
-
+    config = setup.es
     dist_info = _init_distributed(config)
-    model, tok, named = _load(config)
+    model, tok, named = _load(setup)
     params = [p for _, p in named]
     optimizer = make_optimizer(params, config.optimizer, config.lr)
-    train, heldout = _load_tasks(config)
-    run, ckpt = _open_run(config, dist_info.rank)
+    train, heldout = _load_tasks(setup)
+    run, ckpt = _open_run(setup, dist_info.rank)
     state = _load_checkpoint(ckpt, named, optimizer) if ckpt else {"step": 0, "completions": 0}
     start, completions = state["step"], state["completions"]
-    rec = _Recorder(run, config, start, tok)
-    rewards = CodeRewards(config.reward_config(), tokenizer=tok, on_outcomes=rec.samples_callback(),
-                          max_completion_tokens=config.max_new_tokens)
-    expert = CodeExpert(model, tok, ExpertConfig(
-        few_shot=config.few_shot, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens))
+    rec = _Recorder(run, setup, start, tok)
+    rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
+                          on_outcomes=rec.samples_callback(), max_completion_tokens=config.max_new_tokens)
+    expert = CodeExpert(model, tok, ExpertConfig(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens),
+                        prompt=setup.prompt, sandbox_config=setup.sandbox)
     if start == 0:
         rec.heldout(0, model, tok, heldout)
     bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
@@ -350,15 +333,13 @@ def _finish(config: ESConfig, run, named, dist_info: _Dist) -> Path:
     return path
 
 
-def parse_config(argv: list[str] | None = None) -> ESConfig:
+def parse_setup(argv: list[str] | None = None) -> ESSetup:
     """``--config run.yaml`` and flags (``--mdl ast --mdl-weight 0.01``); flags win."""
-    from trl import TrlParser  # here, not at the top: start-up cost
-    (config,) = TrlParser(dataclass_types=[ESConfig]).parse_args_and_config(argv)
-    return config
+    return parse(ESSetup, argv, prog="latentcode train es")
 
 
 def main(argv: list[str] | None = None) -> int:
-    path = train_es(parse_config(argv))
+    path = train_es(parse_setup(argv))
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"run folder: {path}")
     return 0

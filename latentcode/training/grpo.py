@@ -1,6 +1,6 @@
 """GRPO on the code expert's programs, through TRL's GRPOTrainer.
 
-    run = train_grpo(CodeGRPOConfig(model="smollm2-135m", mdl="ast", mdl_weight=0.2, max_steps=50))
+    run = train_grpo(compose(GRPOSetup, model="smollm2-135m", mdl="ast", mdl_weight=0.2, max_steps=50))
     python -m latentcode.training.grpo --config run.yaml --mdl ast --mdl-weight 0.01 --max-steps 5
 
 The model writes a program for each question; the sandbox runs the whole group's programs
@@ -30,55 +30,26 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
-from latentcode.expert.code_expert import CodeExpert, ExpertConfig
-from latentcode.expert.mdl import MEASURES
-from latentcode.models import load_model
+from latentcode.config import parse, to_dict
+from latentcode.expert.code_expert import CodeExpert
+from latentcode.expert.prompts import PromptConfig
+from latentcode.models import ModelArgs
 from latentcode.runs import Run
-from latentcode.training.heldout import RunLog, TaskSetup, evaluate_heldout, load_tasks
+from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
+from sandbox.config import SandboxConfig
+from tasks.config import SplitConfig, TaskConfig, load_split
 
 LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")
 
 
 @dataclass
 class CodeGRPOConfig(GRPOConfig):
-    """GRPOConfig plus the tasks, rewards, LoRA and run folder. The device is the trainer's
-    (cuda when available; ``use_cpu`` forces the CPU): TrainingArguments owns ``device``."""
+    """GRPOConfig plus the fence stop, the held-out evaluation and the run folder; the model,
+    tasks, prompt, rewards and sandbox are their own sections of ``GRPOSetup``. The device is
+    the trainer's (cuda when available; ``use_cpu`` forces the CPU)."""
 
-    # the model and its tasks
-    model: str = field(default="smollm2-135m", metadata={"help": "hub id, local folder, smollm2-135m or tiny"})
-    dtype: str | None = field(default=None, metadata={"help": "weights' dtype; default: bf16 on cuda, float32 on cpu"})
-    suite: str = field(default="liststats", metadata={"help": "generated family (liststats, mixed, ...) or a benchmark file (gsm8k, ...)"})
-    train_size: int = field(default=256, metadata={"help": "training questions"})
-    eval_size: int = field(default=48, metadata={"help": "held-out questions, evaluated greedily"})
-    held_out_families: str = field(default="", metadata={"help": "comma-separated families never trained on (suite mixed)"})
-    held_out_min: float | None = field(default=None, metadata={"help": "questions with any number >= this are held out"})
-    difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
-    task_seed: int = field(default=0, metadata={"help": "seed of the generated questions (seed is the trainer's)"})
-    few_shot: int = field(default=0, metadata={"help": "PAL-style worked examples in the prompt (0-3), as in bench"})
     stop_at_fence: bool = field(default=True, metadata={"help": "sample with the project's decoder: a completion ends when its code block closes, the shared prompt start is prefilled once (False: TRL's model.generate, which runs every completion to max_completion_length)"})
-    # rewards (latentcode.training.rewards.RewardConfig)
-    mdl: str = field(default="none", metadata={"help": "length measure: none, " + ", ".join(MEASURES)})
-    mdl_weight: float = field(default=0.0, metadata={"help": "in [0, 1): the most a correct program can lose to its length, as a share of (correct - wrong); half of it at the measure's reference length"})
-    mdl_on: str = field(default="correct", metadata={"help": "only 'correct': programs that are not correct pay no length"})
-    mdl_reference: str = field(default="frozen", metadata={"help": "model_bits under a frozen copy of the start model (the only choice: the policy's own log-probability is not a length)"})
-    reward_correct: float = field(default=1.0, metadata={"help": "reward of a correct answer"})
-    reward_wrong: float = field(default=0.0, metadata={"help": "ran, printed a wrong answer (list answers get partial credit)"})
-    reward_error: float = field(default=-0.1, metadata={"help": "raised, hit a limit or was blocked"})
-    reward_timeout: float = field(default=-0.1, metadata={"help": "ran past timeout_s"})
-    reward_no_code: float = field(default=-0.2, metadata={"help": "no program in the reply"})
-    reward_truncated: float = field(default=-0.2, metadata={"help": "the token limit cut the program (never run)"})
-    hardcoded: float = field(default=0.0, metadata={"help": "replaces the grade of a program that prints an uncomputed literal"})
-    metamorphic: bool = field(default=True, metadata={"help": "re-run correct programs on the question with new numbers"})
-    timeout_s: float = field(default=2.0, metadata={"help": "sandbox wall-clock limit per program"})
-    memory_mb: int = field(default=256, metadata={"help": "sandbox memory limit per program"})
-    # LoRA
-    lora: bool = field(default=True, metadata={"help": "train LoRA adapters (False: every weight)"})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scale numerator (scale = alpha / r)"})
-    lora_dropout: float = field(default=0.0, metadata={"help": "dropout on the LoRA input"})
-    lora_target_modules: str = field(default="q_proj,k_proj,v_proj,o_proj", metadata={"help": "comma-separated module names"})
-    # evaluation and the run folder
     eval_every: int = field(default=10, metadata={"help": "held-out evaluation every N steps (0: only at start and end)"})
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     run_name: str | None = field(default=None, metadata={"help": "run folder suffix; default grpo-<suite>"})
@@ -101,16 +72,8 @@ class CodeGRPOConfig(GRPOConfig):
     bf16: bool | None = field(default=False, metadata={"help": "bf16 autocast; the weights' dtype is set by dtype"})
 
     def __post_init__(self):
-        if self.few_shot not in range(4):
-            raise ValueError(f"few_shot ({self.few_shot}) must be 0, 1, 2 or 3")
-        if self.mdl_reference != "frozen":
-            raise ValueError(f"mdl_reference must be 'frozen', not {self.mdl_reference!r}: the policy's "
-                             "own -log2 p(program) is not a length (training can shorten any program "
-                             "by making it more likely)")
         if self.eval_every < 0:
             raise ValueError(f"eval_every ({self.eval_every}) must be >= 0 (0: only at start and end)")
-        if self.lora and self.lora_r < 1:
-            raise ValueError(f"lora_r ({self.lora_r}) must be >= 1, or set lora False to train every weight")
         if self.stop_at_fence:
             # each option's values that mean "off"; the first is the one to leave it at
             unsupported = {"top_k": (self.top_k, (0, None)), "min_p": (self.min_p, (None,)),
@@ -126,21 +89,7 @@ class CodeGRPOConfig(GRPOConfig):
                         "decoder samples with temperature and top_p only"
                         + (", and a completion it stops at the fence has no end-of-sequence token, "
                            "which TRL would count as truncated" if name == "mask_truncated_completions" else ""))
-        self.reward_config()  # its own checks name mdl, mdl_on, mdl_weight
         super().__post_init__()
-
-    def reward_config(self) -> RewardConfig:
-        return RewardConfig(
-            correct=self.reward_correct, wrong=self.reward_wrong, error=self.reward_error,
-            timeout=self.reward_timeout, no_code=self.reward_no_code, truncated=self.reward_truncated,
-            hardcoded=self.hardcoded, metamorphic=self.metamorphic, mdl=self.mdl,
-            mdl_weight=self.mdl_weight, mdl_on=self.mdl_on, timeout_s=self.timeout_s,
-            memory_mb=self.memory_mb)
-
-    def task_setup(self) -> TaskSetup:
-        return TaskSetup(suite=self.suite, train_size=self.train_size, eval_size=self.eval_size,
-                         held_out_families=self.held_out_families, held_out_min=self.held_out_min,
-                         difficulty=self.difficulty, seed=self.task_seed)
 
     @property
     def completions_per_step(self) -> int:
@@ -150,6 +99,19 @@ class CodeGRPOConfig(GRPOConfig):
                 * self.gradient_accumulation_steps // self.num_iterations)
 
 
+@dataclass
+class GRPOSetup:
+    """Everything a GRPO run reads, one section per part (``latentcode.config``). LoRA is on by
+    default here (``--lora false`` trains every weight)."""
+    grpo: CodeGRPOConfig = field(default_factory=CodeGRPOConfig)
+    model: ModelArgs = field(default_factory=lambda: ModelArgs(use_peft=True))
+    task: TaskConfig = field(default_factory=TaskConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+
 class HeldoutEval(TrainerCallback):
     """Greedy held-out evaluation at step 0, every ``eval_every`` steps and at the last
     step: a row in evals.jsonl, scalars through the trainer's callbacks (TensorBoard).
@@ -157,12 +119,13 @@ class HeldoutEval(TrainerCallback):
     The scalars go to ``callback_handler.on_log``, not ``trainer.log``: GRPOTrainer.log
     also flushes the step's reward means, which would then miss their own log row."""
 
-    def __init__(self, config: CodeGRPOConfig, tokenizer, tasks, log: RunLog, length_model=None):
-        self.config, self.tokenizer, self.tasks, self.log = config, tokenizer, tasks, log
+    def __init__(self, setup: GRPOSetup, tokenizer, tasks, log: RunLog, length_model=None):
+        self.config, self.prompt = setup.grpo, setup.prompt
+        self.tokenizer, self.tasks, self.log = tokenizer, tasks, log
         # its own CodeRewards, so held-out completions stay out of samples.jsonl
-        self.rewards = CodeRewards(config.reward_config(), tokenizer=tokenizer, length_model=length_model,
-                                   on_outcomes=self._log_samples,
-                                   max_completion_tokens=config.max_completion_length)
+        self.rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tokenizer,
+                                   length_model=length_model, on_outcomes=self._log_samples,
+                                   max_completion_tokens=setup.grpo.max_completion_length)
         self.handler = None  # the trainer's callback_handler, set once the trainer exists
         self.step = 0  # labels eval_samples.jsonl rows
 
@@ -177,7 +140,7 @@ class HeldoutEval(TrainerCallback):
 
     def evaluate(self, args, state, control, model):
         self.step = state.global_step
-        result = evaluate_heldout(model, self.tokenizer, self.tasks, few_shot=self.config.few_shot,
+        result = evaluate_heldout(model, self.tokenizer, self.tasks, prompt=self.prompt,
                                   max_new_tokens=self.config.max_completion_length, rewards=self.rewards)
         self.log.append("evals.jsonl", [{"step": state.global_step, **result}])
         scalars = {f"heldout/{k}": result[k] for k in ("accuracy", "mean_ast_nodes", "hardcoded_rate")
@@ -268,12 +231,13 @@ def _training_samples(log: RunLog):
     return on_outcomes
 
 
-def _open_run(config: CodeGRPOConfig):
+def _open_run(setup: GRPOSetup):
     """(run, checkpoint to resume from or None). Resuming drops log rows after the checkpoint."""
+    config = setup.grpo
     if config.resume is None:
-        run = Run.create(config.runs_dir, config.run_name or f"grpo-{config.suite}", {})
+        run = Run.create(config.runs_dir, config.run_name or f"grpo-{setup.task.suite}", {})
         config.output_dir = str(run.path / "checkpoints")
-        run.write_json("config.json", {"grpo": config.to_dict()})
+        run.write_json("config.json", {"kind": "grpo", **to_dict(setup)})
         return run, None
     run = Run.open(config.resume)
     config.output_dir = str(run.path / "checkpoints")
@@ -295,41 +259,37 @@ def build_dataset(tasks, expert):
                               for t, row in zip(tasks, tasks_to_rows(tasks))])
 
 
-def train_grpo(config: CodeGRPOConfig) -> Path:
-    """Train, logging into a run folder (a new one, or ``config.resume``); returns its path."""
-    trainer, run_path, checkpoint = build_trainer(config)
+def train_grpo(setup: GRPOSetup) -> Path:
+    """Train, logging into a run folder (a new one, or ``setup.grpo.resume``); returns its path."""
+    trainer, run_path, checkpoint = build_trainer(setup)
     trainer.train(resume_from_checkpoint=checkpoint)
     return run_path
 
 
-def build_trainer(config: CodeGRPOConfig):
+def build_trainer(setup: GRPOSetup):
     """(trainer, run folder, checkpoint to resume from or None), ready for ``trainer.train``.
     ``trainer.remove_callback(HeldoutEval)`` leaves out the held-out evaluations."""
-    from peft import LoraConfig  # here, not at the top: start-up cost
     from transformers import set_seed  # here, not at the top: start-up cost
     from transformers.integrations import TensorBoardCallback  # here, not at the top: start-up cost
 
-    train_tasks, heldout = load_tasks(config.task_setup())
-    run, checkpoint = _open_run(config)
+    config = setup.grpo
+    train_tasks, heldout = load_split(setup.task, setup.split)
+    run, checkpoint = _open_run(setup)
     log = RunLog(run.path)
 
     set_seed(config.seed)  # LoRA's initial weights come from the global generator
-    model, tok = load_model(config.model, device=str(config.device), dtype=config.dtype)
+    model, tok = setup.model.load(device=str(config.device))
     length_model = None
-    if config.mdl == "model_bits":
+    if setup.reward.mdl == "model_bits":
         length_model = copy.deepcopy(model).requires_grad_(False)
-    rewards = CodeRewards(config.reward_config(), tokenizer=tok, length_model=length_model,
-                          on_outcomes=_training_samples(log), max_completion_tokens=config.max_completion_length)
-    heldout_eval = HeldoutEval(config, tok, heldout, log, length_model)
-    peft_config = None
-    if config.lora:
-        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                                 target_modules=[m.strip() for m in config.lora_target_modules.split(",")],
-                                 task_type="CAUSAL_LM")
-    expert = CodeExpert(model, tok, ExpertConfig(few_shot=config.few_shot))
+    rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
+                          length_model=length_model, on_outcomes=_training_samples(log),
+                          max_completion_tokens=config.max_completion_length)
+    heldout_eval = HeldoutEval(setup, tok, heldout, log, length_model)
+    expert = CodeExpert(model, tok, prompt=setup.prompt, sandbox_config=setup.sandbox)
     trainer = CodeGRPOTrainer(model=model, reward_funcs=rewards.functions(), args=config,
                               train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
-                              peft_config=peft_config, expert=expert,
+                              peft_config=setup.model.peft_config(), expert=expert,
                               callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
     heldout_eval.handler = trainer.callback_handler
     for cb in trainer.callback_handler.callbacks:
@@ -338,10 +298,13 @@ def build_trainer(config: CodeGRPOConfig):
     return trainer, run.path, checkpoint
 
 
+def parse_setup(argv: list[str] | None = None) -> GRPOSetup:
+    """``--config run.yaml`` and flags (``--mdl ast --mdl-weight 0.01``); flags win."""
+    return parse(GRPOSetup, argv, prog="latentcode train grpo")
+
+
 def main(argv: list[str] | None = None) -> int:
-    from trl import TrlParser  # here, not at the top: start-up cost
-    (config,) = TrlParser(dataclass_types=[CodeGRPOConfig]).parse_args_and_config(argv)
-    print(train_grpo(config))
+    print(train_grpo(parse_setup(argv)))
     return 0
 
 

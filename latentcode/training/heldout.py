@@ -1,5 +1,5 @@
-"""What the GRPO and evolution-strategies trainers share: the task split, the held-out
-evaluation, and the run folder's logs.
+"""What the GRPO and evolution-strategies trainers share: the held-out evaluation and the
+run folder's logs (the task split is ``tasks.config.load_split``).
 
 A training run folder holds ``config.json``, ``samples.jsonl`` (every completion generated
 for training, with its execution, in ``latentcode bench``'s row format plus ``step``, so
@@ -9,7 +9,6 @@ program length and hard-coded rate at each evaluation).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import statistics
@@ -17,61 +16,20 @@ import time
 from pathlib import Path
 
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+from latentcode.expert.prompts import PromptConfig
 from latentcode.runs import read_jsonl
 from tasks.base import Task
-from tasks.splits import split
-from tasks.suites import BENCHMARKS, load_suite
 
 
-@dataclasses.dataclass
-class TaskSetup:
-    """Which tasks train and which are held out. Generated suites draw train and held-out
-    tasks from different seeds, so no question is in both."""
-    suite: str = "liststats"
-    train_size: int = 256
-    eval_size: int = 48
-    held_out_families: str = ""  # comma-separated families never trained on (suite "mixed")
-    held_out_min: float | None = None  # tasks with any number >= this are held out
-    difficulty: int = 1
-    seed: int = 0
-
-
-def load_tasks(setup: TaskSetup) -> tuple[list[Task], list[Task]]:
-    """(train, held_out). For a benchmark suite (a fixed file) the first ``eval_size``
-    records are held out and the next ``train_size`` train."""
-    families = tuple(f.strip() for f in setup.held_out_families.split(",") if f.strip())
-    rng = (setup.held_out_min, None) if setup.held_out_min is not None else None
-    if setup.suite in BENCHMARKS:
-        tasks = load_suite(setup.suite, n=setup.eval_size + setup.train_size)
-        held, train = tasks[:setup.eval_size], tasks[setup.eval_size:]
-        if families or rng:
-            raise ValueError("held_out_families and held_out_min apply to generated suites; "
-                             f"{setup.suite} is a fixed benchmark file")
-        return train, held
-    # generated: over-draw, then split by family / number range
-    pool_train = load_suite(setup.suite, n=4 * setup.train_size, seed=setup.seed,
-                            difficulty=setup.difficulty)
-    pool_eval = load_suite(setup.suite, n=4 * setup.eval_size, seed=setup.seed + 10_000,
-                           difficulty=setup.difficulty)
-    train, _ = split(pool_train, held_out_families=families, held_out_range=rng)
-    _, held = split(pool_eval, held_out_families=families, held_out_range=rng) \
-        if families or rng else ([], pool_eval)
-    if not train:
-        raise ValueError("every training task is held out: loosen held_out_families / held_out_min")
-    if not held:
-        raise ValueError("no task is held out: held_out_families / held_out_min select none")
-    return train[:setup.train_size], held[:setup.eval_size]
-
-
-def evaluate_heldout(model, tokenizer, tasks: list[Task], *, few_shot: int = 0,
+def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfig | None = None,
                      max_new_tokens: int = 256, batch_size: int = 16, rewards=None) -> dict:
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
     ``rewards`` (a CodeRewards) is given)."""
     was_training = model.training
     model.eval()
-    expert = CodeExpert(model, tokenizer, ExpertConfig(few_shot=few_shot, batch_size=batch_size,
-                                                       max_new_tokens=max_new_tokens))
+    expert = CodeExpert(model, tokenizer, ExpertConfig(batch_size=batch_size, max_new_tokens=max_new_tokens),
+                        prompt=prompt, sandbox_config=rewards.sandbox if rewards is not None else None)
     t0 = time.perf_counter()
     gens = expert.generate([expert.prompt(t) for t in tasks])
     gen_s = time.perf_counter() - t0

@@ -42,9 +42,10 @@ from collections.abc import Callable
 import sandbox
 from latentcode.expert import hardcode
 from latentcode.expert.samples import Generation
-from latentcode.expert.grading import grade_completions
+from latentcode.expert.grading import grade_code
 from latentcode.expert.hardcode import answer_is_input
 from latentcode.expert.mdl import MEASURES, model_bits, program_length, reference_length
+from sandbox.config import SandboxConfig
 from tasks.base import Task
 from tasks.check import list_credit
 
@@ -52,27 +53,38 @@ FAILURE_STATUSES = ("error", "timeout", "memory", "output_limit", "blocked", "cr
                     "no_code", "truncated")
 
 
+def _f(default, help: str, *aliases: str):
+    return dataclasses.field(default=default, metadata={"help": help, "aliases": list(aliases)})
+
+
 @dataclasses.dataclass
 class RewardConfig:
-    correct: float = 1.0
-    wrong: float = 0.0  # ran, printed a wrong answer
-    error: float = -0.1  # raised, or hit the memory/output limit, or was blocked
-    timeout: float = -0.1
-    no_code: float = -0.2  # no program in the reply
-    truncated: float = -0.2  # the token limit cut the program: never run
-    hardcoded: float = 0.0  # a right answer its program did not compute; at most `wrong`
-    partial_credit: float = 0.0  # list answers: share of (lowest correct - wrong) a fully
-    #                              partial answer may earn, in [0, 1); 0 is off
-    metamorphic: bool = True  # the behavioural hard-coding check (hardcode.check)
-    mdl: str = "none"  # none | tokens | ast | zlib | lzma | model_bits
-    mdl_weight: float = 0.0  # the most a correct program can lose to its length, as a
-    #                          share of (correct - wrong), in [0, 1); half of it at L = L0
-    mdl_on: str = "correct"  # only "correct": a length cost on wrong programs would let a
-    #                          short wrong program outrank a long one and invert clause 1
-    timeout_s: float = 2.0
-    memory_mb: int = 256
+    """The reward's parts and their order (docs/training.md). Flags: ``--reward-correct`` etc.
+    and ``--mdl``, ``--mdl-weight``; YAML keys: the field names (or the ``reward_*`` aliases)."""
+    correct: float = _f(1.0, "reward of a correct answer", "--reward-correct")
+    wrong: float = _f(0.0, "ran, printed a wrong answer", "--reward-wrong")
+    error: float = _f(-0.1, "raised, hit the memory or output limit, or was blocked", "--reward-error")
+    timeout: float = _f(-0.1, "ran past the sandbox's timeout_s", "--reward-timeout")
+    no_code: float = _f(-0.2, "no program in the reply", "--reward-no-code")
+    truncated: float = _f(-0.2, "the token limit cut the program (never run)", "--reward-truncated")
+    hardcoded: float = _f(0.0, "replaces the grade of a right answer its program did not compute; at most wrong")
+    partial_credit: float = _f(0.0, "list answers: the share of (lowest correct - wrong) a fully partial "
+                                    "answer may earn, in [0, 1); 0 is off")
+    metamorphic: bool = _f(True, "the behavioural hard-coding check: re-run correct programs on the "
+                                 "question with new numbers")
+    mdl: str = _f("none", "length measure: none, " + ", ".join(MEASURES))
+    mdl_weight: float = _f(0.0, "in [0, 1): the most a correct program can lose to its length, as a "
+                                "share of (correct - wrong); half of it at the measure's reference length")
+    mdl_on: str = _f("correct", "only 'correct': a length cost on wrong programs would let a short "
+                                "wrong program outrank a long one")
+    mdl_reference: str = _f("frozen", "model_bits under a frozen copy of the start model (the only "
+                                      "choice: the policy's own log-probability is not a length)")
 
     def __post_init__(self):
+        if self.mdl_reference != "frozen":
+            raise ValueError(f"mdl_reference must be 'frozen', not {self.mdl_reference!r}: the policy's "
+                             "own -log2 p(program) is not a length (training can shorten any program "
+                             "by making it more likely)")
         if self.mdl not in ("none",) + MEASURES:
             raise ValueError(f"mdl must be 'none' or one of {', '.join(MEASURES)}, not {self.mdl!r}")
         if self.mdl_on != "correct":
@@ -154,10 +166,11 @@ class CodeRewards:
     with it).
     """
 
-    def __init__(self, config: RewardConfig | None = None, *, tokenizer=None, length_model=None,
-                 on_outcomes: Callable | None = None, max_completion_tokens: int | None = None,
-                 memo_size: int = 4096):
+    def __init__(self, config: RewardConfig | None = None, *, sandbox_config: SandboxConfig | None = None,
+                 tokenizer=None, length_model=None, on_outcomes: Callable | None = None,
+                 max_completion_tokens: int | None = None, memo_size: int = 4096):
         self.config = config or RewardConfig()
+        self.sandbox = sandbox_config or SandboxConfig()
         self.tokenizer, self.length_model = tokenizer, length_model
         self.on_outcomes = on_outcomes
         self.max_completion_tokens = max_completion_tokens
@@ -192,10 +205,8 @@ class CodeRewards:
                 n = num_tokens[i] if num_tokens is not None else 0
                 cut = self.max_completion_tokens is not None and n >= self.max_completion_tokens
                 gens.append([Generation(texts[i], n, not cut)])
-            graded = grade_completions([tasks[i] for i in fresh], gens, mode="code",
-                                       tokenizer=self.tokenizer, timeout_s=self.config.timeout_s,
-                                       memory_mb=self.config.memory_mb, pool=self.pool,
-                                       check_hardcoding=False)
+            graded = grade_code([tasks[i] for i in fresh], gens, tokenizer=self.tokenizer,
+                                sandbox_config=self.sandbox, pool=self.pool, check_hardcoding=False)
             outcomes = self._score([tasks[i] for i in fresh], [g[0] for g in graded])
             for i, o in zip(fresh, outcomes):
                 self._remember(keys[i], o)
@@ -244,7 +255,7 @@ class CodeRewards:
             return
         verdicts = hardcode.check([t for t, _ in todo], [o.sample.program for _, o in todo],
                                   [_result_of(o.sample) for _, o in todo], pool=self.pool,
-                                  timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
+                                  timeout_s=self.sandbox.timeout_s, memory_mb=self.sandbox.memory_mb)
         for (_, o), v in zip(todo, verdicts):
             if v is None:
                 continue

@@ -1,0 +1,223 @@
+"""What both experts share: sampling settings, batched generation, the prompt-prefix cache.
+
+    class CodeExpert(Expert): ...      # a program, run in the sandbox (code_expert.py)
+    class DirectExpert(Expert): ...    # a text answer (direct_expert.py)
+
+An expert answers a batch of tasks with ``solve(tasks)``: one list of ``Sample`` per task,
+``num_samples`` long, each carrying its answer, grade and cost (generated tokens, generation
+and execution seconds). The two differ in three methods: ``messages`` (what the model is
+asked), ``answered`` (when a reply is complete, so its row leaves the batch) and
+``grade_generations``. Generation is batched (left padding, KV cache); the prompt start all
+questions share (system prompt, few-shot examples) is prefilled once and reused; a row
+leaves the batch as soon as it is answered (small models keep talking after the code, and
+those tokens cost time and change nothing). See ``latentcode.expert.decode``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import field
+
+import torch
+
+from latentcode.expert.decode import decode, growing_cache
+from latentcode.expert.prompts import PromptConfig
+from latentcode.expert.samples import Generation, Sample
+
+
+@dataclasses.dataclass
+class ExpertConfig:
+    """How completions are sampled."""
+    num_samples: int = field(default=1, metadata={"aliases": ["--samples"], "help": "completions per question (maj@k, pass@k)"})
+    max_new_tokens: int = field(default=320, metadata={"help": "token limit per completion"})
+    temperature: float | None = field(default=None, metadata={"help": "default: greedy for 1 sample, 0.7 for several"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass when sampling"})
+    batch_size: int = field(default=16, metadata={"help": "completions generated together"})
+    seed: int = field(default=0, metadata={"help": "seed of the sampling"})
+    prefix_cache: bool = field(default=True, metadata={"help": "prefill the prompts' shared start once and reuse it"})
+
+    def __post_init__(self):
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples ({self.num_samples}) must be at least 1")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size ({self.batch_size}) must be at least 1")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p ({self.top_p}) must be in (0, 1]")
+        if self.temperature is None:
+            self.temperature = 0.0 if self.num_samples == 1 else 0.7
+        if self.temperature < 0:
+            raise ValueError(f"temperature ({self.temperature}) must be >= 0 (0: greedy)")
+        if self.num_samples > 1 and self.temperature == 0:
+            raise ValueError("temperature 0 makes every sample identical; set temperature "
+                             "(e.g. 0.7) or num_samples 1")
+        if self.batch_size < self.num_samples:
+            self.batch_size = self.num_samples
+
+
+def _may_end(last_token_text: str) -> bool:
+    """A block closes only on a token with a backtick, an answer line only on a newline: the
+    whole row is decoded only then, not on every step."""
+    return "`" in last_token_text or "\n" in last_token_text
+
+
+class Expert:
+    """The shared machinery; use ``CodeExpert`` or ``DirectExpert``."""
+
+    def __init__(self, model, tokenizer, config: ExpertConfig | None = None, *,
+                 prompt: PromptConfig | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.config = config or ExpertConfig()
+        self.prompt_config = prompt or PromptConfig()
+        self._prefix: _PrefixCache | None = None
+        self._generator = torch.Generator(device=model.device).manual_seed(self.config.seed)
+
+    # what differs ---------------------------------------------------------------------------
+    def messages(self, task) -> list[dict]:
+        raise NotImplementedError
+
+    def answered(self, text: str) -> bool:
+        """Whether a reply so far is complete (its row may leave the batch)."""
+        raise NotImplementedError
+
+    def grade_generations(self, tasks, gens: list[list[Generation]], gen_s: float = 0.0
+                          ) -> list[list[Sample]]:
+        raise NotImplementedError
+
+    # prompts ------------------------------------------------------------------------------
+    def prompt(self, task) -> str:
+        return self.tokenizer.apply_chat_template(self.messages(task), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    # generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompts: list[str]) -> list[list[Generation]]:
+        """``num_samples`` generations for each prompt, batched."""
+        cfg = self.config
+        per_call = max(1, cfg.batch_size // cfg.num_samples)
+        out: list[list[Generation]] = []
+        for start in range(0, len(prompts), per_call):
+            out += self._generate_batch(prompts[start:start + per_call])
+        return out
+
+    def _generate_batch(self, prompts: list[str]) -> list[list[Generation]]:
+        cfg, tok = self.config, self.tokenizer
+        k = cfg.num_samples
+        ids = tok(prompts, add_special_tokens=False)["input_ids"]
+        ids = [x for x in ids for _ in range(k)]
+        tokens, ended = self.decode_ids(ids, temperature=cfg.temperature, top_p=cfg.top_p,
+                                        max_new_tokens=cfg.max_new_tokens, generator=self._generator)
+        rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e)
+                for t, e in zip(tokens, ended)]
+        return [rows[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+    def decode_ids(self, ids: list[list[int]], *, temperature: float, top_p: float,
+                   max_new_tokens: int, generator: torch.Generator | None = None,
+                   eos_token_ids: set[int] | None = None, keep_eos: bool = False
+                   ) -> tuple[list[list[int]], list[bool]]:
+        """New tokens for each prompt (token ids, one row per completion), and whether each
+        row ended (end-of-sequence, or its code block / answer line closed) before
+        ``max_new_tokens``. A sampled end-of-sequence token is left out unless ``keep_eos``.
+        ``generator`` None samples from torch's global generator (what a trainer checkpoints
+        and restores); ``eos_token_ids`` defaults to the tokenizer's."""
+        cfg, tok = self.config, self.tokenizer
+        prefix = self._shared_prefix(ids) if cfg.prefix_cache else None
+        n_pre = len(prefix.ids) if prefix is not None else 0
+        # Left-pad what follows the shared prefix: [prefix][pads][question]. Positions come
+        # from the attention mask's running count, so every question continues at n_pre.
+        rest = [x[n_pre:] for x in ids]
+        width = max(map(len, rest))
+        input_ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for x in rest])
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in rest])
+        if prefix is not None:
+            input_ids = torch.cat([torch.tensor([prefix.ids]).expand(len(ids), -1), input_ids], 1)
+            mask = torch.cat([torch.ones(len(ids), n_pre, dtype=mask.dtype), mask], 1)
+        device = self.model.device
+        answered = self.answered
+        return decode(
+            self.model, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
+            eos_token_ids=eos_token_ids or {tok.eos_token_id}, temperature=temperature, top_p=top_p,
+            past=prefix.expand(len(ids)) if prefix is not None else None,
+            finished=lambda row, t: _may_end(tok.decode(t[-1:]))
+            and answered(tok.decode(t, skip_special_tokens=True)),
+            generator=generator, keep_eos=keep_eos)
+
+    def forget_prefix(self) -> None:
+        """Drop the cached prompt prefix. Needed after weight updates that autograd's version
+        counters miss: fused optimizers (``AdamW(fused=True)``, transformers' default
+        ``adamw_torch_fused``) write the weights without bumping them."""
+        self._prefix = None
+
+    def _shared_prefix(self, ids: list[list[int]]) -> "_PrefixCache | None":
+        """The keys and values of the tokens every prompt starts with (system prompt and
+        few-shot examples: 400 of the 460 tokens of a 3-shot GSM8K prompt), computed once
+        and reused by every batch. Prefill was two thirds of generation time without it.
+        Recomputed when the weights change (ES perturbs them in place)."""
+        version = _weights_version(self.model)
+        limit = min(map(len, ids)) - 1  # every row keeps at least one token to feed
+        cached = self._prefix
+        if cached is not None and cached.version == version:
+            n = _common_prefix_len([cached.ids] + ids, limit)
+            if n >= _MIN_PREFIX:
+                if n < len(cached.ids):
+                    cached.crop(n)  # a batch shared more than the preamble; keep the part all share
+                return cached
+        n = _common_prefix_len(ids, limit)
+        if n < _MIN_PREFIX:
+            return None
+        self._prefix = _PrefixCache.build(self.model, ids[0][:n], version)
+        return self._prefix
+
+    # the whole loop -----------------------------------------------------------------------
+    def solve(self, tasks) -> list[list[Sample]]:
+        """``num_samples`` graded samples per task, in order."""
+        t0 = time.perf_counter()
+        gens = self.generate([self.prompt(t) for t in tasks])
+        gen_s = (time.perf_counter() - t0) / max(1, sum(len(g) for g in gens))
+        return self.grade_generations(tasks, gens, gen_s)
+
+
+_MIN_PREFIX = 16  # tokens; below this the copy costs about what it saves
+
+
+def _common_prefix_len(seqs: list[list[int]], limit: int) -> int:
+    first = seqs[0]
+    n = min(limit, len(first))
+    for s in seqs[1:]:
+        i = 0
+        m = min(n, len(s))
+        while i < m and s[i] == first[i]:
+            i += 1
+        n = i
+    return n
+
+
+def _weights_version(model) -> tuple:
+    """Changes whenever a parameter is modified in place under autograd's version counter
+    (``p.add_`` under no_grad, as ES does; foreach optimizer steps) or replaced. Fused
+    optimizer kernels do not bump the counter: see ``CodeExpert.forget_prefix``."""
+    return tuple((id(p), p._version) for p in model.parameters())
+
+
+@dataclasses.dataclass
+class _PrefixCache:
+    ids: list[int]
+    layers: list[tuple[torch.Tensor, torch.Tensor]]  # (keys, values), batch 1
+    version: tuple
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, model, ids: list[int], version: tuple) -> "_PrefixCache":
+        x = torch.tensor([ids], device=model.device)
+        cache = model(input_ids=x, use_cache=True).past_key_values
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        return cls(list(ids), layers, version)
+
+    def crop(self, n: int) -> None:
+        self.ids = self.ids[:n]
+        self.layers = [(k[..., :n, :], v[..., :n, :]) for k, v in self.layers]
+
+    def expand(self, rows: int):
+        """A fresh cache for ``rows`` sequences (generation appends to it)."""
+        return growing_cache(self.layers, rows)

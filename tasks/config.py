@@ -1,0 +1,73 @@
+"""Which questions a run uses: one dataclass for the suite, one for the train / held-out split.
+
+    task = TaskConfig(suite="liststats", difficulty=1, task_seed=0)
+    train, held_out = load_split(task, SplitConfig(train_size=256, eval_size=48, held_out_min=1000))
+
+``latentcode bench`` reads ``TaskConfig`` (plus its own ``n``); every trainer reads both.
+Their fields are the commands' flags (``--suite``, ``--held-out-min`` ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+
+from tasks.base import Task
+from tasks.splits import split
+from tasks.suites import BENCHMARKS, load_suite
+
+
+@dataclasses.dataclass
+class TaskConfig:
+    suite: str = field(default="liststats", metadata={"help": "a benchmark (gsm8k, svamp, mawps, countdown, humaneval, mbpp) or a generated family (liststats, mixed, ...)"})
+    difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
+    task_seed: int = field(default=0, metadata={"help": "seed of the generated questions"})
+
+    def __post_init__(self):
+        if self.difficulty < 1:
+            raise ValueError(f"difficulty ({self.difficulty}) must be >= 1")
+
+
+@dataclasses.dataclass
+class SplitConfig:
+    """Generated suites draw train and held-out tasks from different seeds, so no question is
+    in both; a benchmark file holds out its first ``eval_size`` records."""
+    train_size: int = field(default=256, metadata={"help": "training questions"})
+    eval_size: int = field(default=48, metadata={"help": "held-out questions, evaluated greedily"})
+    held_out_families: str = field(default="", metadata={"help": "comma-separated families never trained on (suite mixed)"})
+    held_out_min: float | None = field(default=None, metadata={"help": "questions with any number >= this are held out"})
+
+    def __post_init__(self):
+        for name in ("train_size", "eval_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be >= 1")
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.held_out_families.split(",") if f.strip())
+
+
+def load_split(task: TaskConfig, split_config: SplitConfig) -> tuple[list[Task], list[Task]]:
+    """(train, held_out). For a benchmark suite (a fixed file) the first ``eval_size``
+    records are held out and the next ``train_size`` train."""
+    s = split_config
+    families = s.families
+    rng = (s.held_out_min, None) if s.held_out_min is not None else None
+    if task.suite in BENCHMARKS:
+        if families or rng:
+            raise ValueError("held_out_families and held_out_min apply to generated suites; "
+                             f"{task.suite} is a fixed benchmark file")
+        tasks = load_suite(task.suite, n=s.eval_size + s.train_size)
+        return tasks[s.eval_size:], tasks[:s.eval_size]
+    # generated: over-draw, then split by family / number range
+    pool_train = load_suite(task.suite, n=4 * s.train_size, seed=task.task_seed,
+                            difficulty=task.difficulty)
+    pool_eval = load_suite(task.suite, n=4 * s.eval_size, seed=task.task_seed + 10_000,
+                           difficulty=task.difficulty)
+    train, _ = split(pool_train, held_out_families=families, held_out_range=rng)
+    _, held = split(pool_eval, held_out_families=families, held_out_range=rng) \
+        if families or rng else ([], pool_eval)
+    if not train:
+        raise ValueError("every training task is held out: loosen held_out_families / held_out_min")
+    if not held:
+        raise ValueError("no task is held out: held_out_families / held_out_min select none")
+    return train[:s.train_size], held[:s.eval_size]
