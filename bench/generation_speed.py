@@ -1,39 +1,75 @@
-"""Code-expert generation: transformers' generate vs the project's decoder, side by side.
+"""Generation throughput: the project's decoder against transformers' generate, per dtype and
+batch size, on the two prompts the project sends most (3-shot GSM8K, zero-shot list
+statistics), and the share of the machine's matmul roofline each reaches.
 
-Same prompts, same model, greedy, rounds alternating (generate first, then ours, then the
-other way round) so machine noise hits both; reports the median seconds per batch and the
-median of per-round ratios, and checks that both produced the same programs.
+    python bench/generation_speed.py --prompts liststats:0 gsm8k:3 --batches 16 32 64 128 \\
+        --dtypes float32 bfloat16 --questions 64 --out bench/results/generation_speed.json
 
-    python bench/generation_speed.py --suite gsm8k --few-shot 3 --samples 4 --rounds 3
+Greedy, 320 new tokens at most, the same questions for both methods, in alternating order; ``generate`` runs with
+transformers' sdpa attention (as a user gets it), the decoder with the model as loaded (the
+decode attention on CPU, latentcode/attention.py).
+The decoder runs ``batch`` rows at a time from a queue of all the questions (continuous
+batching: a finished row's place goes to the next question); ``generate`` runs the questions
+in chunks of ``batch`` with a per-row stopping criterion (a chunk ends when its longest row
+does). tokens/s counts the tokens each method kept (up to the closed code block).
 
-"generate" is what ``CodeExpert`` did before ``latentcode/expert/decode.py``: one ``generate``
-call per batch with ``num_return_sequences`` and a per-row stopping criterion (a finished
-row stays in the batch until the longest ends; every row prefills the whole prompt).
+Roofline: a token costs 2 x (non-embedding parameters + output head) FLOPs (0.27 GFLOP for
+SmolLM2-135M; attention extra); the peak is the measured (64 x 576) @ (576 x 1536) matmul
+rate in that dtype on this machine. A dtype the CPU does not multiply natively (bf16 without
+AVX-512 BF16 / AMX) is reported with its matmul rate and not run, unless --force.
+
+Each (prompt, dtype, batch) result is written to --out as soon as it is measured, and a
+rerun skips what the file already holds (--redo measures again).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from latentcode.expert.base import Expert, ExpertConfig
-from latentcode.expert.code_expert import CodeExpert
-from latentcode.expert.direct_expert import DirectExpert
-from latentcode.expert.prompts import PromptConfig
-from latentcode.models import load_model
-from tasks.suites import load_suite
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from latentcode.expert.base import ExpertConfig  # noqa: E402
+from latentcode.expert.code_expert import CodeExpert  # noqa: E402
+from latentcode.expert.prompts import PromptConfig  # noqa: E402
+from latentcode.models import cpu_has_native_bf16, load_model  # noqa: E402
+from tasks.suites import load_suite  # noqa: E402
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def matmul_gflops(dtype: torch.dtype, device: str, reps: int = 200) -> float:
+    a = torch.randn(64, 576, dtype=dtype, device=device)
+    b = torch.randn(576, 1536, dtype=dtype, device=device)
+    for _ in range(10):
+        a @ b
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps // 5):
+            a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) / (reps // 5))
+    return 2 * 64 * 576 * 1536 / statistics.median(times) / 1e9
+
+
+def flops_per_token(model) -> float:
+    emb = model.get_input_embeddings().weight.numel()
+    total = sum(p.numel() for p in model.parameters())
+    head = model.get_output_embeddings().weight.numel()
+    return 2.0 * (total - emb + head) if model.config.tie_word_embeddings else 2.0 * (total - emb)
 
 
 class _Stop(StoppingCriteria):
     def __init__(self, tok, prompt_len, answered):
-        self.tok, self.prompt_len = tok, prompt_len
-        self.answered = answered
-        self.done = None
+        self.tok, self.prompt_len, self.answered, self.done = tok, prompt_len, answered, None
 
     def __call__(self, input_ids, scores, **kwargs):
         texts = self.tok.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
@@ -42,81 +78,128 @@ class _Stop(StoppingCriteria):
         return self.done
 
 
-def with_generate(expert: Expert, prompts: list[str]) -> tuple[list[str], int]:
-    cfg, tok, model = expert.config, expert.tokenizer, expert.model
-    tok.padding_side = "left"
-    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    n = enc["input_ids"].shape[1]
-    stop = _Stop(tok, n, expert.answered)
-    kw = dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=None) \
-        if cfg.temperature > 0 else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-    out = model.generate(**enc, max_new_tokens=cfg.max_new_tokens,
-                         num_return_sequences=cfg.num_samples, pad_token_id=tok.pad_token_id,
-                         eos_token_id=tok.eos_token_id, stopping_criteria=StoppingCriteriaList([stop]), **kw)
-    texts, steps = [], out.shape[1] - n
-    for row in out[:, n:].tolist():
-        cut = next((i for i, t in enumerate(row) if t in (tok.eos_token_id, tok.pad_token_id)), len(row))
-        texts.append(tok.decode(row[:cut], skip_special_tokens=True))
-    return texts, steps
+def _kept(tok, row: list[int], answered) -> list[int]:
+    """generate's tokens up to end-of-sequence or the closed block (what the decoder keeps)."""
+    out = []
+    for t in row:
+        if t in (tok.eos_token_id, tok.pad_token_id):
+            break
+        out.append(t)
+        if "`" in tok.decode([t]) and answered(tok.decode(out, skip_special_tokens=True)):
+            break
+    return out
 
 
-def with_decoder(expert: Expert, prompts: list[str]) -> list[str]:
-    return [g.text for gs in expert._generate_batch(prompts) for g in gs]
+def with_generate(expert, prompts: list[str], batch: int, max_new: int) -> list[list[int]]:
+    tok, model = expert.tokenizer, expert.model
+    attention = model.config._attn_implementation
+    model.set_attn_implementation("sdpa")  # transformers' generate as a user gets it
+    try:
+        return _generate(expert, prompts, batch, max_new)
+    finally:
+        model.set_attn_implementation(attention)
+
+
+def _generate(expert, prompts: list[str], batch: int, max_new: int) -> list[list[int]]:
+    tok, model = expert.tokenizer, expert.model
+    out = []
+    for i in range(0, len(prompts), batch):
+        enc = tok(prompts[i:i + batch], return_tensors="pt", padding=True,
+                  add_special_tokens=False).to(model.device)
+        n = enc["input_ids"].shape[1]
+        gen = model.generate(**enc, max_new_tokens=max_new, do_sample=False, temperature=None,
+                             top_p=None, top_k=None, pad_token_id=tok.pad_token_id,
+                             eos_token_id=tok.eos_token_id,
+                             stopping_criteria=StoppingCriteriaList([_Stop(tok, n, expert.answered)]))
+        out += [_kept(tok, r, expert.answered) for r in gen[:, n:].tolist()]
+    return out
+
+
+def with_decoder(expert, prompts: list[str], batch: int, max_new: int) -> list[list[int]]:
+    ids = expert.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    tokens, _ = expert.decode_ids(ids, temperature=0.0, top_p=1.0, max_new_tokens=max_new, batch_size=batch)
+    return tokens
+
+
+def measure(model, tok, suite: str, shots: int, batch: int, questions: int, max_new: int,
+            methods: list[str]) -> dict:
+    tasks = load_suite(suite, n=questions, seed=0)
+    expert = CodeExpert(model, tok, ExpertConfig(max_new_tokens=max_new, batch_size=batch),
+                        prompt=PromptConfig(few_shot=shots))
+    prompts = [expert.prompt(t) for t in tasks]
+    with_decoder(expert, prompts[:2], 2, 4)  # warm-up, and the shared prefix
+    res = {}
+    for name in methods:
+        fn = with_generate if name == "generate" else with_decoder
+        t0 = time.perf_counter()
+        toks = fn(expert, prompts, batch, max_new)
+        wall = time.perf_counter() - t0
+        res[name] = {"s": wall, "tokens": sum(map(len, toks)), "tokens_per_s": sum(map(len, toks)) / wall,
+                     "rows": toks}
+    out = {k: {kk: vv for kk, vv in v.items() if kk != "rows"} for k, v in res.items()}
+    for k, v in res.items():  # what each row said, for agreement across dtypes
+        out[k]["row_hashes"] = [hashlib.sha1(str(r).encode()).hexdigest()[:10] for r in v["rows"]]
+    if len(res) == 2:
+        a, b = res["generate"]["rows"], res["decoder"]["rows"]
+        out["identical"] = sum(x == y for x, y in zip(a, b))
+        out["ratio"] = res["decoder"]["tokens_per_s"] / res["generate"]["tokens_per_s"]
+    out["questions"] = len(prompts)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--suite", default="gsm8k")
-    ap.add_argument("--mode", default="code")
-    ap.add_argument("--few-shot", type=int, default=3)
-    ap.add_argument("--samples", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=16, help="completions per batch")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--prompts", nargs="+", default=["liststats:0", "gsm8k:3"], help="suite:few_shot")
+    ap.add_argument("--batches", nargs="+", type=int, default=[16, 32, 64, 128])
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=list(DTYPES))
+    ap.add_argument("--questions", type=int, default=64)
+    ap.add_argument("--max-new-tokens", type=int, default=320)
+    ap.add_argument("--generate-max-batch", type=int, default=64, help="larger batches: decoder only")
+    ap.add_argument("--force", action="store_true", help="run a dtype the CPU emulates")
+    ap.add_argument("--redo", action="store_true")
     ap.add_argument("--out", default="bench/results/generation_speed.json")
     args = ap.parse_args()
-    model, tok = load_model(args.model)
-    per = max(1, args.batch // args.samples)
-    tasks = load_suite(args.suite, n=per * args.rounds)
-    temperature = 0.0 if args.samples == 1 else 0.7
-    expert = {"code": CodeExpert, "direct": DirectExpert}[args.mode](
-        model, tok, ExpertConfig(num_samples=args.samples, temperature=temperature, batch_size=args.batch),
-        prompt=PromptConfig(few_shot=args.few_shot))
-    expert._generate_batch([expert.prompt(tasks[0])])  # warm-up, and the shared prefix
-    rows = []
-    for r in range(args.rounds):
-        prompts = [expert.prompt(t) for t in tasks[r * per:(r + 1) * per]]
-        order = ["generate", "decoder"] if r % 2 == 0 else ["decoder", "generate"]
-        res = {}
-        for name in order:
-            t0 = time.perf_counter()
-            if name == "generate":
-                texts, steps = with_generate(expert, prompts)
-            else:
-                texts = with_decoder(expert, prompts)
-            res[name] = (time.perf_counter() - t0, texts)
-        same = sum(a == b for a, b in zip(res["generate"][1], res["decoder"][1]))
-        rows.append({"round": r, "generate_s": res["generate"][0], "decoder_s": res["decoder"][0],
-                     "ratio": res["generate"][0] / res["decoder"][0], "steps": steps,
-                     "same_text": same, "rows": len(texts)})
-        print(f"round {r}: generate {res['generate'][0]:6.1f} s   decoder {res['decoder'][0]:6.1f} s"
-              f"   x{rows[-1]['ratio']:.2f}   identical {same}/{len(texts)}", flush=True)
-    summary = {
-        "config": vars(args), "torch_threads": torch.get_num_threads(), "rounds": rows,
-        "median_generate_s": statistics.median(r["generate_s"] for r in rows),
-        "median_decoder_s": statistics.median(r["decoder_s"] for r in rows),
-        "median_ratio": statistics.median(r["ratio"] for r in rows),
-    }
-    print(f"\n{args.suite} {args.mode} {args.few_shot}-shot, {args.samples} sample(s), "
-          f"{args.batch} completions per batch: generate {summary['median_generate_s']:.1f} s, "
-          f"decoder {summary['median_decoder_s']:.1f} s per batch (median); "
-          f"median ratio x{summary['median_ratio']:.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(out.read_text()) if out.exists() else {}
-    key = f"{args.suite}-{args.mode}-{args.few_shot}shot-k{args.samples}"
-    old[key] = summary
-    out.write_text(json.dumps(old, indent=2))
+    results = json.loads(out.read_text()) if out.exists() else {}
+    cpu = torch.cpu.get_cpu_capability() if args.device == "cpu" else torch.cuda.get_device_name()
+    results["machine"] = {"device": args.device, "capability": cpu, "threads": torch.get_num_threads(),
+                          "native_bf16": cpu_has_native_bf16() if args.device == "cpu" else True}
+    for dname in args.dtypes:
+        dtype = DTYPES[dname]
+        peak = matmul_gflops(dtype, args.device)
+        results.setdefault("matmul_gflops", {})[dname] = peak
+        print(f"{dname}: (64x576)@(576x1536) matmul {peak:.1f} GFLOP/s", flush=True)
+        emulated = args.device == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16()
+        if emulated and not args.force:
+            print(f"  {dname} not run: this CPU has no native bf16 (--force runs it anyway)", flush=True)
+            continue
+        model, tok = load_model(args.model, device=args.device, dtype=dname)
+        per_token = flops_per_token(model)
+        for spec in args.prompts:
+            suite, shots = spec.split(":")
+            for batch in args.batches:
+                key = f"{suite}-{shots}shot-{dname}-b{batch}"
+                if key in results and not args.redo:
+                    continue
+                methods = ["decoder"] + (["generate"] if batch <= args.generate_max_batch else [])
+                if batch % 32 == 16:
+                    methods.reverse()  # alternate which runs first
+                r = measure(model, tok, suite, int(shots), batch, args.questions, args.max_new_tokens, methods)
+                for m in ("decoder", "generate"):
+                    if m in r:
+                        r[m]["roofline_share"] = r[m]["tokens_per_s"] * per_token / (peak * 1e9)
+                r.update(suite=suite, few_shot=int(shots), dtype=dname, batch=batch,
+                         gflop_per_token=per_token / 1e9)
+                results[key] = r
+                out.write_text(json.dumps(results, indent=2))
+                g = r.get("generate", {})
+                print(f"  {key}: decoder {r['decoder']['tokens_per_s']:.0f} tok/s "
+                      f"({r['decoder']['roofline_share']:.0%} of roofline)"
+                      + (f", generate {g['tokens_per_s']:.0f} tok/s, x{r['ratio']:.2f}, identical "
+                         f"{r['identical']}/{r['questions']}" if g else ""), flush=True)
 
 
 if __name__ == "__main__":

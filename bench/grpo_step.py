@@ -1,15 +1,22 @@
-"""GRPO optimizer-step time: TRL's generation vs completions that stop at the closing fence.
+"""GRPO optimizer-step time, per arm, side by side:
 
-Same model, tasks, seed and config except ``stop_at_fence``; rounds alternate which goes
-first so machine noise hits both. Each round builds a fresh trainer (held-out evaluation
+- ``trl``: TRL's own generation (``stop_at_fence`` off);
+- ``fence-fp32``: the project's decoder stopping at the closing fence, float32 weights, no
+  autocast, transformers' sdpa attention (the configuration before bf16 and the decode
+  attention);
+- ``fence``: the defaults (bf16 autocast where the machine multiplies bf16 natively, LoRA's
+  base weights in bf16, the decode attention on CPU).
+
+Same model, tasks, seed and config otherwise; rounds rotate which arm goes first so machine
+noise hits all. Each round builds a fresh trainer (held-out evaluation
 left out) and times ``--steps`` optimizer steps; the first step of each trainer is also
 timed, but the table's medians are over all steps. Reports seconds per step, completion
 tokens per step (TRL's ``completions/mean_length``), the mean reward, and the median of
 per-round ratios.
 
-    python bench/grpo_step.py --rounds 2 --steps 2
+    python bench/grpo_step.py --rounds 2 --steps 2 --arms fence-fp32 fence
 
-Both modes sample from torch's global generator under the same seed, but from different
+The arms sample from torch's global generator under the same seed, but from different
 distributions of length (one stops at the fence), so the rewards are not identical; the
 reward column shows the stop does not cost reward.
 """
@@ -43,13 +50,17 @@ class _Clock(TrainerCallback):
             self.logs.append(dict(logs))
 
 
-def one_run(args, stop: bool, runs_dir: str) -> dict:
-    config = compose(GRPOSetup, 
+ARMS = {"trl": dict(stop_at_fence=False), "fence": dict(stop_at_fence=True),
+        "fence-fp32": dict(stop_at_fence=True, bf16=False, attn_implementation="sdpa")}
+
+
+def one_run(args, arm: str, runs_dir: str) -> dict:
+    config = compose(GRPOSetup, **ARMS[arm],
         model=args.model, suite=args.suite, train_size=64, eval_size=4, use_cpu=args.cpu,
         max_steps=args.steps, save_steps=10_000, num_generations=args.generations,
         per_device_train_batch_size=args.generations, max_completion_length=args.max_tokens,
-        learning_rate=2e-4, runs_dir=runs_dir, run_name=f"step-{stop}", report_to=[],
-        stop_at_fence=stop, seed=args.seed, eval_every=0)
+        learning_rate=2e-4, runs_dir=runs_dir, run_name=f"step-{arm}", report_to=[],
+        seed=args.seed, eval_every=0)
     trainer, _, _ = build_trainer(config)
     trainer.remove_callback(HeldoutEval)
     clock = _Clock()
@@ -68,37 +79,36 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=192, help="max_completion_length")
     ap.add_argument("--steps", type=int, default=2, help="optimizer steps per trainer")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--arms", nargs="+", default=["trl", "fence-fp32", "fence"], choices=list(ARMS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cpu", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--out", default="bench/results/grpo_step.json")
     args = ap.parse_args()
 
-    results = {"trl": [], "fence": []}
+    results = {arm: [] for arm in args.arms}
     with tempfile.TemporaryDirectory() as runs_dir:
         for r in range(args.rounds):
-            order = [False, True] if r % 2 == 0 else [True, False]
-            for stop in order:
-                res = one_run(args, stop, runs_dir)
-                results["fence" if stop else "trl"].append(res)
-                print(f"round {r + 1} {'fence' if stop else 'trl  '}: steps "
-                      + " ".join(f"{s:.1f}s" for s in res["step_s"])
+            order = args.arms[r % len(args.arms):] + args.arms[:r % len(args.arms)]
+            for arm in order:
+                res = one_run(args, arm, runs_dir)
+                results[arm].append(res)
+                print(f"round {r + 1} {arm:10}: steps " + " ".join(f"{s:.1f}s" for s in res["step_s"])
                       + f", tokens/step {statistics.mean(res['tokens']):.0f}, reward "
                       + f"{statistics.mean(res['reward']):.3f}", flush=True)
 
-    def med(mode, key):
-        return statistics.median(x for res in results[mode] for x in res[key])
+    def med(arm, key):
+        return statistics.median(x for res in results[arm] for x in res[key])
 
-    ratios = [statistics.median(t["step_s"]) / statistics.median(f["step_s"])
-              for t, f in zip(results["trl"], results["fence"])]
+    base = args.arms[0]
+    ratios = {arm: [statistics.median(b["step_s"]) / statistics.median(a["step_s"])
+                    for b, a in zip(results[base], results[arm])] for arm in args.arms[1:]}
     print(f"\n{args.model}, {args.suite}, {args.generations} completions per step, "
           f"max_completion_length {args.max_tokens}, LoRA r16, {args.rounds} rounds x {args.steps} steps\n")
-    print("| generation | s per step (median) | completion tokens per step | mean reward |")
-    print("|---|---:|---:|---:|")
-    for mode, name in (("trl", "TRL `model.generate`"), ("fence", "stop at the closing fence")):
-        print(f"| {name} | {med(mode, 'step_s'):.1f} | {med(mode, 'tokens'):.0f} | "
-              f"{med(mode, 'reward'):.3f} |")
-    print(f"\nmedian of per-round ratios (TRL / fence): {statistics.median(ratios):.2f}x "
-          f"(rounds: {', '.join(f'{x:.2f}x' for x in ratios)})")
+    print(f"| arm | s per step (median) | completion tokens per step | mean reward | speed-up over {base} |")
+    print("|---|---:|---:|---:|---:|")
+    for arm in args.arms:
+        up = f"{statistics.median(ratios[arm]):.2f}x" if arm in ratios else "1"
+        print(f"| {arm} | {med(arm, 'step_s'):.1f} | {med(arm, 'tokens'):.0f} | {med(arm, 'reward'):.3f} | {up} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"args": vars(args), "results": results, "ratios": ratios}, indent=1))
 

@@ -4,7 +4,7 @@
     run.path / "summary.json"
     python -m latentcode bench --config bench.yaml --samples 4    # flags override the file
 
-Questions go through in chunks of ``batch_size // samples``; each chunk's samples are
+Questions go through in chunks of ``4 * batch_size // samples``; each chunk's samples are
 appended to samples.jsonl as soon as they are graded, so a killed run loses at most one
 chunk and ``resume`` picks up where it stopped.
 """
@@ -31,6 +31,7 @@ from tasks.suites import load_suite
 
 
 MODES = {"code": CodeExpert, "direct": DirectExpert}
+CHUNK_BATCHES = 4  # questions per chunk (samples appended, progress shown): this many batches
 
 
 @dataclasses.dataclass
@@ -98,7 +99,9 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     torch.manual_seed(setup.expert.seed)
     model, tok = setup.model.load(device=cfg.device)
     expert = make_expert(setup, model, tok)
-    chunk = max(1, setup.expert.batch_size // k)
+    # a chunk is several batches' worth: the decoder keeps its batch full from the chunk's
+    # queue, and only the chunk's last rows run in a thinning batch
+    chunk = max(1, CHUNK_BATCHES * setup.expert.batch_size // k)
     show = not cfg.quiet if progress is None else progress
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"{task.suite} ({cfg.mode})",
                unit="q", disable=not show)
@@ -116,7 +119,9 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         bar.set_postfix(acc=f"{sum(firsts)}/{len(firsts)}")
     bar.close()
     summary = summarize(run.samples())
-    summary.update(model=setup.model.model, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot)
+    summary.update(model=setup.model.model, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot,
+                   dtype=str(model.dtype).removeprefix("torch."), device=str(model.device),
+                   batch_size=setup.expert.batch_size)
     run.write_json("summary.json", summary)
     return run
 
@@ -138,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def format_summary(s: dict) -> str:
     k = s.get("k", 1)
-    lines = [f"{s.get('suite')} | {s.get('mode')} | {s.get('model')} | "
-             f"{s['questions']} questions x {k} samples",
+    lines = [f"{s.get('suite')} | {s.get('mode')} | {s.get('model')}"
+             + (f" ({s['dtype']} on {s['device']})" if s.get("dtype") else "")
+             + f" | {s['questions']} questions x {k} samples",
              f"  accuracy (first sample) {s['accuracy']:.1%}   maj@{k} {s[f'maj@{k}']:.1%}   "
              f"pass@{k} {s[f'pass@{k}']:.1%}",
              "  status: " + ", ".join(f"{k_}={v}" for k_, v in s["status"].items())]

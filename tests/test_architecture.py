@@ -12,7 +12,8 @@ PACKAGES = ("sandbox", "tasks", "latentcode")
 LAYERS = [
     {"sandbox"},
     {"tasks"},
-    {"latentcode.moe", "latentcode.models", "latentcode.runs", "latentcode.metrics", "latentcode.config"},
+    {"latentcode.moe", "latentcode.attention", "latentcode.runs", "latentcode.metrics", "latentcode.config"},
+    {"latentcode.models"},
     {"latentcode.expert"},
     {"latentcode.training", "latentcode.bench", "latentcode.viewer"},
     {"latentcode.cli"},

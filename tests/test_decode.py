@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from latentcode.expert.decode import GrowingLayer, _pick, decode
+from latentcode.expert.decode import GrowingLayer, _pick, decode, decode_queue, new_cache_of
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import load_model
@@ -118,3 +118,104 @@ def test_growing_layer_holds_what_concatenation_holds():
     layer.batch_select_indices(torch.tensor([2, 0]))
     k, _ = layer.update(torch.zeros(2, 2, 1, 4), torch.zeros(2, 2, 1, 4))
     assert torch.equal(k[:, :, :78], want[[2, 0]]) and k.shape[-2] == 79
+
+
+# continuous batching -------------------------------------------------------------------------
+
+QUEUE = TEXTS + ["Count the vowels in banana.", "2 + 2 * 3 = ?", "Reverse the list [1, 2, 3, 4, 5, 6, 7]."]
+
+
+def alone(model, tok, ids: list[int], n: int) -> list[int]:
+    ref = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                         max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id,
+                         eos_token_id=tok.eos_token_id)
+    return until_eos(ref[0, len(ids):].tolist(), {tok.eos_token_id})
+
+
+@pytest.mark.parametrize("batch_size, lookahead", [(1, 0), (2, 0), (4, 0), (2, 4), (4, 8)])
+def test_queued_greedy_matches_generate_prompt_by_prompt(tiny, batch_size, lookahead):
+    model, tok = tiny
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in QUEUE]
+    stop_at = {1: 3, 4: 5}  # rows that finish early free their places for the queue
+    ours, ended = decode_queue(model, ids, batch_size=batch_size, max_new_tokens=24,
+                               eos_token_ids={tok.eos_token_id}, pad_token_id=tok.pad_token_id,
+                               finished=lambda row, t: len(t) == stop_at.get(row, -1),
+                               lookahead=lookahead)
+    for i, x in enumerate(ids):
+        want = alone(model, tok, x, 24)[:stop_at.get(i, 24)]
+        assert ours[i] == want, i
+        assert ended[i] == (i in stop_at or len(want) < 24)
+
+
+def test_lookahead_emits_several_tokens_a_step_on_repetitive_text(tiny):
+    """A reply that repeats its prompt is drafted from it: fewer forward passes, same tokens."""
+    model, tok = tiny
+    # fit the tiny model to continue a repeating pattern
+    text = "1 2 3 4 5 6 7 8 " * 12
+    ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
+    fitted = load_model("tiny", device="cpu")[0]
+    opt = torch.optim.Adam(fitted.parameters(), lr=1e-2)
+    for _ in range(40):
+        fitted(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    fitted.eval()
+    prompt = [tok(text[:48], add_special_tokens=False)["input_ids"]]
+    calls = []
+    forward = fitted.forward
+
+    def counting(*a, **kw):
+        calls.append(kw["input_ids"].shape)
+        return forward(*a, **kw)
+
+    fitted.forward = counting
+    plain, _ = decode_queue(fitted, prompt, batch_size=1, max_new_tokens=32, eos_token_ids=set(),
+                            pad_token_id=tok.pad_token_id)
+    n_plain = len(calls)
+    calls.clear()
+    drafted, _ = decode_queue(fitted, prompt, batch_size=1, max_new_tokens=32, eos_token_ids=set(),
+                              pad_token_id=tok.pad_token_id, lookahead=8)
+    fitted.forward = forward
+    assert drafted == plain and len(plain[0]) == 32
+    assert len(calls) < 0.6 * n_plain, (len(calls), n_plain)  # 17 of 32 when written
+
+
+def test_queued_rows_share_the_prefix_and_keep_the_batch_full(tiny):
+    model, tok = tiny
+    pre = tok("You are a careful Python programmer. " * 4, add_special_tokens=False)["input_ids"]
+    ids = [pre + tok(t, add_special_tokens=False)["input_ids"] for t in QUEUE]
+    layers = [(k, v) for k, v in ((layer.keys, layer.values) for layer in
+              new_cache_of(model(input_ids=torch.tensor([pre]), use_cache=True)).layers)]
+    widths = []
+    forward = model.forward
+
+    def counting(*a, **kw):
+        if kw["input_ids"].shape[1] == 1:  # a decode step, not a newcomers' prefill
+            widths.append(kw["input_ids"].shape[0])
+        return forward(*a, **kw)
+
+    lengths = {0: 2, 1: 7, 2: 3, 3: 9, 4: 4, 5: 6}
+    model.forward = counting
+    try:
+        ours, _ = decode_queue(model, ids, batch_size=2, max_new_tokens=9, eos_token_ids=set(),
+                               pad_token_id=tok.pad_token_id, prefix=layers, prefix_len=len(pre),
+                               finished=lambda row, t: len(t) == lengths[row], admit_every=1)
+    finally:
+        model.forward = forward
+    assert [len(o) for o in ours] == [lengths[i] for i in range(len(QUEUE))]
+    for i, x in enumerate(ids):
+        assert ours[i] == alone(model, tok, x, lengths[i])[:lengths[i]] or \
+            len(alone(model, tok, x, lengths[i])) < lengths[i], i
+    # each prompt's first token comes from its prefill, the other 25 from decode steps; a
+    # finished row is replaced at once, so the batch runs full until the queue is empty
+    assert sum(widths) == sum(lengths.values()) - len(QUEUE)
+    assert widths == sorted(widths, reverse=True) and widths.count(1) <= lengths[3] - 1
+
+
+def test_queued_sampling_is_seeded(tiny):
+    model, tok = tiny
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in QUEUE]
+    run = lambda seed: decode_queue(model, ids, batch_size=3, max_new_tokens=8, eos_token_ids=set(),
+                                    pad_token_id=tok.pad_token_id, temperature=1.0, top_p=0.9,
+                                    generator=torch.Generator().manual_seed(seed))[0]
+    assert run(1) == run(1) and run(1) != run(2)

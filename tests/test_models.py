@@ -34,7 +34,6 @@ def test_left_padded_batch_generates_what_each_prompt_generates_alone(tiny):
 
 def test_dtype_names_and_errors():
     assert resolve_dtype("bf16", torch.device("cpu")) is torch.bfloat16
-    assert resolve_dtype(None, torch.device("cpu")) is torch.float32
     with pytest.raises(ValueError, match="dtype 'int3'"):
         resolve_dtype("int3", torch.device("cpu"))
 

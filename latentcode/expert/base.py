@@ -20,7 +20,7 @@ from dataclasses import field
 
 import torch
 
-from latentcode.expert.decode import decode, growing_cache
+from latentcode.expert.decode import decode_queue, new_cache_of
 from latentcode.expert.prompts import PromptConfig
 from latentcode.expert.samples import Generation, Sample
 
@@ -32,9 +32,11 @@ class ExpertConfig:
     max_new_tokens: int = field(default=320, metadata={"help": "token limit per completion"})
     temperature: float | None = field(default=None, metadata={"help": "default: greedy for 1 sample, 0.7 for several"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass when sampling"})
-    batch_size: int = field(default=16, metadata={"help": "completions generated together"})
+    batch_size: int = field(default=32, metadata={"help": "rows decoded together (a finished row's place goes to the next waiting completion)"})
     seed: int = field(default=0, metadata={"help": "seed of the sampling"})
     prefix_cache: bool = field(default=True, metadata={"help": "prefill the prompts' shared start once and reuse it"})
+    lookahead: int = field(default=8, metadata={"help": "greedy only: drafted tokens (copied from the prompt or reply) "
+                                                        "checked per step once few rows are left; 0: off"})
 
     def __post_init__(self):
         if self.num_samples < 1:
@@ -43,6 +45,8 @@ class ExpertConfig:
             raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be at least 1")
         if self.batch_size < 1:
             raise ValueError(f"batch_size ({self.batch_size}) must be at least 1")
+        if self.lookahead < 0:
+            raise ValueError(f"lookahead ({self.lookahead}) must be >= 0 (0: off)")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p ({self.top_p}) must be in (0, 1]")
         if self.temperature is None:
@@ -93,15 +97,8 @@ class Expert:
     # generation ---------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, prompts: list[str]) -> list[list[Generation]]:
-        """``num_samples`` generations for each prompt, batched."""
-        cfg = self.config
-        per_call = max(1, cfg.batch_size // cfg.num_samples)
-        out: list[list[Generation]] = []
-        for start in range(0, len(prompts), per_call):
-            out += self._generate_batch(prompts[start:start + per_call])
-        return out
-
-    def _generate_batch(self, prompts: list[str]) -> list[list[Generation]]:
+        """``num_samples`` generations for each prompt, ``batch_size`` rows decoding at a time
+        (a finished row's place goes to the next waiting one)."""
         cfg, tok = self.config, self.tokenizer
         k = cfg.num_samples
         ids = tok(prompts, add_special_tokens=False)["input_ids"]
@@ -114,34 +111,26 @@ class Expert:
 
     def decode_ids(self, ids: list[list[int]], *, temperature: float, top_p: float,
                    max_new_tokens: int, generator: torch.Generator | None = None,
-                   eos_token_ids: set[int] | None = None, keep_eos: bool = False
-                   ) -> tuple[list[list[int]], list[bool]]:
+                   eos_token_ids: set[int] | None = None, keep_eos: bool = False,
+                   batch_size: int | None = None) -> tuple[list[list[int]], list[bool]]:
         """New tokens for each prompt (token ids, one row per completion), and whether each
-        row ended (end-of-sequence, or its code block / answer line closed) before
-        ``max_new_tokens``. A sampled end-of-sequence token is left out unless ``keep_eos``.
-        ``generator`` None samples from torch's global generator (what a trainer checkpoints
-        and restores); ``eos_token_ids`` defaults to the tokenizer's."""
+        row ended (end-of-sequence, or its reply is ``answered``) before ``max_new_tokens``.
+        A sampled end-of-sequence token is left out unless ``keep_eos``. ``generator`` None
+        samples from torch's global generator (what a trainer checkpoints and restores);
+        ``eos_token_ids`` defaults to the tokenizer's; ``batch_size`` to the config's."""
         cfg, tok = self.config, self.tokenizer
+        if not ids:
+            return [], []
         prefix = self._shared_prefix(ids) if cfg.prefix_cache else None
-        n_pre = len(prefix.ids) if prefix is not None else 0
-        # Left-pad what follows the shared prefix: [prefix][pads][question]. Positions come
-        # from the attention mask's running count, so every question continues at n_pre.
-        rest = [x[n_pre:] for x in ids]
-        width = max(map(len, rest))
-        input_ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for x in rest])
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in rest])
-        if prefix is not None:
-            input_ids = torch.cat([torch.tensor([prefix.ids]).expand(len(ids), -1), input_ids], 1)
-            mask = torch.cat([torch.ones(len(ids), n_pre, dtype=mask.dtype), mask], 1)
-        device = self.model.device
-        answered = self.answered
-        return decode(
-            self.model, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
-            eos_token_ids=eos_token_ids or {tok.eos_token_id}, temperature=temperature, top_p=top_p,
-            past=prefix.expand(len(ids)) if prefix is not None else None,
+        return decode_queue(
+            self.model, ids, batch_size=batch_size or cfg.batch_size, max_new_tokens=max_new_tokens,
+            eos_token_ids=eos_token_ids or {tok.eos_token_id}, pad_token_id=tok.pad_token_id,
+            temperature=temperature, top_p=top_p,
+            prefix=prefix.layers if prefix is not None else None,
+            prefix_len=len(prefix.ids) if prefix is not None else 0,
             finished=lambda row, t: _may_end(tok.decode(t[-1:]))
-            and answered(tok.decode(t, skip_special_tokens=True)),
-            generator=generator, keep_eos=keep_eos)
+            and self.answered(tok.decode(t, skip_special_tokens=True)),
+            generator=generator, keep_eos=keep_eos, lookahead=cfg.lookahead if temperature <= 0 else 0)
 
     def forget_prefix(self) -> None:
         """Drop the cached prompt prefix. Needed after weight updates that autograd's version
@@ -210,14 +199,10 @@ class _PrefixCache:
     @torch.no_grad()
     def build(cls, model, ids: list[int], version: tuple) -> "_PrefixCache":
         x = torch.tensor([ids], device=model.device)
-        cache = model(input_ids=x, use_cache=True).past_key_values
+        cache = new_cache_of(model(input_ids=x, use_cache=True))
         layers = [(layer.keys, layer.values) for layer in cache.layers]
         return cls(list(ids), layers, version)
 
     def crop(self, n: int) -> None:
         self.ids = self.ids[:n]
         self.layers = [(k[..., :n, :], v[..., :n, :]) for k, v in self.layers]
-
-    def expand(self, rows: int):
-        """A fresh cache for ``rows`` sequences (generation appends to it)."""
-        return growing_cache(self.layers, rows)

@@ -5,7 +5,7 @@ closed its code block after 60 tokens still costs a full forward step for each o
 steps a rambling neighbour takes. Here a finished row leaves the batch (its keys and values
 are dropped from the cache), so a step costs what the rows still running cost.
 
-The keys and values live in buffers that grow by doubling, written in place: the default
+The keys and values live in buffers that grow in place: the default
 cache concatenates every layer's whole cache on every step, which on CPU cost as much as
 the matrix multiplies (53 of 142 ms per step, 16 rows, 400 tokens of context).
 
@@ -14,6 +14,8 @@ own temperature and nucleus (top-p) warpers, from a ``torch.Generator`` seeded b
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -23,7 +25,12 @@ from transformers.generation.logits_process import (LogitsProcessorList, Tempera
 
 
 class GrowingLayer(DynamicLayer):
-    """One layer's keys and values in a preallocated buffer that doubles when full."""
+    """One layer's keys and values in a zero-filled buffer that grows by ``GROW`` columns
+    when full, written in place. ``keys`` and ``values`` are views of the filled columns;
+    each carries its whole buffer as ``.buffer`` (see ``latentcode.attention``: a bf16
+    matmul over a strided view runs ~7x slower on CPU than over the contiguous buffer, whose
+    unfilled columns the attention masks)."""
+    GROW = 64
 
     def lazy_initialization(self, key_states, value_states):
         super().lazy_initialization(key_states, value_states)
@@ -36,9 +43,7 @@ class GrowingLayer(DynamicLayer):
         new = key_states.shape[-2]
         need = self._len + new
         if self._k is None or need > self._k.shape[-2]:
-            cap = max(need, 2 * (self._k.shape[-2] if self._k is not None else 0), 64)
-            k = key_states.new_empty(key_states.shape[:-2] + (cap, key_states.shape[-1]))
-            v = value_states.new_empty(value_states.shape[:-2] + (cap, value_states.shape[-1]))
+            k, v = self._buffers(key_states, value_states, need)
             if self._len:
                 k[..., :self._len, :] = self._k[..., :self._len, :]
                 v[..., :self._len, :] = self._v[..., :self._len, :]
@@ -46,8 +51,17 @@ class GrowingLayer(DynamicLayer):
         self._k[..., self._len:need, :] = key_states
         self._v[..., self._len:need, :] = value_states
         self._len = need
-        self.keys, self.values = self._k[..., :need, :], self._v[..., :need, :]
+        self._expose()
         return self.keys, self.values
+
+    def _buffers(self, k: torch.Tensor, v: torch.Tensor, need: int):
+        cap = -(-(need + 1) // self.GROW) * self.GROW
+        return (k.new_zeros(k.shape[:-2] + (cap, k.shape[-1])),
+                v.new_zeros(v.shape[:-2] + (cap, v.shape[-1])))
+
+    def _expose(self) -> None:
+        self.keys, self.values = self._k[..., :self._len, :], self._v[..., :self._len, :]
+        self.keys.buffer, self.values.buffer = self._k, self._v
 
     def get_seq_length(self) -> int:
         return self._len if self.is_initialized else 0
@@ -55,10 +69,41 @@ class GrowingLayer(DynamicLayer):
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self.is_initialized and self._len:
             self._k, self._v = self._k[indices], self._v[indices]
-            self.keys, self.values = self._k[..., :self._len, :], self._v[..., :self._len, :]
+            self._expose()
 
     def crop(self, tokens_to_remove: int) -> None:
         raise NotImplementedError("GrowingLayer does not crop")
+
+    # continuous batching: rows join, columns of padding come and go ---------------------------
+    def _rebuffer(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        n = k.shape[-2]
+        self._k, self._v = self._buffers(k, v, n)
+        self._k[..., :n, :], self._v[..., :n, :] = k, v
+        self._len = n
+        self._expose()
+
+    def pad_columns(self, at: int, n: int) -> None:
+        """Insert ``n`` columns (zeros, masked by the caller) before column ``at``."""
+        k, v = self.keys, self.values
+        zk = k.new_zeros(k.shape[:-2] + (n, k.shape[-1]))
+        self._rebuffer(torch.cat([k[..., :at, :], zk, k[..., at:, :]], -2),
+                       torch.cat([v[..., :at, :], zk.clone(), v[..., at:, :]], -2))
+
+    def drop_columns(self, at: int, n: int) -> None:
+        """Remove columns ``at`` .. ``at + n`` (padding no row attends to any more)."""
+        k, v = self.keys, self.values
+        self._rebuffer(torch.cat([k[..., :at, :], k[..., at + n:, :]], -2),
+                       torch.cat([v[..., :at, :], v[..., at + n:, :]], -2))
+
+    def gather_columns(self, index: torch.Tensor) -> None:
+        """Keep, for each row, the columns ``index[row]`` (in that order)."""
+        k, v = self.keys, self.values
+        idx = index[:, None, :, None].expand(k.shape[0], k.shape[1], index.shape[1], k.shape[-1])
+        self._rebuffer(k.gather(2, idx), v.gather(2, idx))
+
+    def add_rows(self, other: "GrowingLayer") -> None:
+        """Append ``other``'s rows (the same number of columns) to this batch."""
+        self._rebuffer(torch.cat([self.keys, other.keys], 0), torch.cat([self.values, other.values], 0))
 
 
 def growing_cache(prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
@@ -69,6 +114,22 @@ def growing_cache(prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     for i, (k, v) in enumerate(prefix or []):
         cache.update(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1), i)
     return cache
+
+
+def forward_kv(model, cache: Cache, **kwargs):
+    """``model(**kwargs)`` with ``cache`` as its key/value cache, under the argument name this
+    transformers version reads (``cache`` since 5.x; ``past_key_values`` before, now deprecated)."""
+    return model(**kwargs, **{_cache_argument(type(model)): cache}, use_cache=True)
+
+
+@functools.cache
+def _cache_argument(cls) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
+def new_cache_of(output) -> Cache:
+    """The cache a forward pass returned, whatever this transformers version calls it."""
+    return output.cache if hasattr(output, "cache") else output.past_key_values
 
 
 def _warpers(temperature: float, top_p: float) -> LogitsProcessorList | None:
@@ -85,7 +146,7 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float,
           generator: torch.Generator | None) -> torch.Tensor:
     warpers = _warpers(temperature, top_p)
     if warpers is None:
-        return logits.argmax(-1)
+        return logits.float().argmax(-1)  # the same token; a bf16 argmax is 3x slower on CPU
     scores = warpers(None, logits.float())  # these warpers do not read the input ids
     return torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(-1)
 
@@ -114,8 +175,8 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
     alive = torch.arange(rows)
     feed, feed_pos = input_ids[:, start:], positions[:, start:]
     for _ in range(max_new_tokens):
-        logits = model(input_ids=feed, attention_mask=mask, position_ids=feed_pos,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        logits = forward_kv(model, cache, input_ids=feed, attention_mask=mask, position_ids=feed_pos,
+                            logits_to_keep=1).logits[:, -1]
         nxt = _pick(logits, temperature, top_p, generator)
         keep = []
         for i, (row, tok) in enumerate(zip(alive.tolist(), nxt.tolist())):
@@ -140,3 +201,231 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
         feed_pos = (last_pos + 1)[:, None]
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
     return out, ended
+
+
+class _Lookup:
+    """Prompt-lookup drafts for one row: the tokens that followed the latest earlier occurrence
+    of the row's last 3 (else 2, else 1) tokens, in its prompt or its own reply. Tables are
+    updated as tokens arrive, so a draft costs a few dictionary reads."""
+
+    N = 3
+
+    def __init__(self, tokens: list[int]):
+        self.seq: list[int] = []
+        self.table: dict[tuple, int] = {}  # n-gram -> where its latest continuation starts
+        self.extend(tokens)
+
+    def extend(self, tokens: list[int]) -> None:
+        seq = self.seq
+        for t in tokens:
+            j = len(seq)
+            for n in range(1, self.N + 1):
+                if j >= n:
+                    self.table[tuple(seq[j - n:j])] = j
+            seq.append(t)
+
+    def draft(self, k: int) -> list[int]:
+        seq = self.seq
+        for n in range(self.N, 0, -1):
+            start = self.table.get(tuple(seq[-n:])) if len(seq) >= n else None
+            if start is not None:
+                return seq[start:start + k]
+        return []
+
+
+class _Batch:
+    """The rows being decoded: their cache, attention mask, next input and position."""
+
+    def __init__(self, cache: Cache, mask: torch.Tensor, rows: list[int], nxt: torch.Tensor,
+                 pos: torch.Tensor):
+        self.cache, self.mask, self.rows, self.nxt, self.pos = cache, mask, rows, nxt, pos
+
+    def width(self) -> int:
+        return self.mask.shape[1]
+
+    def pad(self, at: int, n: int) -> None:
+        if n <= 0:
+            return
+        for layer in self.cache.layers:
+            layer.pad_columns(at, n)
+        self.mask = torch.cat([self.mask[:, :at], self.mask.new_zeros(len(self.rows), n), self.mask[:, at:]], 1)
+
+    def add(self, other: "_Batch") -> None:
+        for mine, theirs in zip(self.cache.layers, other.cache.layers):
+            mine.add_rows(theirs)
+        self.mask = torch.cat([self.mask, other.mask], 0)
+        self.rows += other.rows
+        self.nxt = torch.cat([self.nxt, other.nxt])
+        self.pos = torch.cat([self.pos, other.pos])
+
+    def keep(self, idx: list[int]) -> None:
+        if len(idx) == len(self.rows):
+            return
+        t = torch.tensor(idx, dtype=torch.long, device=self.mask.device)
+        self.cache.batch_select_indices(t)
+        self.mask, self.nxt, self.pos = self.mask[t], self.nxt[t], self.pos[t]
+        self.rows = [self.rows[i] for i in idx]
+
+    def compact(self, slack: int = 32) -> None:
+        """Drop the columns no row attends to (left padding of rows that left, drafts that
+        were rejected) once they are more than ``slack`` and a quarter of the width. Column
+        order does not matter to attention (positions are stored in the keys), so each row
+        keeps its own columns, in order, right-aligned."""
+        valid = self.mask.bool()
+        width = self.mask.shape[1]
+        keep = int(valid.sum(1).max())
+        if width - keep < max(slack, keep // 4):
+            return
+        cols = torch.arange(width, device=valid.device)
+        index = torch.argsort(valid.long() * width + cols, dim=1)[:, width - keep:]
+        for layer in self.cache.layers:
+            layer.gather_columns(index)
+        self.mask = self.mask.gather(1, index)
+
+
+@torch.no_grad()
+def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_tokens: int,
+                 eos_token_ids: set[int], pad_token_id: int, temperature: float = 0.0,
+                 top_p: float = 1.0, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 prefix_len: int = 0, finished: Callable[[int, list[int]], bool] | None = None,
+                 generator: torch.Generator | None = None, keep_eos: bool = False,
+                 admit_every: int | None = None, lookahead: int = 0, step_tokens: int = 48
+                 ) -> tuple[list[list[int]], list[bool]]:
+    """New tokens for every prompt, decoding at most ``batch_size`` rows at a time: when rows
+    finish, waiting prompts take their places (continuous batching), so the batch stays full
+    until the queue is empty. Returns, per prompt in order, its tokens and whether it ended
+    (end-of-sequence or ``finished``) before ``max_new_tokens``.
+
+    ``prefix``: keys and values (batch 1, per layer) of the first ``prefix_len`` tokens, which
+    every prompt starts with; each newcomer's prefill starts after them. A newcomer's columns
+    are aligned to the batch's by masked padding, so every row keeps its own positions
+    (counted from its attention mask, as ``generate`` counts them). Rows are admitted when at
+    least ``admit_every`` slots are free (default: a quarter of the batch), or when the batch
+    is empty: a prefill serves several newcomers at once.
+
+    ``lookahead`` (greedy only): when few rows are left, a step also checks up to that many
+    drafted tokens per row (prompt lookup: what followed the row's last tokens earlier in its
+    prompt or reply), keeping the ones the model itself would have produced, so a step can
+    emit several tokens. It drafts only while rows x (1 + drafts) <= ``step_tokens``: a small
+    batch costs about the same per step whatever its width, a large one does not."""
+    device = model.device
+    n = len(prompts)
+    out: list[list[int]] = [[] for _ in range(n)]
+    ended = [False] * n
+    queue = list(range(n))[::-1]  # popped from the end: prompts start in order
+    admit_every = max(1, admit_every or batch_size // 4)
+    greedy = temperature <= 0
+    lookups: dict[int, _Lookup] = {}
+    batch: _Batch | None = None
+
+    def record(rows: list[int], emitted: list[list[int]]) -> list[int]:
+        """Append each row's new tokens; the indices (into ``rows``) of the rows still going."""
+        going = []
+        for i, (row, toks) in enumerate(zip(rows, emitted)):
+            for tok in toks:
+                if tok in eos_token_ids:
+                    ended[row] = True
+                    if keep_eos:
+                        out[row].append(tok)
+                    break
+                out[row].append(tok)
+                if finished is not None and finished(row, out[row]):
+                    ended[row] = True
+                    break
+                if len(out[row]) >= max_new_tokens:
+                    break
+            else:
+                going.append(i)
+                continue
+        return going
+
+    while queue or batch is not None:
+        free = batch_size - (len(batch.rows) if batch else 0)
+        if queue and (batch is None or free >= min(admit_every, len(queue))):
+            take = [queue.pop() for _ in range(min(free, len(queue)))]
+            new = _prefill(model, [prompts[i] for i in take], take, prefix, prefix_len,
+                           pad_token_id, device)
+            new.nxt = _pick(new.nxt, temperature, top_p, generator)
+            new.keep(record(take, [[t] for t in new.nxt.tolist()]))
+            if new.rows:
+                if batch is None:
+                    batch = new
+                else:
+                    batch.pad(prefix_len, new.width() - batch.width())
+                    new.pad(prefix_len, batch.width() - new.width())
+                    batch.add(new)
+            if batch is None:
+                continue
+        k = min(lookahead, step_tokens // len(batch.rows) - 1) if greedy and lookahead else 0
+        if k > 0:
+            _draft_step(model, batch, k, prompts, out, lookups, pad_token_id, record)
+        else:
+            mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch.rows), 1)], 1)
+            pos = batch.pos + 1
+            logits = forward_kv(model, batch.cache, input_ids=batch.nxt[:, None], attention_mask=mask,
+                                position_ids=pos[:, None], logits_to_keep=1).logits[:, -1]
+            batch.mask, batch.pos = mask, pos
+            batch.nxt = _pick(logits, temperature, top_p, generator)
+            batch.keep(record(batch.rows, [[t] for t in batch.nxt.tolist()]))
+        if not batch.rows:
+            batch = None
+        else:
+            batch.compact()
+    return out, ended
+
+
+def _draft_step(model, batch: _Batch, k: int, prompts, out, lookups: dict, pad_token_id: int,
+                record) -> None:
+    """One greedy step that feeds each row its next token and up to ``k`` drafted ones; keeps
+    the drafts the model agrees with, and masks the columns of the ones it does not."""
+    rows = batch.rows
+    drafts = []
+    for row in rows:
+        lk = lookups.get(row)
+        if lk is None:
+            lk = lookups[row] = _Lookup(prompts[row])
+        lk.extend(out[row][len(lk.seq) - len(prompts[row]):])
+        drafts.append(lk.draft(k))
+    width = 1 + k
+    nxt = batch.nxt.tolist()
+    feed = torch.tensor([[t] + d + [pad_token_id] * (k - len(d)) for t, d in zip(nxt, drafts)],
+                        device=batch.mask.device)
+    cols = torch.tensor([[1] * (1 + len(d)) + [0] * (k - len(d)) for d in drafts],
+                        dtype=batch.mask.dtype, device=batch.mask.device)
+    mask = torch.cat([batch.mask, cols], 1)
+    pos = batch.pos[:, None] + 1 + torch.arange(width, device=batch.pos.device)
+    logits = forward_kv(model, batch.cache, input_ids=feed, attention_mask=mask, position_ids=pos,
+                        logits_to_keep=width).logits
+    guess = logits.float().argmax(-1).tolist()
+    emitted, accepted = [], []
+    for d, g in zip(drafts, guess):
+        a = 0
+        while a < len(d) and d[a] == g[a]:
+            a += 1
+        accepted.append(a)
+        emitted.append(g[:a + 1])
+    acc = torch.tensor(accepted, device=batch.pos.device)
+    # a fed column stays visible if its token is now part of the row: the next token and the
+    # accepted drafts; the rejected drafts' columns are masked (compact() drops them later)
+    seen = torch.arange(width, device=mask.device)[None, :] <= acc[:, None]
+    mask[:, -width:] = mask[:, -width:] * seen.to(mask.dtype)
+    batch.mask = mask
+    batch.pos = batch.pos + 1 + acc
+    batch.nxt = torch.tensor([e[-1] for e in emitted], device=batch.nxt.device)
+    batch.keep(record(rows, emitted))
+
+
+def _prefill(model, prompts: list[list[int]], rows: list[int], prefix, prefix_len: int,
+             pad_token_id: int, device) -> _Batch:
+    """Run the newcomers' prompts (after the shared prefix) as one left-padded batch; the
+    returned batch's ``nxt`` holds their last logits, to be sampled by the caller."""
+    rest = [p[prefix_len:] for p in prompts]
+    width = max(map(len, rest))
+    ids = torch.tensor([[pad_token_id] * (width - len(x)) + x for x in rest], device=device)
+    mask = torch.tensor([[1] * prefix_len + [0] * (width - len(x)) + [1] * len(x) for x in rest],
+                        device=device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = growing_cache(prefix, len(prompts)) if prefix else growing_cache()
+    logits = forward_kv(model, cache, input_ids=ids, attention_mask=mask,
+                        position_ids=positions[:, prefix_len:], logits_to_keep=1).logits[:, -1]
+    return _Batch(cache, mask, list(rows), logits, positions[:, -1])

@@ -30,7 +30,7 @@ import torch
 from latentcode.config import changed, parse, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs
+from latentcode.models import ModelArgs, fast_dtype
 from latentcode.runs import Run
 from latentcode.training.es_algorithm import es_step, make_optimizer, mix
 from latentcode.training.heldout import RunLog, evaluate_heldout
@@ -48,6 +48,8 @@ class ESConfig:
     """The ES loop's own settings; the model, tasks, prompt, rewards and sandbox are the other
     sections of ``ESSetup``."""
     device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda if available)")
+    bf16: bool | None = _f(None, "generate under bf16 autocast (default: on GPUs and on CPUs that multiply "
+                                 "bf16 natively); the weights, their noise and the update stay float32")
     max_new_tokens: int = _f(256, "tokens per completion")
     population: int = _f(30, "members per iteration (antithetic pairs x 2), even")
     sigma: float = _f(1e-3, "perturbation scale")
@@ -129,7 +131,7 @@ def _init_distributed(config: ESConfig) -> _Dist:
 
 def _load(setup: ESSetup):
     """(model, tokenizer, trainable parameters by name)."""
-    model, tok = setup.model.load(device=setup.es.device)
+    model, tok = setup.model.load(device=setup.es.device, default_dtype="float32")
     peft_config = setup.model.peft_config()
     if peft_config is not None:
         from peft import get_peft_model  # here, not at the top: start-up cost
@@ -260,6 +262,12 @@ def _task_batch(train: list, config: ESConfig, t: int) -> list:
     return [train[i] for i in rng.sample(range(len(train)), config.batch_size)]
 
 
+def _autocast(model, config: ESConfig):
+    device = next(model.parameters()).device
+    on = config.bf16 if config.bf16 is not None else fast_dtype(device) == torch.bfloat16
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+
+
 def _fitness(expert, rewards, tasks: list, step: int) -> Callable[[], float]:
     """Mean reward of the expert's greedy programs for ``tasks`` at the current weights."""
     prompts = [expert.prompt(task) for task in tasks]
@@ -290,27 +298,28 @@ def train_es(setup: ESSetup) -> Path:
                           on_outcomes=rec.samples_callback(), max_completion_tokens=config.max_new_tokens)
     expert = CodeExpert(model, tok, ExpertConfig(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens),
                         prompt=setup.prompt, sandbox_config=setup.sandbox)
-    if start == 0:
-        rec.heldout(0, model, tok, heldout)
-    bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
-               disable=config.quiet or dist_info.rank != 0, desc="es")
-    for t in bar:
-        t0 = time.perf_counter()
-        seeds = [mix(config.seed, t, j) for j in range(config.population // 2)]
-        fitness = es_step(params, _fitness(expert, rewards, _task_batch(train, config, t), t),
-                          optimizer, seeds, config.sigma, rank=dist_info.rank,
-                          world_size=dist_info.world_size)
-        expert.forget_prefix()  # an optimizer's fused/foreach kernels may not bump version counters
-        completions += config.population * config.batch_size  # every rank's members
-        rec.metrics({"step": t, "completions": completions, "reward_mean": fitness.mean().item(),
-                     "reward_max": fitness.max().item(), "fitness_std": fitness.std().item(),
-                     "wall_s": time.perf_counter() - t0})
-        bar.set_postfix(reward=f"{fitness.mean().item():.3f}")
-        last = t == config.max_steps
-        if last or (config.eval_every and t % config.eval_every == 0):
-            rec.heldout(t, model, tok, heldout)
-        if last or (config.save_every and t % config.save_every == 0):
-            rec.checkpoint(t, named, optimizer, completions)
+    with _autocast(model, config):  # generation only: the weights and their updates stay float32
+        if start == 0:
+            rec.heldout(0, model, tok, heldout)
+        bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
+                   disable=config.quiet or dist_info.rank != 0, desc="es")
+        for t in bar:
+            t0 = time.perf_counter()
+            seeds = [mix(config.seed, t, j) for j in range(config.population // 2)]
+            fitness = es_step(params, _fitness(expert, rewards, _task_batch(train, config, t), t),
+                              optimizer, seeds, config.sigma, rank=dist_info.rank,
+                              world_size=dist_info.world_size)
+            expert.forget_prefix()  # an optimizer's fused/foreach kernels may not bump version counters
+            completions += config.population * config.batch_size  # every rank's members
+            rec.metrics({"step": t, "completions": completions, "reward_mean": fitness.mean().item(),
+                         "reward_max": fitness.max().item(), "fitness_std": fitness.std().item(),
+                         "wall_s": time.perf_counter() - t0})
+            bar.set_postfix(reward=f"{fitness.mean().item():.3f}")
+            last = t == config.max_steps
+            if last or (config.eval_every and t % config.eval_every == 0):
+                rec.heldout(t, model, tok, heldout)
+            if last or (config.save_every and t % config.save_every == 0):
+                rec.checkpoint(t, named, optimizer, completions)
     bar.close()
     rec.close()
     return _finish(config, run, named, dist_info)

@@ -33,7 +33,7 @@ from trl.models import unwrap_model_for_generation
 from latentcode.config import parse, to_dict
 from latentcode.expert.code_expert import CodeExpert
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs
+from latentcode.models import ModelArgs, cpu_has_native_bf16
 from latentcode.runs import Run
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
@@ -69,9 +69,14 @@ class CodeGRPOConfig(GRPOConfig):
     # None, not False: transformers 5 resolves this deprecated alias of activation_checkpointing
     # (default off) and warns whenever it is set, as TRL's default True is
     gradient_checkpointing: bool | None = field(default=None, metadata={"help": "deprecated alias of activation_checkpointing"})
-    bf16: bool | None = field(default=False, metadata={"help": "bf16 autocast; the weights' dtype is set by dtype"})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast (default: on GPUs with bf16 and on CPUs that multiply bf16 natively); trained weights stay float32 unless --dtype says otherwise, LoRA's frozen base weights are stored in bf16"})
 
     def __post_init__(self):
+        if self.bf16 is None:
+            on_gpu = torch.cuda.is_available() and not self.use_cpu
+            self.bf16 = torch.cuda.is_bf16_supported() if on_gpu else cpu_has_native_bf16()
+        if self.bf16 and not torch.cuda.is_available():
+            self.use_cpu = True  # transformers refuses CPU bf16 unless told the run is on CPU
         if self.eval_every < 0:
             raise ValueError(f"eval_every ({self.eval_every}) must be >= 0 (0: only at start and end)")
         if self.stop_at_fence:
@@ -206,7 +211,7 @@ class CodeGRPOTrainer(GRPOTrainer):
         with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                           gather_deepspeed3_params=self.args.ds3_gather_for_generation,
                                           gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
-              as unwrapped, torch.no_grad()):
+              as unwrapped, torch.no_grad(), self.accelerator.autocast()):
             self.expert.model = unwrapped
             self.expert.forget_prefix()  # the weights moved since the last batch (fused AdamW leaves no trace)
             # a sampled end-of-sequence stays in the completion, as in TRL's generation
@@ -266,6 +271,14 @@ def train_grpo(setup: GRPOSetup) -> Path:
     return run_path
 
 
+def _weights_dtype(setup: GRPOSetup) -> str:
+    """float32 weights, bf16 by autocast; except a LoRA run's frozen base weights, which are
+    stored in bf16 when autocast is on: autocast casts only weights that require grad once
+    per step, so frozen float32 weights would be re-cast by every matmul of every decode step
+    (measured: no faster than float32). The adapters stay float32 (PEFT upcasts them)."""
+    return "bfloat16" if setup.grpo.bf16 and setup.model.use_peft else "float32"
+
+
 def build_trainer(setup: GRPOSetup):
     """(trainer, run folder, checkpoint to resume from or None), ready for ``trainer.train``.
     ``trainer.remove_callback(HeldoutEval)`` leaves out the held-out evaluations."""
@@ -278,7 +291,7 @@ def build_trainer(setup: GRPOSetup):
     log = RunLog(run.path)
 
     set_seed(config.seed)  # LoRA's initial weights come from the global generator
-    model, tok = setup.model.load(device=str(config.device))
+    model, tok = setup.model.load(device=str(config.device), default_dtype=_weights_dtype(setup))
     length_model = None
     if setup.reward.mdl == "model_bits":
         length_model = copy.deepcopy(model).requires_grad_(False)
