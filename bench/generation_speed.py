@@ -147,6 +147,33 @@ def measure(model, tok, suite: str, shots: int, batch: int, questions: int, max_
     return out
 
 
+def report(results: dict) -> str:
+    """The markdown table of a results file, with greedy agreement between the dtypes."""
+    rows = [v for k, v in results.items() if isinstance(v, dict) and "decoder" in v]
+    peak = results.get("matmul_gflops", {})
+    lines = ["| prompt | dtype | batch | `generate` tok/s | decoder tok/s | decoder / generate "
+             "| same tokens as generate | decoder share of roofline |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["suite"], r["dtype"], r["batch"])):
+        g, d = r.get("generate"), r["decoder"]
+        lines.append(f"| {r['suite']} {r['few_shot']}-shot | {r['dtype']} | {r['batch']} | "
+                     + (f"{g['tokens_per_s']:.0f} | " if g else "- | ") + f"{d['tokens_per_s']:.0f} | "
+                     + (f"{r['ratio']:.2f}x | {r['identical']}/{r['questions']} | " if g else "- | - | ")
+                     + f"{d['roofline_share']:.0%} |")
+    lines.append("")
+    lines.append("matmul peak (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
+    agree = []
+    for r in rows:
+        if r["dtype"] != "bfloat16":
+            continue
+        other = results.get(f"{r['suite']}-{r['few_shot']}shot-float32-b{r['batch']}")
+        if other and "row_hashes" in other["decoder"]:
+            a, b = r["decoder"]["row_hashes"], other["decoder"]["row_hashes"]
+            agree.append(f"{r['suite']} b{r['batch']}: {sum(x == y for x, y in zip(a, b))}/{len(a)}")
+    if agree:
+        lines.append("bf16 decoder replies token-for-token equal to float32's: " + "; ".join(agree))
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m")
@@ -160,11 +187,15 @@ def main() -> None:
     ap.add_argument("--force", action="store_true", help="run a dtype the CPU emulates")
     ap.add_argument("--redo", action="store_true")
     ap.add_argument("--out", default="bench/results/generation_speed.json")
+    ap.add_argument("--report", action="store_true", help="print the table of --out and stop")
     args = ap.parse_args()
     out = Path(args.out)
+    if args.report:
+        print(report(json.loads(out.read_text())))
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else {}
-    cpu = torch.cpu.get_cpu_capability() if args.device == "cpu" else torch.cuda.get_device_name()
+    cpu = torch.backends.cpu.get_cpu_capability() if args.device == "cpu" else torch.cuda.get_device_name()
     results["machine"] = {"device": args.device, "capability": cpu, "threads": torch.get_num_threads(),
                           "native_bf16": cpu_has_native_bf16() if args.device == "cpu" else True}
     for dname in args.dtypes:
@@ -200,6 +231,7 @@ def main() -> None:
                       f"({r['decoder']['roofline_share']:.0%} of roofline)"
                       + (f", generate {g['tokens_per_s']:.0f} tok/s, x{r['ratio']:.2f}, identical "
                          f"{r['identical']}/{r['questions']}" if g else ""), flush=True)
+    print(report(results))
 
 
 if __name__ == "__main__":

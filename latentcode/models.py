@@ -123,6 +123,13 @@ def fast_dtype(device: torch.device | str) -> torch.dtype:
     return torch.float32
 
 
+def float32_logits(model) -> torch.utils.hooks.RemovableHandle:
+    """Return the output head's logits in float32 (under bf16 autocast they come out bf16,
+    and TRL then takes log-softmax in bf16, rounding each log-probability to bf16's grid:
+    0.06 nats apart near -10). The head's matmul stays in the autocast dtype."""
+    return model.get_output_embeddings().register_forward_hook(lambda module, args, out: out.float())
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
     """``dtype`` by name, or None: ``fast_dtype(device)``."""
     if isinstance(dtype, torch.dtype):

@@ -59,3 +59,27 @@ def test_bf16_autocast_keeps_log_probs_and_gradients_within_tolerance():
     assert torch.nn.functional.cosine_similarity(g16, g32, dim=0) > 0.99
     assert abs(g16.norm() / g32.norm() - 1) < 0.05
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_training_log_probs_are_taken_in_float32_under_autocast():
+    """With the head's logits returned in float32, TRL's log-softmax runs in float32: the
+    per-token log-probabilities are not rounded to bf16's grid."""
+    from trl.trainer.utils import selective_log_softmax
+
+    from latentcode.models import float32_logits
+    torch.manual_seed(0)
+    model, tok = load_model("tiny", device="cpu", dtype="float32")
+    ids = torch.randint(0, len(tok), (2, 24))
+    with torch.no_grad():
+        ref = selective_log_softmax(model(input_ids=ids).logits[:, :-1], ids[:, 1:])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(input_ids=ids).logits
+            assert logits.dtype == torch.bfloat16
+            rounded = selective_log_softmax(logits[:, :-1], ids[:, 1:])
+            handle = float32_logits(model)
+            logits = model(input_ids=ids).logits
+            handle.remove()
+            assert logits.dtype == torch.float32
+            ours = selective_log_softmax(logits[:, :-1], ids[:, 1:])
+    assert (ours - ref).abs().max() < 0.05
+    assert (ours - ref).abs().mean() < (rounded - ref).abs().mean()

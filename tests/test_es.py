@@ -125,6 +125,27 @@ def test_lora_trains_adapters_only(coder, tmp_path):
     assert saved and all("lora_" in k for k in saved)
 
 
+def test_bf16_members_are_evaluated_at_their_own_weights():
+    """autocast keeps its bf16 copy of a weight until its context exits (an in-place change
+    inside one context is not seen); ES opens a fresh context per evaluation, so a member
+    perturbed between two evaluations is evaluated at its own weights."""
+    from latentcode.models import load_model
+    from latentcode.training.es import ESConfig, _autocast
+    model, tok = load_model("tiny", device="cpu", dtype="float32")
+    ids = torch.tensor([tok("What is 3 + 4?")["input_ids"]])
+    linears = [p for n, p in model.named_parameters() if n.endswith("proj.weight")]
+    autocast = _autocast(model, ESConfig(bf16=True))
+    with torch.no_grad():
+        with autocast():
+            before = model(input_ids=ids).logits
+            perturb(linears, 7, 0.5)
+            stale = model(input_ids=ids).logits
+        with autocast():
+            fresh = model(input_ids=ids).logits
+    assert torch.equal(before, stale)  # why one context around the loop is wrong
+    assert (fresh - before).abs().max() > 0.1
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -156,6 +156,24 @@ def test_sampling_options_the_decoder_lacks_are_refused(flag):
     assert cfg.stop_at_fence is False
 
 
+def test_vllm_generation_stops_at_the_closing_fence():
+    """--use-vllm hands generation to TRL's vLLM path with the closing fence as a stop string
+    (kept in the completion); the string ends a closed block, not an opening fence."""
+    import re
+
+    from latentcode.expert.extract import extract_program
+    from latentcode.training.grpo import VLLM_FENCE_STOP, parse_setup
+    cfg = parse_setup(["--use-vllm", "true", "--use-cpu", "true"]).grpo
+    assert cfg.generation_kwargs == {"stop": [VLLM_FENCE_STOP], "include_stop_str_in_output": True}
+    reply = "Here it is:\n```python\nxs = [3, 0, 1]\nprint(sum(xs) / len(xs))\n```\nThe average is 1."
+    cut = reply[:reply.index(VLLM_FENCE_STOP) + len(VLLM_FENCE_STOP)]  # what vLLM returns
+    assert cut.endswith("```\n") and "The average" not in cut
+    assert extract_program(cut) == extract_program(reply) and extract_program(cut).status == "ok"
+    assert not re.search(re.escape(VLLM_FENCE_STOP), "Sure.\n```python\nprint(1)")
+    with pytest.raises(ValueError, match="'stop' is set by stop_at_fence"):
+        parse_setup(["--use-vllm", "true", "--use-cpu", "true", "--generation-kwargs", '{"stop": ["x"]}'])
+
+
 def test_parser_reads_yaml_then_flags(tmp_path):
     yaml = tmp_path / "run.yaml"
     yaml.write_text("model: tiny\nmdl: ast\nmdl_weight: 0.01\nmax_steps: 5\nlora: false\nuse_cpu: true\n")

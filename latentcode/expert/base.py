@@ -32,7 +32,7 @@ class ExpertConfig:
     max_new_tokens: int = field(default=320, metadata={"help": "token limit per completion"})
     temperature: float | None = field(default=None, metadata={"help": "default: greedy for 1 sample, 0.7 for several"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass when sampling"})
-    batch_size: int = field(default=32, metadata={"help": "rows decoded together (a finished row's place goes to the next waiting completion)"})
+    batch_size: int = field(default=64, metadata={"help": "rows decoded together (a finished row's place goes to the next waiting completion)"})
     seed: int = field(default=0, metadata={"help": "seed of the sampling"})
     prefix_cache: bool = field(default=True, metadata={"help": "prefill the prompts' shared start once and reuse it"})
     lookahead: int = field(default=8, metadata={"help": "greedy only: drafted tokens (copied from the prompt or reply) "
@@ -76,6 +76,11 @@ class Expert:
         self.prompt_config = prompt or PromptConfig()
         self._prefix: _PrefixCache | None = None
         self._generator = torch.Generator(device=model.device).manual_seed(self.config.seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling generator at ``seed`` (a trainer reseeds per iteration, so a
+        resumed run samples what the uninterrupted one did)."""
+        self._generator.manual_seed(seed)
 
     # what differs ---------------------------------------------------------------------------
     def messages(self, task) -> list[dict]:

@@ -213,13 +213,14 @@ class _Recorder:
             self.tb.add_scalar("train/reward_mean", row["reward_mean"], row["step"])
             self.tb.add_scalar("train/fitness_std", row["fitness_std"], row["step"])
 
-    def heldout(self, step: int, model, tok, tasks) -> None:
+    def heldout(self, step: int, model, tok, tasks, autocast) -> None:
         if not self.log:
             return
         cfg = self.config
-        result = evaluate_heldout(model, tok, tasks, prompt=self.prompt,
-                                  batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
-                                  rewards=self.eval_rewards)
+        with autocast():
+            result = evaluate_heldout(model, tok, tasks, prompt=self.prompt,
+                                      batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
+                                      rewards=self.eval_rewards)
         self.log.append("evals.jsonl", [{"step": step, **result}])
         self.tb.add_scalar("heldout/accuracy", result["accuracy"], step)
         self.tb.flush()
@@ -262,18 +263,22 @@ def _task_batch(train: list, config: ESConfig, t: int) -> list:
     return [train[i] for i in rng.sample(range(len(train)), config.batch_size)]
 
 
-def _autocast(model, config: ESConfig):
+def _autocast(model, config: ESConfig) -> Callable[[], torch.autocast]:
+    """A fresh bf16 autocast context per generation, never one around the loop: autocast
+    keeps its bf16 copy of each weight until the context exits, so one context around the
+    loop would evaluate every perturbed member with the first member's weights."""
     device = next(model.parameters()).device
     on = config.bf16 if config.bf16 is not None else fast_dtype(device) == torch.bfloat16
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
 
 
-def _fitness(expert, rewards, tasks: list, step: int) -> Callable[[], float]:
+def _fitness(expert, rewards, tasks: list, step: int, autocast) -> Callable[[], float]:
     """Mean reward of the expert's greedy programs for ``tasks`` at the current weights."""
     prompts = [expert.prompt(task) for task in tasks]
 
     def fitness_fn() -> float:
-        gens = [g[0] for g in expert.generate(prompts)]
+        with autocast():
+            gens = [g[0] for g in expert.generate(prompts)]
         outcomes = rewards.evaluate(tasks, [g.text for g in gens], [g.num_tokens for g in gens],
                                     step)
         return statistics.fmean(rewards.total(outcomes))
@@ -298,28 +303,28 @@ def train_es(setup: ESSetup) -> Path:
                           on_outcomes=rec.samples_callback(), max_completion_tokens=config.max_new_tokens)
     expert = CodeExpert(model, tok, ExpertConfig(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens),
                         prompt=setup.prompt, sandbox_config=setup.sandbox)
-    with _autocast(model, config):  # generation only: the weights and their updates stay float32
-        if start == 0:
-            rec.heldout(0, model, tok, heldout)
-        bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
-                   disable=config.quiet or dist_info.rank != 0, desc="es")
-        for t in bar:
-            t0 = time.perf_counter()
-            seeds = [mix(config.seed, t, j) for j in range(config.population // 2)]
-            fitness = es_step(params, _fitness(expert, rewards, _task_batch(train, config, t), t),
-                              optimizer, seeds, config.sigma, rank=dist_info.rank,
-                              world_size=dist_info.world_size)
-            expert.forget_prefix()  # an optimizer's fused/foreach kernels may not bump version counters
-            completions += config.population * config.batch_size  # every rank's members
-            rec.metrics({"step": t, "completions": completions, "reward_mean": fitness.mean().item(),
-                         "reward_max": fitness.max().item(), "fitness_std": fitness.std().item(),
-                         "wall_s": time.perf_counter() - t0})
-            bar.set_postfix(reward=f"{fitness.mean().item():.3f}")
-            last = t == config.max_steps
-            if last or (config.eval_every and t % config.eval_every == 0):
-                rec.heldout(t, model, tok, heldout)
-            if last or (config.save_every and t % config.save_every == 0):
-                rec.checkpoint(t, named, optimizer, completions)
+    autocast = _autocast(model, config)  # generation only: the weights and their updates stay float32
+    if start == 0:
+        rec.heldout(0, model, tok, heldout, autocast)
+    bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
+               disable=config.quiet or dist_info.rank != 0, desc="es")
+    for t in bar:
+        t0 = time.perf_counter()
+        seeds = [mix(config.seed, t, j) for j in range(config.population // 2)]
+        fitness = es_step(params, _fitness(expert, rewards, _task_batch(train, config, t), t, autocast),
+                          optimizer, seeds, config.sigma, rank=dist_info.rank,
+                          world_size=dist_info.world_size)
+        expert.forget_prefix()  # an optimizer's fused/foreach kernels may not bump version counters
+        completions += config.population * config.batch_size  # every rank's members
+        rec.metrics({"step": t, "completions": completions, "reward_mean": fitness.mean().item(),
+                     "reward_max": fitness.max().item(), "fitness_std": fitness.std().item(),
+                     "wall_s": time.perf_counter() - t0})
+        bar.set_postfix(reward=f"{fitness.mean().item():.3f}")
+        last = t == config.max_steps
+        if last or (config.eval_every and t % config.eval_every == 0):
+            rec.heldout(t, model, tok, heldout, autocast)
+        if last or (config.save_every and t % config.save_every == 0):
+            rec.checkpoint(t, named, optimizer, completions)
     bar.close()
     rec.close()
     return _finish(config, run, named, dist_info)

@@ -19,6 +19,7 @@ held-out completions), metrics.jsonl, evals.jsonl, tensorboard/ and checkpoints/
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from trl.models import unwrap_model_for_generation
 from latentcode.config import parse, to_dict
 from latentcode.expert.code_expert import CodeExpert
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs, cpu_has_native_bf16
+from latentcode.models import ModelArgs, cpu_has_native_bf16, float32_logits
 from latentcode.runs import Run
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
@@ -43,13 +44,19 @@ from tasks.config import SplitConfig, TaskConfig, load_split
 LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")
 
 
+# vLLM stops on strings, not on a parse: a closing fence is three backticks alone on their
+# line. An opening fence carries its language ("```python\n"), so it does not match, except a
+# bare one after text, which then ends the reply without code (graded no_code).
+VLLM_FENCE_STOP = "\n```\n"
+
+
 @dataclass
 class CodeGRPOConfig(GRPOConfig):
     """GRPOConfig plus the fence stop, the held-out evaluation and the run folder; the model,
     tasks, prompt, rewards and sandbox are their own sections of ``GRPOSetup``. The device is
     the trainer's (cuda when available; ``use_cpu`` forces the CPU)."""
 
-    stop_at_fence: bool = field(default=True, metadata={"help": "sample with the project's decoder: a completion ends when its code block closes, the shared prompt start is prefilled once (False: TRL's model.generate, which runs every completion to max_completion_length)"})
+    stop_at_fence: bool = field(default=True, metadata={"help": "a completion ends when its code block closes: sampled with the project's decoder (the shared prompt start prefilled once), or with --use-vllm by vLLM with the closing fence as a stop string (False: TRL's model.generate, which runs every completion to max_completion_length)"})
     eval_every: int = field(default=10, metadata={"help": "held-out evaluation every N steps (0: only at start and end)"})
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     run_name: str | None = field(default=None, metadata={"help": "run folder suffix; default grpo-<suite>"})
@@ -79,11 +86,24 @@ class CodeGRPOConfig(GRPOConfig):
             self.use_cpu = True  # transformers refuses CPU bf16 unless told the run is on CPU
         if self.eval_every < 0:
             raise ValueError(f"eval_every ({self.eval_every}) must be >= 0 (0: only at start and end)")
-        if self.stop_at_fence:
+        if isinstance(self.generation_kwargs, str):  # from a flag: JSON
+            try:
+                self.generation_kwargs = json.loads(self.generation_kwargs)
+            except ValueError as e:
+                raise ValueError(f"generation_kwargs must be a JSON object, e.g. '{{\"stop\": [\"##\"]}}' ({e})") from None
+            if not isinstance(self.generation_kwargs, dict):
+                raise ValueError("generation_kwargs must be a JSON object, e.g. '{\"stop\": [\"##\"]}'")
+        if self.stop_at_fence and self.use_vllm:
+            # vLLM generates (TRL's colocate or server mode); the fence becomes its stop string
+            extra = dict(self.generation_kwargs or {})
+            if "stop" in extra:
+                raise ValueError("generation_kwargs 'stop' is set by stop_at_fence with use_vllm; "
+                                 "leave it out, or set --stop-at-fence false")
+            self.generation_kwargs = {**extra, "stop": [VLLM_FENCE_STOP], "include_stop_str_in_output": True}
+        elif self.stop_at_fence:
             # each option's values that mean "off"; the first is the one to leave it at
             unsupported = {"top_k": (self.top_k, (0, None)), "min_p": (self.min_p, (None,)),
                            "repetition_penalty": (self.repetition_penalty, (1.0,)),
-                           "use_vllm": (self.use_vllm, (False,)),
                            "generation_kwargs": (self.generation_kwargs, (None,)),
                            "mask_truncated_completions": (self.mask_truncated_completions, (False,))}
             for name, (value, off) in unsupported.items():
@@ -205,7 +225,8 @@ class CodeGRPOTrainer(GRPOTrainer):
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
                               has_tool_images=False):
-        if not self.args.stop_at_fence or images is not None and any(images):
+        if (not self.args.stop_at_fence or self.args.use_vllm
+                or images is not None and any(images)):
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields,
                                                  num_generations, has_tool_images)
         with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
@@ -292,6 +313,8 @@ def build_trainer(setup: GRPOSetup):
 
     set_seed(config.seed)  # LoRA's initial weights come from the global generator
     model, tok = setup.model.load(device=str(config.device), default_dtype=_weights_dtype(setup))
+    if config.bf16:
+        float32_logits(model)  # GRPO's log-probabilities (the ratio, the loss) in float32
     length_model = None
     if setup.reward.mdl == "model_bits":
         length_model = copy.deepcopy(model).requires_grad_(False)
