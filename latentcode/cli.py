@@ -88,10 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-TRAIN_HELP = """usage: latentcode train {grpo,es} [--config run.yaml] [--FIELD VALUE ...]
+TRAIN_HELP = """usage: latentcode train {grpo,es,em} [--config run.yaml] [--FIELD VALUE ...]
 
   grpo   policy gradient through TRL's GRPOTrainer (latentcode/training/grpo.py)
   es     evolution strategies: antithetic weight perturbations (latentcode/training/es.py)
+  em     EM over latent programs with an Occam prior: keep the right ones, fine-tune on them
+         (latentcode/training/em.py)
 
 Every config field is a flag (--mdl ast --mdl-weight 0.01 --max-steps 50) and may also
 come from a YAML file given with --config; flags override the file. `latentcode train
@@ -99,11 +101,13 @@ grpo --help` lists the fields."""
 
 
 def cmd_train(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("grpo", "es"):
+    if not argv or argv[0] not in ("grpo", "es", "em"):
         print(TRAIN_HELP, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     if argv[0] == "grpo":
         from latentcode.training.grpo import main as train_main  # here, not at the top: start-up cost
+    elif argv[0] == "em":
+        from latentcode.training.em import main as train_main  # here, not at the top: start-up cost
     else:
         from latentcode.training.es import main as train_main  # here, not at the top: start-up cost
     return train_main(argv[1:])

@@ -14,6 +14,7 @@ from latentcode.bench import BenchSetup, run_bench
 from latentcode.config import changed, compose, from_dict, parse, sections, to_dict
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs
+from latentcode.training.em import EMSetup
 from latentcode.training.es import ESSetup
 from latentcode.training.grpo import GRPOSetup
 from latentcode.training.rewards import RewardConfig
@@ -21,7 +22,7 @@ from sandbox.config import SandboxConfig
 from tasks.config import SplitConfig, TaskConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SETUPS = {"bench": BenchSetup, "grpo": GRPOSetup, "es": ESSetup}
+SETUPS = {"bench": BenchSetup, "grpo": GRPOSetup, "es": ESSetup, "em": EMSetup}
 
 
 def test_commands_share_one_dataclass_per_part():
@@ -111,8 +112,8 @@ def test_bench_refuses_lora():
 # every documented command line parses -----------------------------------------------------
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMAND = re.compile(r"(?:(?:python -m )?latentcode (bench|train grpo|train es)|"
-                     r"-m latentcode\.training\.(grpo|es))(?=\s|$)(.*)")
+COMMAND = re.compile(r"(?:(?:python -m )?latentcode (bench|train grpo|train es|train em)|"
+                     r"-m latentcode\.training\.(grpo|es|em))(?=\s|$)(.*)")
 
 
 def documented_commands() -> list[tuple[str, str, str]]:
@@ -141,13 +142,13 @@ def documented_commands() -> list[tuple[str, str, str]]:
 
 def test_the_docs_show_commands():
     kinds = {k for _, k, _ in documented_commands()}
-    assert kinds == {"bench", "train grpo", "train es"}
+    assert kinds == {"bench", "train grpo", "train es", "train em"}
 
 
 @pytest.mark.parametrize("where, kind, flags", documented_commands(), ids=lambda x: str(x)[:60])
 def test_documented_command_parses(where, kind, flags):
     argv = [a for a in shlex.split(flags) if not a.startswith("&")]
-    setup_cls = {"bench": BenchSetup, "train grpo": GRPOSetup, "train es": ESSetup}[kind]
+    setup_cls = {"bench": BenchSetup, "train grpo": GRPOSetup, "train es": ESSetup, "train em": EMSetup}[kind]
     argv = [str(ROOT / a) if a.startswith("configs/") else a for a in argv]
     parse(setup_cls, argv + (["--use-cpu"] if setup_cls is GRPOSetup else []))
 
