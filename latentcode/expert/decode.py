@@ -119,7 +119,8 @@ def growing_cache(prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 def forward_kv(model, cache: Cache, **kwargs):
     """``model(**kwargs)`` with ``cache`` as its key/value cache, under the argument name this
     transformers version reads (``cache`` since 5.x; ``past_key_values`` before, now deprecated)."""
-    return model(**kwargs, **{_cache_argument(type(model)): cache}, use_cache=True)
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper passes it on
+    return model(**kwargs, **{_cache_argument(type(inner)): cache}, use_cache=True)
 
 
 @functools.cache

@@ -256,10 +256,11 @@ def e_step(expert: CodeExpert, rewards: CodeRewards, tasks: list, lam: float):
 def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir: Path) -> float:
     """One SFT pass (``epochs``) of TRL's SFTTrainer over the drawn prompt/completion pairs,
     loss on the completion only. Returns the mean training loss."""
-    from datasets import Dataset  # here, not at the top: start-up cost
+    from datasets import Dataset, disable_progress_bars  # here, not at the top: start-up cost
     from transformers import PrinterCallback  # here, not at the top: start-up cost
     from trl import SFTConfig, SFTTrainer  # here, not at the top: start-up cost
 
+    disable_progress_bars()  # TRL's dataset preparation draws three bars per M-step
     on_cpu = next(model.parameters()).device.type == "cpu"
     args = SFTConfig(
         output_dir=str(out_dir), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
