@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from latentcode.expert.decode import GrowingLayer, _pick, decode, decode_queue, new_cache_of
+from latentcode.expert.decode import GrowingLayer, _pick, decode_queue, new_cache_of
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import load_model
@@ -36,10 +36,16 @@ def until_eos(row, stops):
     return row
 
 
+def decode(model, tok, texts, **kw):
+    """All of ``texts`` decoded together (one batch, no queue)."""
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    return decode_queue(model, ids, batch_size=len(ids), pad_token_id=tok.pad_token_id, **kw)
+
+
 def test_greedy_matches_generate_on_a_left_padded_batch(tiny):
     model, tok = tiny
     x, m = left_padded(tok, TEXTS)
-    ours, ended = decode(model, x, m, max_new_tokens=12, eos_token_ids={tok.eos_token_id})
+    ours, ended = decode(model, tok, TEXTS, max_new_tokens=12, eos_token_ids={tok.eos_token_id})
     ref = model.generate(input_ids=x, attention_mask=m, max_new_tokens=12, do_sample=False,
                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     ref = [until_eos(r, {tok.eos_token_id, tok.pad_token_id}) for r in ref[:, x.shape[1]:].tolist()]
@@ -49,15 +55,14 @@ def test_greedy_matches_generate_on_a_left_padded_batch(tiny):
 
 def test_a_finished_row_leaves_the_batch_without_changing_the_others(tiny):
     model, tok = tiny
-    x, m = left_padded(tok, TEXTS)
-    full, _ = decode(model, x, m, max_new_tokens=10, eos_token_ids=set())
+    full, _ = decode(model, tok, TEXTS, max_new_tokens=10, eos_token_ids=set())
     seen = []
 
     def finished(row, toks):
         seen.append(row)
         return row == 1 and len(toks) == 3
 
-    part, ended = decode(model, x, m, max_new_tokens=10, eos_token_ids=set(), finished=finished)
+    part, ended = decode(model, tok, TEXTS, max_new_tokens=10, eos_token_ids=set(), finished=finished)
     assert part[1] == full[1][:3] and ended == [False, True, False]
     assert part[0] == full[0] and part[2] == full[2]
     assert seen.count(1) == 3  # never asked about again once it left

@@ -1,9 +1,10 @@
-"""Batched sampling that stops paying for a row once the row is finished.
+"""Batched sampling that stops paying for a row once the row is finished (``decode_queue``).
 
 ``model.generate`` keeps every row in the batch until the longest one ends: a row that
 closed its code block after 60 tokens still costs a full forward step for each of the 260
 steps a rambling neighbour takes. Here a finished row leaves the batch (its keys and values
-are dropped from the cache), so a step costs what the rows still running cost.
+are dropped from the cache) and the next waiting prompt takes its place, so the batch stays
+full until the queue is empty.
 
 The keys and values live in buffers that grow in place: the default
 cache concatenates every layer's whole cache on every step, which on CPU cost as much as
@@ -89,12 +90,6 @@ class GrowingLayer(DynamicLayer):
         self._rebuffer(torch.cat([k[..., :at, :], zk, k[..., at:, :]], -2),
                        torch.cat([v[..., :at, :], zk.clone(), v[..., at:, :]], -2))
 
-    def drop_columns(self, at: int, n: int) -> None:
-        """Remove columns ``at`` .. ``at + n`` (padding no row attends to any more)."""
-        k, v = self.keys, self.values
-        self._rebuffer(torch.cat([k[..., :at, :], k[..., at + n:, :]], -2),
-                       torch.cat([v[..., :at, :], v[..., at + n:, :]], -2))
-
     def gather_columns(self, index: torch.Tensor) -> None:
         """Keep, for each row, the columns ``index[row]`` (in that order)."""
         k, v = self.keys, self.values
@@ -150,58 +145,6 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float,
         return logits.float().argmax(-1)  # the same token; a bf16 argmax is 3x slower on CPU
     scores = warpers(None, logits.float())  # these warpers do not read the input ids
     return torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(-1)
-
-
-@torch.no_grad()
-def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
-           max_new_tokens: int, eos_token_ids: set[int], temperature: float = 0.0,
-           top_p: float = 1.0, past: Cache | None = None,
-           finished: Callable[[int, list[int]], bool] | None = None,
-           generator: torch.Generator | None = None,
-           keep_eos: bool = False) -> tuple[list[list[int]], list[bool]]:
-    """New tokens for each row of a left-padded batch, and whether each row ended
-    (end-of-sequence or ``finished``) before the token limit. The end-of-sequence token a
-    row sampled is left out, or kept as its last token with ``keep_eos`` (a trainer scores it).
-
-    ``past`` may already hold the keys and values of the first ``past.get_seq_length()``
-    columns (a shared prompt prefix). ``finished(row, tokens)`` is asked after every token;
-    True ends that row, keeping what it has."""
-    rows = input_ids.shape[0]
-    cache = past if past is not None else growing_cache()
-    start = cache.get_seq_length()
-    mask = attention_mask
-    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    out: list[list[int]] = [[] for _ in range(rows)]
-    ended = [False] * rows
-    alive = torch.arange(rows)
-    feed, feed_pos = input_ids[:, start:], positions[:, start:]
-    for _ in range(max_new_tokens):
-        logits = forward_kv(model, cache, input_ids=feed, attention_mask=mask, position_ids=feed_pos,
-                            logits_to_keep=1).logits[:, -1]
-        nxt = _pick(logits, temperature, top_p, generator)
-        keep = []
-        for i, (row, tok) in enumerate(zip(alive.tolist(), nxt.tolist())):
-            if tok in eos_token_ids:
-                ended[row] = True
-                if keep_eos:
-                    out[row].append(tok)
-                continue
-            out[row].append(tok)
-            if finished is not None and finished(row, out[row]):
-                ended[row] = True
-            else:
-                keep.append(i)
-        if not keep:
-            break
-        last_pos = feed_pos[:, -1]
-        if len(keep) < len(alive):
-            idx = torch.tensor(keep, device=nxt.device)
-            cache.batch_select_indices(idx)
-            alive, nxt, mask, last_pos = alive[idx.cpu()], nxt[idx], mask[idx], last_pos[idx]
-        feed = nxt[:, None]
-        feed_pos = (last_pos + 1)[:, None]
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
-    return out, ended
 
 
 class _Lookup:
