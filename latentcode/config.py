@@ -30,6 +30,12 @@ from typing import Any
 from trl import TrlParser
 
 
+def setting(default, help: str, *aliases: str):
+    """A section's field: its default, its help (the flag's help text) and any other flag
+    names it answers to (``--samples`` for ``num_samples``)."""
+    return dataclasses.field(default=default, metadata={"help": help, "aliases": list(aliases)})
+
+
 def sections(setup_cls) -> list[tuple[str, type]]:
     """(name, dataclass) of each section of a setup class, in order."""
     hints = typing.get_type_hints(setup_cls)

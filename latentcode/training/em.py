@@ -46,7 +46,7 @@ from pathlib import Path
 
 import torch
 
-from latentcode.config import changed, parse, to_dict
+from latentcode.config import changed, parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, cpu_has_native_bf16
@@ -57,35 +57,31 @@ from sandbox.config import SandboxConfig
 from tasks.config import SplitConfig, TaskConfig, load_split
 
 
-def _f(default, help: str, *aliases: str):
-    return field(default=default, metadata={"help": help, **({"aliases": list(aliases)} if aliases else {})})
-
-
 @dataclass
 class EMConfig:
     """The EM loop's own settings; the model, tasks, prompt, rewards and sandbox are the other
     sections of ``EMSetup``."""
-    device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda if available)")
-    bf16: bool | None = _f(None, "bf16 autocast for sampling and the M-step (default: on GPUs and on CPUs "
+    device: str | None = setting(None, "cpu, cuda, cuda:1 (default: cuda if available)")
+    bf16: bool | None = setting(None, "bf16 autocast for sampling and the M-step (default: on GPUs and on CPUs "
                                  "that multiply bf16 natively); trained weights stay float32")
-    iterations: int = _f(8, "EM iterations (E-step + M-step)")
-    questions: int = _f(32, "training questions per E-step")
-    samples: int = _f(8, "programs sampled per question in the E-step (K)")
-    temperature: float = _f(0.7, "E-step sampling temperature")
-    top_p: float = _f(0.95, "E-step nucleus sampling mass")
-    max_new_tokens: int = _f(256, "token limit per program")
-    batch_size: int = _f(32, "rows decoded together")
-    mdl_lambda: float = _f(0.0, "lambda of the prior 2^(-lambda bits): 0 weighs every right program the "
+    iterations: int = setting(8, "EM iterations (E-step + M-step)")
+    questions: int = setting(32, "training questions per E-step")
+    samples: int = setting(8, "programs sampled per question in the E-step (K)")
+    temperature: float = setting(0.7, "E-step sampling temperature")
+    top_p: float = setting(0.95, "E-step nucleus sampling mass")
+    max_new_tokens: int = setting(256, "token limit per program")
+    batch_size: int = setting(32, "rows decoded together")
+    mdl_lambda: float = setting(0.0, "lambda of the prior 2^(-lambda bits): 0 weighs every right program the "
                                 "same (expert iteration); 0.02 halves a program's weight per 50 extra bits")
-    learning_rate: float = _f(1e-4, "M-step AdamW learning rate (LoRA: 1e-4 to 5e-4; every weight: ~1e-5)")
-    epochs: int = _f(1, "M-step passes over the drawn programs")
-    train_batch_size: int = _f(8, "M-step micro-batch (programs)")
-    eval_every: int = _f(1, "held-out evaluation every N iterations (0: start and end only)")
-    runs_dir: str = _f("runs", "where run folders are created")
-    run_name: str | None = _f(None, "run folder name (default em-<suite>)")
-    resume: str | None = _f(None, "run folder to continue from its last checkpoint")
-    seed: int = _f(0, "seed of the question draws, the sampling and the M-step")
-    quiet: bool = _f(False, "no progress output")
+    learning_rate: float = setting(1e-4, "M-step AdamW learning rate (LoRA: 1e-4 to 5e-4; every weight: ~1e-5)")
+    epochs: int = setting(1, "M-step passes over the drawn programs")
+    train_batch_size: int = setting(8, "M-step micro-batch (programs)")
+    eval_every: int = setting(1, "held-out evaluation every N iterations (0: start and end only)")
+    runs_dir: str = setting("runs", "where run folders are created")
+    run_name: str | None = setting(None, "run folder name (default em-<suite>)")
+    resume: str | None = setting(None, "run folder to continue from its last checkpoint")
+    seed: int = setting(0, "seed of the question draws, the sampling and the M-step")
+    quiet: bool = setting(False, "no progress output")
 
     def __post_init__(self):
         for name in ("iterations", "questions", "samples", "max_new_tokens", "batch_size", "epochs",

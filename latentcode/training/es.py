@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from latentcode.config import changed, parse, to_dict
+from latentcode.config import changed, parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, fast_dtype
@@ -38,33 +38,28 @@ from latentcode.training.rewards import CodeRewards, RewardConfig
 from sandbox.config import SandboxConfig
 from tasks.config import SplitConfig, TaskConfig, load_split
 
-def _f(default, help: str):
-    """A config field with its help text (TrlParser turns it into a flag's help)."""
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class ESConfig:
     """The ES loop's own settings; the model, tasks, prompt, rewards and sandbox are the other
     sections of ``ESSetup``."""
-    device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda if available)")
-    bf16: bool | None = _f(None, "generate under bf16 autocast (default: on GPUs and on CPUs that multiply "
+    device: str | None = setting(None, "cpu, cuda, cuda:1 (default: cuda if available)")
+    bf16: bool | None = setting(None, "generate under bf16 autocast (default: on GPUs and on CPUs that multiply "
                                  "bf16 natively); the weights, their noise and the update stay float32")
-    max_new_tokens: int = _f(256, "tokens per completion")
-    population: int = _f(30, "members per iteration (antithetic pairs x 2), even")
-    sigma: float = _f(1e-3, "perturbation scale")
-    lr: float = _f(5e-4, "optimizer learning rate")
-    optimizer: str = _f("adam", "sgd or adam")
-    batch_size: int = _f(16, "training tasks per fitness evaluation (the same for every member)")
-    max_steps: int = _f(50, "ES iterations")
-    eval_every: int = _f(10, "held-out evaluation every N iterations (0: start and end only)")
-    save_every: int = _f(10, "checkpoint every N iterations (0: at the end only)")
-    runs_dir: str = _f("runs", "where run folders are created")
-    run_name: str | None = _f(None, "run folder name (default es-<suite>)")
-    resume: str | None = _f(None, "run folder to continue from its last checkpoint")
-    seed: int = _f(0, "seed of the perturbations and task batches")
-    quiet: bool = _f(False, "no progress bar")
-    dump_weights: bool = _f(False, "every rank writes its final trainable weights to "
+    max_new_tokens: int = setting(256, "tokens per completion")
+    population: int = setting(30, "members per iteration (antithetic pairs x 2), even")
+    sigma: float = setting(1e-3, "perturbation scale")
+    lr: float = setting(5e-4, "optimizer learning rate")
+    optimizer: str = setting("adam", "sgd or adam")
+    batch_size: int = setting(16, "training tasks per fitness evaluation (the same for every member)")
+    max_steps: int = setting(50, "ES iterations")
+    eval_every: int = setting(10, "held-out evaluation every N iterations (0: start and end only)")
+    save_every: int = setting(10, "checkpoint every N iterations (0: at the end only)")
+    runs_dir: str = setting("runs", "where run folders are created")
+    run_name: str | None = setting(None, "run folder name (default es-<suite>)")
+    resume: str | None = setting(None, "run folder to continue from its last checkpoint")
+    seed: int = setting(0, "seed of the perturbations and task batches")
+    quiet: bool = setting(False, "no progress bar")
+    dump_weights: bool = setting(False, "every rank writes its final trainable weights to "
                                    "final-rank<r>.safetensors in the run folder (to check they agree)")
 
     def __post_init__(self):

@@ -40,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import sandbox
+from latentcode.config import setting
 from latentcode.expert import hardcode
 from latentcode.expert.samples import Generation
 from latentcode.expert.grading import grade_code
@@ -53,31 +54,27 @@ FAILURE_STATUSES = ("error", "timeout", "memory", "output_limit", "blocked", "cr
                     "no_code", "truncated")
 
 
-def _f(default, help: str, *aliases: str):
-    return dataclasses.field(default=default, metadata={"help": help, "aliases": list(aliases)})
-
-
 @dataclasses.dataclass
 class RewardConfig:
     """The reward's parts and their order (docs/training.md). Flags: ``--reward-correct`` etc.
     and ``--mdl``, ``--mdl-weight``; YAML keys: the field names (or the ``reward_*`` aliases)."""
-    correct: float = _f(1.0, "reward of a correct answer", "--reward-correct")
-    wrong: float = _f(0.0, "ran, printed a wrong answer", "--reward-wrong")
-    error: float = _f(-0.1, "raised, hit the memory or output limit, or was blocked", "--reward-error")
-    timeout: float = _f(-0.1, "ran past the sandbox's timeout_s", "--reward-timeout")
-    no_code: float = _f(-0.2, "no program in the reply", "--reward-no-code")
-    truncated: float = _f(-0.2, "the token limit cut the program (never run)", "--reward-truncated")
-    hardcoded: float = _f(0.0, "replaces the grade of a right answer its program did not compute; at most wrong")
-    partial_credit: float = _f(0.0, "list answers: the share of (lowest correct - wrong) a fully partial "
+    correct: float = setting(1.0, "reward of a correct answer", "--reward-correct")
+    wrong: float = setting(0.0, "ran, printed a wrong answer", "--reward-wrong")
+    error: float = setting(-0.1, "raised, hit the memory or output limit, or was blocked", "--reward-error")
+    timeout: float = setting(-0.1, "ran past the sandbox's timeout_s", "--reward-timeout")
+    no_code: float = setting(-0.2, "no program in the reply", "--reward-no-code")
+    truncated: float = setting(-0.2, "the token limit cut the program (never run)", "--reward-truncated")
+    hardcoded: float = setting(0.0, "replaces the grade of a right answer its program did not compute; at most wrong")
+    partial_credit: float = setting(0.0, "list answers: the share of (lowest correct - wrong) a fully partial "
                                     "answer may earn, in [0, 1); 0 is off")
-    metamorphic: bool = _f(True, "the behavioural hard-coding check: re-run correct programs on the "
+    metamorphic: bool = setting(True, "the behavioural hard-coding check: re-run correct programs on the "
                                  "question with new numbers")
-    mdl: str = _f("none", "length measure: none, " + ", ".join(MEASURES))
-    mdl_weight: float = _f(0.0, "in [0, 1): the most a correct program can lose to its length, as a "
+    mdl: str = setting("none", "length measure: none, " + ", ".join(MEASURES))
+    mdl_weight: float = setting(0.0, "in [0, 1): the most a correct program can lose to its length, as a "
                                 "share of (correct - wrong); half of it at the measure's reference length")
-    mdl_on: str = _f("correct", "only 'correct': a length cost on wrong programs would let a short "
+    mdl_on: str = setting("correct", "only 'correct': a length cost on wrong programs would let a short "
                                 "wrong program outrank a long one")
-    mdl_reference: str = _f("frozen", "model_bits under a frozen copy of the start model (the only "
+    mdl_reference: str = setting("frozen", "model_bits under a frozen copy of the start model (the only "
                                       "choice: the policy's own log-probability is not a length)")
 
     def __post_init__(self):
