@@ -91,7 +91,7 @@ def _kept(tok, row: list[int], answered) -> list[int]:
 
 
 def with_generate(expert, prompts: list[str], batch: int, max_new: int) -> list[list[int]]:
-    tok, model = expert.tokenizer, expert.model
+    model = expert.model
     attention = model.config._attn_implementation
     model.set_attn_implementation("sdpa")  # transformers' generate as a user gets it
     try:

@@ -12,6 +12,7 @@ Tokenizers are set up for batched generation: left padding, a pad token.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 import importlib.util
 import os
 import shutil
@@ -121,6 +122,29 @@ def fast_dtype(device: torch.device | str) -> torch.dtype:
     if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
+
+
+def bf16_is_fast(device: torch.device | str | None = None) -> bool:
+    """Whether bf16 is the fast dtype of ``device`` (default: cuda if available, else cpu):
+    the trainers' default for ``--bf16``."""
+    return fast_dtype(device or ("cuda" if torch.cuda.is_available() else "cpu")) == torch.bfloat16
+
+
+def trained_weights_dtype(bf16: bool, use_peft: bool) -> str:
+    """What a trainer loads its weights in: float32, bf16 by autocast; except a LoRA run's
+    frozen base weights, stored in bf16 when autocast is on. Autocast keeps its bf16 copy
+    only of weights that require grad, so frozen float32 weights would be re-cast by every
+    matmul of every decode step (measured: no faster than float32). The adapters stay
+    float32 (PEFT upcasts them)."""
+    return "bfloat16" if bf16 and use_peft else "float32"
+
+
+def bf16_autocast(model, enabled: bool) -> Callable[[], torch.autocast]:
+    """A factory of bf16 autocast contexts on ``model``'s device: open a fresh one per
+    generation. Autocast keeps its bf16 copy of each weight until the context exits, so a
+    weight changed in place inside one context (an ES perturbation, an M-step) is not seen."""
+    device = next(model.parameters()).device
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def float32_logits(model) -> torch.utils.hooks.RemovableHandle:

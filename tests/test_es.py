@@ -130,11 +130,11 @@ def test_bf16_members_are_evaluated_at_their_own_weights():
     inside one context is not seen); ES opens a fresh context per evaluation, so a member
     perturbed between two evaluations is evaluated at its own weights."""
     from latentcode.models import load_model
-    from latentcode.training.es import ESConfig, _autocast
+    from latentcode.models import bf16_autocast
     model, tok = load_model("tiny", device="cpu", dtype="float32")
     ids = torch.tensor([tok("What is 3 + 4?")["input_ids"]])
     linears = [p for n, p in model.named_parameters() if n.endswith("proj.weight")]
-    autocast = _autocast(model, ESConfig(bf16=True))
+    autocast = bf16_autocast(model, True)
     with torch.no_grad():
         with autocast():
             before = model(input_ids=ids).logits

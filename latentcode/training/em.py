@@ -49,7 +49,7 @@ import torch
 from latentcode.config import changed, parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs, cpu_has_native_bf16
+from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
 from latentcode.runs import Run
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
@@ -100,8 +100,7 @@ class EMConfig:
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate ({self.learning_rate}) must be > 0")
         if self.bf16 is None:
-            self.bf16 = (torch.cuda.is_bf16_supported() if torch.cuda.is_available()
-                         else cpu_has_native_bf16())
+            self.bf16 = bf16_is_fast(self.device)
 
 
 @dataclass
@@ -156,9 +155,8 @@ def train_em(setup: EMSetup) -> Path:
     run, ckpt = _open_run(setup)
     log = RunLog(run.path)
     set_seed(config.seed)  # LoRA's initial weights come from the global generator
-    # float32 weights, bf16 by autocast; LoRA's frozen base in bf16 (see grpo._weights_dtype)
     model, tok = setup.model.load(device=config.device,
-                                  default_dtype="bfloat16" if config.bf16 and setup.model.use_peft else "float32")
+                                  default_dtype=trained_weights_dtype(config.bf16, setup.model.use_peft))
     if setup.model.use_peft:
         from peft import get_peft_model  # here, not at the top: start-up cost
         model = get_peft_model(model, setup.model.peft_config())
@@ -175,7 +173,7 @@ def train_em(setup: EMSetup) -> Path:
                                                  top_p=config.top_p, max_new_tokens=config.max_new_tokens,
                                                  batch_size=config.batch_size, seed=config.seed),
                         prompt=setup.prompt, sandbox_config=setup.sandbox)
-    autocast = _autocast(model, config)
+    autocast = bf16_autocast(model, config.bf16)
     completions = _completions_so_far(log, start)
 
     def heldout_eval(t: int) -> None:
@@ -271,11 +269,6 @@ def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir
     model.train(was_training)
     model.eval()
     return float(result.training_loss)
-
-
-def _autocast(model, config: EMConfig):
-    device = next(model.parameters()).device
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(config.bf16))
 
 
 def _say(config: EMConfig, text: str) -> None:

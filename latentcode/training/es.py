@@ -30,7 +30,7 @@ import torch
 from latentcode.config import changed, parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs, fast_dtype
+from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
 from latentcode.runs import Run
 from latentcode.training.es_algorithm import es_step, make_optimizer, mix
 from latentcode.training.heldout import RunLog, evaluate_heldout
@@ -44,7 +44,7 @@ class ESConfig:
     sections of ``ESSetup``."""
     device: str | None = setting(None, "cpu, cuda, cuda:1 (default: cuda if available)")
     bf16: bool | None = setting(None, "generate under bf16 autocast (default: on GPUs and on CPUs that multiply "
-                                 "bf16 natively); the weights, their noise and the update stay float32")
+                                 "bf16 natively); the weights, their noise and the update stay float32, LoRA's frozen base is stored in bf16")
     max_new_tokens: int = setting(256, "tokens per completion")
     population: int = setting(30, "members per iteration (antithetic pairs x 2), even")
     sigma: float = setting(1e-3, "perturbation scale")
@@ -63,6 +63,8 @@ class ESConfig:
                                    "final-rank<r>.safetensors in the run folder (to check they agree)")
 
     def __post_init__(self):
+        if self.bf16 is None:
+            self.bf16 = bf16_is_fast(self.device)
         if self.population < 2 or self.population % 2:
             raise ValueError(f"population ({self.population}) must be even and >= 2: members come "
                              f"in antithetic pairs; set it to {max(2, self.population + 1)}")
@@ -126,7 +128,8 @@ def _init_distributed(config: ESConfig) -> _Dist:
 
 def _load(setup: ESSetup):
     """(model, tokenizer, trainable parameters by name)."""
-    model, tok = setup.model.load(device=setup.es.device, default_dtype="float32")
+    model, tok = setup.model.load(device=setup.es.device,
+                                  default_dtype=trained_weights_dtype(setup.es.bf16, setup.model.use_peft))
     peft_config = setup.model.peft_config()
     if peft_config is not None:
         from peft import get_peft_model  # here, not at the top: start-up cost
@@ -258,15 +261,6 @@ def _task_batch(train: list, config: ESConfig, t: int) -> list:
     return [train[i] for i in rng.sample(range(len(train)), config.batch_size)]
 
 
-def _autocast(model, config: ESConfig) -> Callable[[], torch.autocast]:
-    """A fresh bf16 autocast context per generation, never one around the loop: autocast
-    keeps its bf16 copy of each weight until the context exits, so one context around the
-    loop would evaluate every perturbed member with the first member's weights."""
-    device = next(model.parameters()).device
-    on = config.bf16 if config.bf16 is not None else fast_dtype(device) == torch.bfloat16
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
-
-
 def _fitness(expert, rewards, tasks: list, step: int, autocast) -> Callable[[], float]:
     """Mean reward of the expert's greedy programs for ``tasks`` at the current weights."""
     prompts = [expert.prompt(task) for task in tasks]
@@ -298,7 +292,7 @@ def train_es(setup: ESSetup) -> Path:
                           on_outcomes=rec.samples_callback(), max_completion_tokens=config.max_new_tokens)
     expert = CodeExpert(model, tok, ExpertConfig(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens),
                         prompt=setup.prompt, sandbox_config=setup.sandbox)
-    autocast = _autocast(model, config)  # generation only: the weights and their updates stay float32
+    autocast = bf16_autocast(model, config.bf16)  # generation only: the weights and their updates stay float32
     if start == 0:
         rec.heldout(0, model, tok, heldout, autocast)
     bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,

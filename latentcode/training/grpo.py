@@ -34,7 +34,7 @@ from trl.models import unwrap_model_for_generation
 from latentcode.config import parse, to_dict
 from latentcode.expert.code_expert import CodeExpert
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs, cpu_has_native_bf16, float32_logits
+from latentcode.models import ModelArgs, bf16_is_fast, float32_logits, trained_weights_dtype
 from latentcode.runs import Run
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
@@ -81,7 +81,7 @@ class CodeGRPOConfig(GRPOConfig):
     def __post_init__(self):
         if self.bf16 is None:
             on_gpu = torch.cuda.is_available() and not self.use_cpu
-            self.bf16 = torch.cuda.is_bf16_supported() if on_gpu else cpu_has_native_bf16()
+            self.bf16 = bf16_is_fast("cuda" if on_gpu else "cpu")
         if self.bf16 and not torch.cuda.is_available():
             self.use_cpu = True  # transformers refuses CPU bf16 unless told the run is on CPU
         if self.eval_every < 0:
@@ -292,14 +292,6 @@ def train_grpo(setup: GRPOSetup) -> Path:
     return run_path
 
 
-def _weights_dtype(setup: GRPOSetup) -> str:
-    """float32 weights, bf16 by autocast; except a LoRA run's frozen base weights, which are
-    stored in bf16 when autocast is on: autocast casts only weights that require grad once
-    per step, so frozen float32 weights would be re-cast by every matmul of every decode step
-    (measured: no faster than float32). The adapters stay float32 (PEFT upcasts them)."""
-    return "bfloat16" if setup.grpo.bf16 and setup.model.use_peft else "float32"
-
-
 def build_trainer(setup: GRPOSetup):
     """(trainer, run folder, checkpoint to resume from or None), ready for ``trainer.train``.
     ``trainer.remove_callback(HeldoutEval)`` leaves out the held-out evaluations."""
@@ -312,7 +304,7 @@ def build_trainer(setup: GRPOSetup):
     log = RunLog(run.path)
 
     set_seed(config.seed)  # LoRA's initial weights come from the global generator
-    model, tok = setup.model.load(device=str(config.device), default_dtype=_weights_dtype(setup))
+    model, tok = setup.model.load(device=str(config.device), default_dtype=trained_weights_dtype(config.bf16, setup.model.use_peft))
     if config.bf16:
         float32_logits(model)  # GRPO's log-probabilities (the ratio, the loss) in float32
     length_model = None
