@@ -33,24 +33,20 @@ trainable weights after iteration N), from which ``--resume`` continues bit for 
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
 import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from latentcode.config import changed, parse, setting, to_dict
+from latentcode.config import parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
 from latentcode.runs import Run
+from latentcode.training.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
 from sandbox.config import SandboxConfig
@@ -161,7 +157,7 @@ def train_em(setup: EMSetup) -> Path:
         from peft import get_peft_model  # here, not at the top: start-up cost
         model = get_peft_model(model, setup.model.peft_config())
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    start = _load_checkpoint(ckpt, named) if ckpt else 0
+    start = load_trainable(ckpt, named)["step"] if ckpt else 0
     if config.resume:
         for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl"):
             log.truncate_after(name, start if start else -1)
@@ -214,7 +210,7 @@ def train_em(setup: EMSetup) -> Path:
             "m_step_programs": len(data), "m_step_loss": loss, "wall_s": time.perf_counter() - t0}])
         _say(config, f"iteration {t}: pass@{config.samples} {len(kept)}/{len(tasks)}, kept {len(right)}, "
                      f"M-step on {len(data)} programs" + (f", loss {loss:.3f}" if loss is not None else ""))
-        _save_checkpoint(run.path / "checkpoints" / f"iter-{t}", t, named)
+        save_trainable(run.path / "checkpoints" / f"iter-{t}", named, {"step": t})
         if t == config.iterations or (config.eval_every and t % config.eval_every == 0):
             heldout_eval(t)
     shutil.rmtree(run.path / "m-step", ignore_errors=True)
@@ -285,49 +281,10 @@ def _open_run(setup: EMSetup):
     config = setup.em
     if config.resume:
         run = Run.open(config.resume)
-        saved = run.config
-        if saved.get("kind") != "em" or "em" not in saved:
-            raise ValueError(f"resume: {config.resume} is not an EM run folder; start a new run")
-        diffs = changed({k: v for k, v in saved.items() if isinstance(v, dict)}, setup, _RESUMABLE)
-        if diffs:
-            raise ValueError(f"resume: the run was made with other settings ({'; '.join(diffs)}); "
-                             "use the same values or start a new run")
-        return run, _last_checkpoint(run.path)
+        check_resumable(run.config, setup, "em", config.resume, _RESUMABLE)
+        return run, last_checkpoint(run.path)
     return Run.create(config.runs_dir, config.run_name or f"em-{setup.task.suite}",
                       {"kind": "em", **to_dict(setup)}), None
-
-
-def _save_checkpoint(path: Path, t: int, named) -> None:
-    from safetensors.torch import save_file  # here, not at the top: start-up cost
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".iter-"))
-    save_file({n: p.detach().cpu().contiguous() for n, p in named}, str(tmp / "trainable.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"iteration": t}))
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint the last one
-
-
-def _last_checkpoint(run_path: Path) -> Path | None:
-    found = []
-    for p in (run_path / "checkpoints").glob("iter-*"):
-        try:
-            found.append((json.loads((p / "state.json").read_text())["iteration"], p))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a checkpoint cut mid-write, or not ours
-    return max(found, key=lambda x: x[0])[1] if found else None
-
-
-@torch.no_grad()
-def _load_checkpoint(ckpt: Path, named) -> int:
-    from safetensors.torch import load_file  # here, not at the top: start-up cost
-    saved = load_file(str(ckpt / "trainable.safetensors"))
-    if {n for n, _ in named} != set(saved):
-        raise ValueError(f"{ckpt} does not match the model's trainable parameters: resume with the "
-                         "same model and lora settings")
-    for n, p in named:
-        p.copy_(saved[n])
-    return int(json.loads((ckpt / "state.json").read_text())["iteration"])
 
 
 def parse_setup(argv: list[str] | None = None) -> EMSetup:

@@ -16,7 +16,6 @@ continues from.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
@@ -27,11 +26,12 @@ from pathlib import Path
 
 import torch
 
-from latentcode.config import changed, parse, setting, to_dict
+from latentcode.config import parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
 from latentcode.runs import Run
+from latentcode.training.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
 from latentcode.training.es_algorithm import es_step, make_optimizer, mix
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
@@ -139,48 +139,6 @@ def _load(setup: ESSetup):
     return model, tok, named
 
 
-def _save_checkpoint(path: Path, step: int, named, optimizer, completions: int) -> None:
-    from safetensors.torch import save_file  # here, not at the top: start-up cost
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_file({n: p.detach().cpu().contiguous() for n, p in named},
-              str(tmp / "trainable.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "completions": completions}))
-    if path.exists():
-        import shutil  # here, not at the top: start-up cost
-        shutil.rmtree(path)
-    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint the last one
-
-
-def _last_checkpoint(run_path: Path) -> Path | None:
-    found = [p for p in (run_path / "checkpoints").glob("step-*") if (p / "state.json").exists()]
-    return max(found, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-@torch.no_grad()
-def _load_checkpoint(ckpt: Path, named, optimizer) -> dict:
-    from safetensors.torch import load_file  # here, not at the top: start-up cost
-    saved = load_file(str(ckpt / "trainable.safetensors"))
-    missing = {n for n, _ in named} ^ set(saved)
-    if missing:
-        raise ValueError(f"{ckpt} does not match the model's trainable parameters "
-                         f"({sorted(missing)[:3]}...): resume with the same model and lora settings")
-    for n, p in named:
-        p.copy_(saved[n])
-    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-    return json.loads((ckpt / "state.json").read_text())
-
-
-def _check_resumable(saved: dict, setup: ESSetup) -> None:
-    if saved.get("kind", "es") != "es" or "es" not in saved:
-        raise ValueError(f"resume: {setup.es.resume} is not an ES run folder; start a new run")
-    diffs = changed({k: v for k, v in saved.items() if isinstance(v, dict)}, setup, _RESUMABLE)
-    if diffs:
-        raise ValueError(f"resume: the run was made with other settings ({'; '.join(diffs)}); "
-                         "use the same values or start a new run")
-
-
 class _Recorder:
     """What rank 0 records in the run folder: held-out evaluations, metrics, samples,
     TensorBoard scalars, checkpoints. On other ranks (``run=None``) every method does nothing,
@@ -225,8 +183,8 @@ class _Recorder:
 
     def checkpoint(self, step: int, named, optimizer, completions: int) -> None:
         if self.run:
-            _save_checkpoint(self.run.path / "checkpoints" / f"step-{step}", step, named,
-                             optimizer, completions)
+            save_trainable(self.run.path / "checkpoints" / f"step-{step}", named,
+                           {"step": step, "completions": completions}, optimizer)
 
     def close(self) -> None:
         if self.tb:
@@ -238,8 +196,8 @@ def _open_run(setup: ESSetup, rank: int):
     config = setup.es
     if config.resume:
         run = Run.open(config.resume)
-        _check_resumable(run.config, setup)
-        return (run if rank == 0 else None), _last_checkpoint(run.path)
+        check_resumable(run.config, setup, "es", config.resume, _RESUMABLE, untagged=True)
+        return (run if rank == 0 else None), last_checkpoint(run.path)
     if rank != 0:
         return None, None
     return Run.create(config.runs_dir, config.run_name or f"es-{setup.task.suite}",
@@ -285,7 +243,7 @@ def train_es(setup: ESSetup) -> Path:
     optimizer = make_optimizer(params, config.optimizer, config.lr)
     train, heldout = _load_tasks(setup)
     run, ckpt = _open_run(setup, dist_info.rank)
-    state = _load_checkpoint(ckpt, named, optimizer) if ckpt else {"step": 0, "completions": 0}
+    state = load_trainable(ckpt, named, optimizer) if ckpt else {"step": 0, "completions": 0}
     start, completions = state["step"], state["completions"]
     rec = _Recorder(run, setup, start, tok)
     rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
