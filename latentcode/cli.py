@@ -54,13 +54,14 @@ def cmd_inspect(args) -> int:
     from latentcode.runs import Run  # here, not at the top: start-up cost
     from latentcode.viewer import print_run, select, write_html  # here, not at the top: start-up cost
     run = Run.open(args.run)
-    chosen = select(run.samples(), failed=args.failed, status=args.status, family=args.family,
-                    longest=args.longest)
+    samples = run.samples(held_out=args.held_out)
+    chosen = select(samples, failed=args.failed, status=args.status, family=args.family,
+                    longest=args.longest, step=args.step)
     if args.html:
-        write_html(run, chosen, args.html)
+        write_html(run, chosen, args.html, total=len(samples))
         print(f"wrote {args.html} ({len(chosen)} samples)")
     else:
-        print_run(run, chosen, color=None if not args.no_color else False)
+        print_run(run, chosen, color=None if not args.no_color else False, total=len(samples))
     return 0
 
 
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--status", help="only this execution status (ok, error, timeout, truncated, ...)")
     i.add_argument("--family", help="only this task family")
     i.add_argument("--longest", type=int, metavar="N", help="the N longest programs")
+    i.add_argument("--step", type=int, metavar="N", help="only a training run's step (EM: iteration) N")
+    i.add_argument("--held-out", action="store_true",
+                   help="a training run's held-out evaluations instead of its training samples")
     i.add_argument("--html", metavar="OUT", help="write one self-contained HTML page instead")
     i.add_argument("--no-color", action="store_true")
     i.set_defaults(func=cmd_inspect)

@@ -87,8 +87,16 @@ class Run:
             f.flush()
             os.fsync(f.fileno())
 
-    def samples(self) -> list[dict]:
-        return read_jsonl(self.path / "samples.jsonl")
+    def samples(self, held_out: bool = False) -> list[dict]:
+        """samples.jsonl; ``held_out``: a training run's held-out evaluations instead
+        (``heldout.jsonl`` of EM, ``eval_samples.jsonl`` of GRPO)."""
+        if not held_out:
+            return read_jsonl(self.path / "samples.jsonl")
+        for name in ("heldout.jsonl", "eval_samples.jsonl"):
+            if (self.path / name).exists():
+                return read_jsonl(self.path / name)
+        raise FileNotFoundError(f"{self.path} has no held-out samples (heldout.jsonl or eval_samples.jsonl): "
+                                "only EM and GRPO runs log them")
 
     def completed_tasks(self, samples_per_task: int) -> set[str]:
         counts: dict[str, int] = {}

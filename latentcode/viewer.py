@@ -13,9 +13,10 @@ from latentcode.runs import Run
 
 
 def select(samples: list[dict], *, failed: bool = False, status: str | None = None,
-           family: str | None = None, longest: int | None = None) -> list[dict]:
+           family: str | None = None, longest: int | None = None, step: int | None = None) -> list[dict]:
     out = [s for s in samples
            if (not failed or not s.get("correct"))
+           and (step is None or s.get("step") == step)
            and (status is None or s.get("status") == status)
            and (family is None or s.get("family") == family)]
     if longest:
@@ -50,11 +51,13 @@ def format_sample(s: dict, color: bool = False) -> str:
     return "\n".join(parts)
 
 
-def print_run(run: Run, selected: list[dict], color: bool | None = None) -> None:
+def print_run(run: Run, selected: list[dict], color: bool | None = None, total: int | None = None) -> None:
+    """``total``: how many samples the selection was made from (default: samples.jsonl's)."""
     color = sys.stdout.isatty() if color is None else color
     for s in selected:
         print(format_sample(s, color) + "\n")
-    print(f"{len(selected)} of {len(run.samples())} samples shown ({run.path})")
+    total = len(run.samples()) if total is None else total
+    print(f"{len(selected)} of {total} samples shown ({run.path})")
 
 
 _PAGE_CSS = """
@@ -66,7 +69,7 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 """
 
 
-def write_html(run: Run, selected: list[dict], path: str) -> None:
+def write_html(run: Run, selected: list[dict], path: str, total: int | None = None) -> None:
     from pygments import highlight  # here, not at the top: start-up cost
     from pygments.formatters import HtmlFormatter  # here, not at the top: start-up cost
     from pygments.lexers import PythonLexer  # here, not at the top: start-up cost
@@ -88,6 +91,6 @@ def write_html(run: Run, selected: list[dict], path: str) -> None:
     title = f"latentcode run {run.path.name}"
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>{esc(title)}</title>"
             f"<style>{_PAGE_CSS}</style></head><body><h1>{esc(title)}</h1>"
-            f"<p>{len(selected)} of {len(run.samples())} samples</p>{''.join(cards)}</body></html>")
+            f"<p>{len(selected)} of {len(run.samples()) if total is None else total} samples</p>{''.join(cards)}</body></html>")
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)

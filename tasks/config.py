@@ -35,11 +35,14 @@ class SplitConfig:
     eval_size: int = field(default=48, metadata={"help": "held-out questions, evaluated greedily"})
     held_out_families: str = field(default="", metadata={"help": "comma-separated families never trained on (suite mixed)"})
     held_out_min: float | None = field(default=None, metadata={"help": "questions with any number >= this are held out"})
+    eval_difficulty: int | None = field(default=None, metadata={"help": "difficulty of the held-out questions of a generated suite (default: the suite's): larger numbers and longer lists than training"})
 
     def __post_init__(self):
         for name in ("train_size", "eval_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be >= 1")
+        if self.eval_difficulty is not None and self.eval_difficulty < 1:
+            raise ValueError(f"eval_difficulty ({self.eval_difficulty}) must be >= 1 (or unset: the suite's)")
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -53,8 +56,8 @@ def load_split(task: TaskConfig, split_config: SplitConfig) -> tuple[list[Task],
     families = s.families
     rng = (s.held_out_min, None) if s.held_out_min is not None else None
     if task.suite in BENCHMARKS:
-        if families or rng:
-            raise ValueError("held_out_families and held_out_min apply to generated suites; "
+        if families or rng or s.eval_difficulty is not None:
+            raise ValueError("held_out_families, held_out_min and eval_difficulty apply to generated suites; "
                              f"{task.suite} is a fixed benchmark file")
         tasks = load_suite(task.suite, n=s.eval_size + s.train_size)
         return tasks[s.eval_size:], tasks[:s.eval_size]
@@ -62,7 +65,7 @@ def load_split(task: TaskConfig, split_config: SplitConfig) -> tuple[list[Task],
     pool_train = load_suite(task.suite, n=4 * s.train_size, seed=task.task_seed,
                             difficulty=task.difficulty)
     pool_eval = load_suite(task.suite, n=4 * s.eval_size, seed=task.task_seed + 10_000,
-                           difficulty=task.difficulty)
+                           difficulty=s.eval_difficulty or task.difficulty)
     train, _ = split(pool_train, held_out_families=families, held_out_range=rng)
     _, held = split(pool_eval, held_out_families=families, held_out_range=rng) \
         if families or rng else ([], pool_eval)

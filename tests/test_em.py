@@ -97,6 +97,23 @@ def test_em_raises_the_training_pass_rate_and_logs_every_program(coder, sums, tm
     evals = rows(run, "evals.jsonl")
     assert [e["step"] for e in evals] == [0, 3]
     assert json.loads((run / "config.json").read_text())["kind"] == "em"
+    heldout = rows(run, "heldout.jsonl")  # every held-out answer behind each accuracy
+    assert [h["step"] for h in heldout] == [0] * 4 + [3] * 4
+    for e in evals:
+        mine = [h["correct"] for h in heldout if h["step"] == e["step"]]
+        assert math.isclose(statistics.fmean(mine), e["accuracy"])
+
+
+def test_inspect_reads_the_held_out_answers(coder, sums, tmp_path, capsys):
+    from latentcode.cli import main as cli_main
+    run = train_em(small(coder, tmp_path, iterations=1, eval_start=False))
+    assert cli_main(["inspect", str(run), "--held-out", "--step", "1", "--no-color"]) == 0
+    out = capsys.readouterr().out
+    assert "4 of 4 samples shown" in out and "What is 1 + 2? (case 8)" in out
+    assert cli_main(["inspect", str(run), "--step", "1", "--no-color"]) == 0  # the E-step's programs
+    assert "16 of 16 samples shown" in capsys.readouterr().out
+    assert cli_main(["inspect", str(run), "--held-out", "--step", "0", "--no-color"]) == 0  # skipped
+    assert "0 of 4 samples shown" in capsys.readouterr().out
 
 
 def test_resume_reaches_the_same_weights(coder, sums, tmp_path):

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 
 from latentcode.config import changed
+from latentcode.models import ModelArgs
+from latentcode.runs import Run
 
 
 def save_trainable(path: Path, named, state: dict, optimizer=None) -> None:
@@ -72,3 +74,68 @@ def check_resumable(saved: dict, setup, kind: str, resume: str, may_change: set[
     if diffs:
         raise ValueError(f"resume: the run was made with other settings ({'; '.join(diffs)}); "
                          "use the same values or start a new run")
+
+
+
+WARM_START_KINDS = ("em", "es")
+_LORA_FIELDS = ("lora_r", "lora_alpha", "lora_target_modules")
+
+
+class WarmStart:
+    """The weights of an EM or ES run's last checkpoint, to start another run from them.
+
+    Two calls, because a trainer such as TRL's adds its LoRA adapters itself:
+    ``into_base(model)`` before (a full-weight run's weights are copied in; a LoRA run's
+    adapters are merged in, in the model's dtype, when the new run trains every weight) and
+    ``into_adapters(peft_model)`` after (a LoRA run's adapters become the new run's starting
+    adapters, so bf16 base weights never absorb a small update they cannot represent)."""
+
+    def __init__(self, run_path: str | Path, model_args: ModelArgs):
+        run = Run.open(run_path)
+        try:
+            saved = json.loads((run.path / "config.json").read_text())
+        except ValueError as e:
+            raise ValueError(f"init_from: {run.path}/config.json is not JSON ({e})") from None
+        kind = saved.get("kind") if isinstance(saved, dict) else None
+        if kind not in WARM_START_KINDS:
+            raise ValueError(f"init_from: {run_path} is not an EM or ES run folder (its config.json says "
+                             f"kind {kind!r})")
+        section = saved.get("model")
+        if not isinstance(section, dict):
+            raise ValueError(f"init_from: {run_path}/config.json has no model section")
+        try:
+            self.trained = ModelArgs(**section)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"init_from: {run_path}/config.json's model section is not readable ({e})") from None
+        if self.trained.model_name_or_path != model_args.model_name_or_path:
+            raise ValueError(f"init_from: {run_path} trained {self.trained.model_name_or_path!r}, not "
+                             f"{model_args.model_name_or_path!r}; pass --model {self.trained.model_name_or_path}")
+        if self.trained.use_peft and model_args.use_peft:
+            for name in _LORA_FIELDS:
+                old, new = getattr(self.trained, name), getattr(model_args, name)
+                if old != new:
+                    flag = "--" + name.replace("_", "-")
+                    raise ValueError(f"init_from: {run_path}'s LoRA has {name} {old!r}, this run {new!r}; "
+                                     f"pass {flag} {old if not isinstance(old, list) else ','.join(old)}")
+        self.checkpoint = last_checkpoint(run.path)
+        if self.checkpoint is None:
+            raise FileNotFoundError(f"init_from: {run_path}/checkpoints holds no finished checkpoint")
+        self.use_peft = model_args.use_peft
+
+    def into_base(self, model):
+        """The model to hand the trainer: with the run's full weights, or its adapters merged
+        in when the new run has no adapters of its own; unchanged otherwise."""
+        if not self.trained.use_peft:
+            load_trainable(self.checkpoint, list(model.named_parameters()))
+            return model
+        if self.use_peft:
+            return model  # into_adapters, once the trainer has made them
+        from peft import get_peft_model  # here, not at the top: start-up cost
+        wrapped = get_peft_model(model, self.trained.peft_config())
+        load_trainable(self.checkpoint, [(n, p) for n, p in wrapped.named_parameters() if p.requires_grad])
+        return wrapped.merge_and_unload()
+
+    def into_adapters(self, model) -> None:
+        """Copy a LoRA run's adapters into ``model``'s (a PeftModel with the same LoRA)."""
+        if self.trained.use_peft and self.use_peft:
+            load_trainable(self.checkpoint, [(n, p) for n, p in model.named_parameters() if p.requires_grad])

@@ -28,7 +28,8 @@ program with its execution, ``step`` = iteration, ``weight`` = its posterior, 0 
 kept), ``metrics.jsonl`` (per iteration: the training estimate of p(y | x) as the share of
 questions with a kept program, i.e. pass@samples; programs kept; their mean bits and AST
 nodes, plain and posterior-weighted; the M-step's loss; completions generated so far; wall
-seconds), ``evals.jsonl`` (held-out greedy accuracy) and ``checkpoints/iter-N`` (the
+seconds), ``evals.jsonl`` (held-out greedy accuracy), ``heldout.jsonl`` (each held-out
+answer of each evaluation, ``step`` = iteration, in ``latentcode bench``'s row format) and ``checkpoints/iter-N`` (the
 trainable weights after iteration N), from which ``--resume`` continues bit for bit.
 """
 from __future__ import annotations
@@ -73,6 +74,8 @@ class EMConfig:
     epochs: int = setting(1, "M-step passes over the drawn programs")
     train_batch_size: int = setting(8, "M-step micro-batch (programs)")
     eval_every: int = setting(1, "held-out evaluation every N iterations (0: start and end only)")
+    eval_start: bool = setting(True, "evaluate before the first iteration (false when another run already "
+                               "measured the same model on the same held-out questions)")
     runs_dir: str = setting("runs", "where run folders are created")
     run_name: str | None = setting(None, "run folder name (default em-<suite>)")
     resume: str | None = setting(None, "run folder to continue from its last checkpoint")
@@ -113,7 +116,7 @@ class EMSetup:
 
 
 # may differ between a run and its resumption: nothing else may, or the weights would
-_RESUMABLE = {"iterations", "eval_every", "runs_dir", "run_name", "resume", "quiet", "device"}
+_RESUMABLE = {"iterations", "eval_every", "eval_start", "runs_dir", "run_name", "resume", "quiet", "device"}
 
 
 def posterior_weights(bits: list[float], lam: float) -> list[float]:
@@ -159,7 +162,7 @@ def train_em(setup: EMSetup) -> Path:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     start = load_trainable(ckpt, named)["step"] if ckpt else 0
     if config.resume:
-        for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl"):
+        for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl", "heldout.jsonl"):
             log.truncate_after(name, start if start else -1)
     rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
                           max_completion_tokens=config.max_new_tokens)
@@ -175,11 +178,13 @@ def train_em(setup: EMSetup) -> Path:
     def heldout_eval(t: int) -> None:
         with autocast():
             result = evaluate_heldout(model, tok, heldout, prompt=setup.prompt, batch_size=config.batch_size,
-                                      max_new_tokens=config.max_new_tokens, rewards=eval_rewards)
+                                      max_new_tokens=config.max_new_tokens, rewards=eval_rewards,
+                                      on_samples=lambda ss: log.append("heldout.jsonl",
+                                                                       [{**s.to_dict(), "step": t} for s in ss]))
         log.append("evals.jsonl", [{"step": t, **result}])
         _say(config, f"iteration {t}: held-out accuracy {result['accuracy']:.1%} ({result['questions']} questions)")
 
-    if start == 0:
+    if start == 0 and config.eval_start:
         heldout_eval(0)
     for t in range(start + 1, config.iterations + 1):
         t0 = time.perf_counter()

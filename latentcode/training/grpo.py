@@ -32,16 +32,18 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
 from latentcode.config import parse, to_dict
-from latentcode.expert.code_expert import CodeExpert
+from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs, bf16_is_fast, float32_logits, trained_weights_dtype
+from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, float32_logits, trained_weights_dtype
 from latentcode.runs import Run
+from latentcode.training.checkpoints import WarmStart
+from latentcode.training.em import e_step
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
 from sandbox.config import SandboxConfig
 from tasks.config import SplitConfig, TaskConfig, load_split
 
-LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")
+LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")  # curriculum.jsonl is kept
 
 
 # vLLM stops on strings, not on a parse: a closing fence is three backticks alone on their
@@ -61,6 +63,9 @@ class CodeGRPOConfig(GRPOConfig):
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     run_name: str | None = field(default=None, metadata={"help": "run folder suffix; default grpo-<suite>"})
     resume: str | None = field(default=None, metadata={"help": "a run folder to continue from its last checkpoint"})
+    init_from: str | None = field(default=None, metadata={"help": "an EM or ES run folder of the same base model: start from its last checkpoint's weights (a LoRA run's adapters become this run's starting adapters, with the same lora_r / lora_alpha / targets)"})
+    questions_per_step: int | None = field(default=None, metadata={"help": "questions per optimizer step (per process): sets gradient_accumulation_steps to questions_per_step x num_generations / per_device_train_batch_size"})
+    curriculum_samples: int = field(default=0, metadata={"help": "before training, sample this many programs per training question with the starting model and train only on the questions it solves sometimes but not always (0 < pass rate < 1: the groups whose advantages are not all zero); 0: every question"})
 
     # GRPOConfig defaults changed for short runs of a small model on a CPU
     output_dir: str | None = field(default=None, metadata={"help": "ignored: checkpoints go to the run folder's checkpoints/"})
@@ -79,6 +84,19 @@ class CodeGRPOConfig(GRPOConfig):
     bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast (default: on GPUs with bf16 and on CPUs that multiply bf16 natively); trained weights stay float32 unless --dtype says otherwise, LoRA's frozen base weights are stored in bf16"})
 
     def __post_init__(self):
+        if self.questions_per_step is not None:
+            total = self.questions_per_step * (self.num_generations or 1)
+            if self.questions_per_step < 1 or total % self.per_device_train_batch_size:
+                raise ValueError(
+                    f"questions_per_step ({self.questions_per_step}) x num_generations ({self.num_generations}) "
+                    f"must be a positive multiple of per_device_train_batch_size ({self.per_device_train_batch_size})")
+            if self.gradient_accumulation_steps not in (1, total // self.per_device_train_batch_size):
+                raise ValueError(f"gradient_accumulation_steps ({self.gradient_accumulation_steps}) contradicts "
+                                 f"questions_per_step ({self.questions_per_step}); set one of them")
+            self.gradient_accumulation_steps = total // self.per_device_train_batch_size
+        if self.curriculum_samples < 0 or self.curriculum_samples == 1:
+            raise ValueError(f"curriculum_samples ({self.curriculum_samples}) must be 0 (off) or at least 2: "
+                             "one sample cannot tell sometimes from always")
         if self.bf16 is None:
             on_gpu = torch.cuda.is_available() and not self.use_cpu
             self.bf16 = bf16_is_fast("cuda" if on_gpu else "cpu")
@@ -180,11 +198,12 @@ class HeldoutEval(TrainerCallback):
 
 
 class MetricsLog(TrainerCallback):
-    """One metrics.jsonl row per training log: completions so far, rewards, loss, wall time
-    (continued across a resume)."""
+    """One metrics.jsonl row per training log: completions so far (``first``: those generated
+    before training, by the curriculum filter), rewards, loss, wall time (continued across a
+    resume)."""
 
-    def __init__(self, completions_per_step: int, log: RunLog):
-        self.per_step, self.log = completions_per_step, log
+    def __init__(self, completions_per_step: int, log: RunLog, first: int = 0):
+        self.per_step, self.log, self.first = completions_per_step, log, first
         previous = [r["wall_s"] for r in log.read("metrics.jsonl") if r.get("wall_s") is not None]
         self.offset = previous[-1] if previous else 0.0
         self.t0 = time.perf_counter()
@@ -192,7 +211,7 @@ class MetricsLog(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "reward" not in logs:  # train summary, held-out scalars
             return
-        row = {"step": state.global_step, "completions": state.global_step * self.per_step,
+        row = {"step": state.global_step, "completions": self.first + state.global_step * self.per_step,
                "reward_mean": logs["reward"]}
         row.update({k: v for k, v in logs.items() if k.startswith("rewards/") and k.endswith("/mean")})
         row["loss"] = logs.get("loss")
@@ -241,6 +260,42 @@ class CodeGRPOTrainer(GRPOTrainer):
                 max_new_tokens=self.max_completion_length, eos_token_ids=set(self.eos_token_ids),
                 keep_eos=True)
         return completion_ids, None
+
+
+def _curriculum(setup: GRPOSetup, log: RunLog, model, tok, tasks):
+    """(the training tasks the starting model solves sometimes but not always, completions
+    spent finding them). Each task's pass rate over ``curriculum_samples`` programs (right and
+    not hard-coded, as the EM E-step counts them) goes to curriculum.jsonl; a resumed run
+    reads that file instead of sampling again."""
+    config = setup.grpo
+    by_id = {t.id: t for t in tasks}
+    rows = log.read("curriculum.jsonl")
+    if rows:
+        if {r.get("task_id") for r in rows} != set(by_id) or not all(
+                isinstance(r.get("train"), bool) for r in rows):
+            raise ValueError(f"{log.path}/curriculum.jsonl does not match this run's training questions; "
+                             "start a new run")
+    else:
+        k = config.curriculum_samples
+        expert = CodeExpert(model, tok, ExpertConfig(num_samples=k, temperature=config.temperature,
+                                                     top_p=config.top_p, max_new_tokens=config.max_completion_length,
+                                                     batch_size=64, seed=config.seed),
+                            prompt=setup.prompt, sandbox_config=setup.sandbox)
+        rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
+                              max_completion_tokens=config.max_completion_length)
+        with bf16_autocast(model, config.bf16)(), torch.no_grad():
+            _, kept = e_step(expert, rewards, tasks, [expert.prompt(t) for t in tasks], 0.0)
+        rows = []
+        for q, t in enumerate(tasks):
+            rate = len(kept.get(q, ())) / k
+            rows.append({"task_id": t.id, "pass_rate": rate, "samples": k, "train": 0 < rate < 1})
+        log.append("curriculum.jsonl", rows)
+    chosen = [by_id[r["task_id"]] for r in rows if r["train"]]
+    if not chosen:
+        raise ValueError(f"no training question has a pass rate strictly between 0 and 1 over "
+                         f"{config.curriculum_samples} samples ({log.path}/curriculum.jsonl): raise "
+                         "curriculum_samples or train_size, or warm-start with --init-from")
+    return chosen, len(rows) * rows[0]["samples"]
 
 
 def _training_samples(log: RunLog):
@@ -305,6 +360,9 @@ def build_trainer(setup: GRPOSetup):
 
     set_seed(config.seed)  # LoRA's initial weights come from the global generator
     model, tok = setup.model.load(device=str(config.device), default_dtype=trained_weights_dtype(config.bf16, setup.model.use_peft))
+    start = WarmStart(config.init_from, setup.model) if config.init_from else None
+    if start is not None:
+        model = start.into_base(model)
     if config.bf16:
         float32_logits(model)  # GRPO's log-probabilities (the ratio, the loss) in float32
     length_model = None
@@ -315,11 +373,18 @@ def build_trainer(setup: GRPOSetup):
                           max_completion_tokens=config.max_completion_length)
     heldout_eval = HeldoutEval(setup, tok, heldout, log, length_model)
     expert = CodeExpert(model, tok, prompt=setup.prompt, sandbox_config=setup.sandbox)
+    metrics_log = MetricsLog(config.completions_per_step, log)
     trainer = CodeGRPOTrainer(model=model, reward_funcs=rewards.functions(), args=config,
                               train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
                               peft_config=setup.model.peft_config(), expert=expert,
-                              callbacks=[heldout_eval, MetricsLog(config.completions_per_step, log)])
+                              callbacks=[heldout_eval, metrics_log])
     heldout_eval.handler = trainer.callback_handler
+    if start is not None and checkpoint is None:  # a resumed run's own checkpoint has the adapters
+        start.into_adapters(trainer.model)
+    if config.curriculum_samples:  # filtered with the starting model, adapters and all
+        chosen, metrics_log.first = _curriculum(setup, log, trainer.model, tok, train_tasks)
+        trainer.train_dataset = build_dataset(chosen, expert)  # read when train() builds its loader
+        set_seed(config.seed)  # the filter's sampling leaves the run's generators as without it
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
             cb.logging_dir = str(run.path / "tensorboard")

@@ -22,10 +22,12 @@ from tasks.base import Task
 
 
 def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfig | None = None,
-                     max_new_tokens: int = 256, batch_size: int = 16, rewards=None) -> dict:
+                     max_new_tokens: int = 256, batch_size: int = 16, rewards=None,
+                     on_samples=None) -> dict:
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
-    ``rewards`` (a CodeRewards) is given)."""
+    ``rewards`` (a CodeRewards) is given). ``on_samples``, if given, receives every graded
+    sample (``Sample``), in task order, so a trainer can log what the evaluation saw."""
     was_training = model.training
     model.eval()
     expert = CodeExpert(model, tokenizer, ExpertConfig(batch_size=batch_size, max_new_tokens=max_new_tokens),
@@ -42,6 +44,8 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfi
         reward = None
     if was_training:
         model.train()
+    if on_samples is not None:
+        on_samples(samples)
     programs = [s for s in samples if s.program]
     correct_programs = [s for s in programs if s.correct]
 
