@@ -64,3 +64,18 @@ def test_run_folder_survives_a_cut_line_and_resumes(tmp_path):
 def test_open_rejects_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         Run.open(tmp_path)
+
+
+def test_wilson_interval_matches_published_values_and_bounds():
+    from latentcode.metrics import wilson
+    lo, hi = wilson(34, 200)  # 17.0%: the interval docs/results.md quotes
+    assert (round(lo, 3), round(hi, 3)) == (0.124, 0.228)
+    lo, hi = wilson(0, 20)  # no successes: starts at 0, still has width
+    assert lo == 0.0 and 0.15 < hi < 0.17
+    lo, hi = wilson(20, 20)
+    assert hi == 1.0 and 0.83 < lo < 0.85
+    for k in range(0, 51, 5):  # always holds the observed share
+        lo, hi = wilson(k, 50)
+        assert lo <= k / 50 <= hi
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson(3, 2)
