@@ -1,0 +1,61 @@
+"""bench/training_report.py reads training run folders into the figures of docs/results.md:
+accuracy with its Wilson interval at each evaluation, completions and hours spent by then,
+and the lengths of the right held-out programs."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "training_report.py"
+
+
+@pytest.fixture(scope="module")
+def report():
+    spec = importlib.util.spec_from_file_location("training_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_jsonl(path: Path, rows) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def em_run(tmp_path: Path) -> Path:
+    run = tmp_path / "20261206-120000-d2-lambda0-seed0"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"kind": "em", "em": {"seed": 0, "mdl_lambda": 0.0}}))
+    write_jsonl(run / "metrics.jsonl", [{"step": t, "completions": 192 * t, "wall_s": 900.0} for t in (1, 2)])
+    write_jsonl(run / "evals.jsonl", [{"step": 0, "accuracy": 0.17, "questions": 200, "ran_ok": 0.35},
+                                      {"step": 2, "accuracy": 0.6, "questions": 200, "ran_ok": 0.8}])
+
+    def answer(step, correct, nodes):
+        return {"step": step, "correct": correct, "program": "print(1)", "hardcoded": False,
+                "lengths": {"ast_nodes": nodes, "zlib_bits": 10 * nodes}}
+    write_jsonl(run / "heldout.jsonl", [answer(0, True, 60), answer(0, False, 90),
+                                        answer(2, True, 40), answer(2, True, 50)])
+    write_jsonl(run / "samples.jsonl", [{"step": 2, "weight": 1.0, "bits": 300, "lengths": {"ast_nodes": 30}},
+                                        {"step": 2, "weight": 0.0, "bits": 900, "lengths": {"ast_nodes": 90}}])
+    return run
+
+
+def test_evaluations_carry_their_interval_budget_and_program_lengths(report, tmp_path):
+    r = report.load(em_run(tmp_path))
+    assert r["label"] == "d2-lambda0-seed0" and r["kind"] == "em"
+    first, last = r["evals"]
+    assert (first["completions"], first["hours"], last["completions"], last["hours"]) == (0, 0.0, 384, 0.5)
+    assert (first["right"], last["right"]) == (34, 120)
+    assert [round(x, 3) for x in first["ci95"]] == [0.124, 0.228]
+    assert (first["right_ast_nodes"], last["right_ast_nodes"], last["right_bits"]) == (60, 45, 450)
+    assert r["kept_last_iteration"] == {"step": 2, "programs": 1, "ast_nodes": 30, "bits": 300}
+    table = report.tables([r])
+    assert "| d2-lambda0-seed0 | em | 2 | 384 | 0.50 | 60.0% (53.1%-66.5%), 120/200 |" in table
+
+
+def test_the_figure_is_written_as_png_and_svg(report, tmp_path):
+    written = report.plot([report.load(em_run(tmp_path))], tmp_path / "fig", "title")
+    assert [p.suffix for p in written] == [".png", ".svg"]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in written[1].read_bytes()[:400]
