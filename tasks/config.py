@@ -35,6 +35,7 @@ class SplitConfig:
     eval_size: int = field(default=48, metadata={"help": "held-out questions, evaluated greedily"})
     held_out_families: str = field(default="", metadata={"help": "comma-separated families never trained on (suite mixed)"})
     held_out_min: float | None = field(default=None, metadata={"help": "questions with any number >= this are held out"})
+    eval_suite: str | None = field(default=None, metadata={"help": "take the held-out questions from this other suite (train on mawps or gsm8k_train, evaluate on svamp or gsm8k)"})
     eval_difficulty: int | None = field(default=None, metadata={"help": "difficulty of the held-out questions of a generated suite (default: the suite's): larger numbers and longer lists than training"})
 
     def __post_init__(self):
@@ -51,10 +52,24 @@ class SplitConfig:
 
 def load_split(task: TaskConfig, split_config: SplitConfig) -> tuple[list[Task], list[Task]]:
     """(train, held_out). For a benchmark suite (a fixed file) the first ``eval_size``
-    records are held out and the next ``train_size`` train."""
+    records are held out and the next ``train_size`` train; with ``eval_suite`` the first
+    ``train_size`` of the suite train and the first ``eval_size`` of the other are held out."""
     s = split_config
     families = s.families
     rng = (s.held_out_min, None) if s.held_out_min is not None else None
+    if s.eval_suite is not None:
+        if s.eval_suite == task.suite:
+            raise ValueError(f"eval_suite is the training suite ({task.suite}); leave it unset to hold "
+                             "out part of that suite")
+        if families or rng:
+            raise ValueError("held_out_families and held_out_min split one generated suite; with "
+                             "eval_suite the held-out questions are that other suite's")
+        if s.eval_difficulty is not None and s.eval_suite in BENCHMARKS:
+            raise ValueError(f"eval_difficulty applies to generated suites; {s.eval_suite} is a fixed benchmark file")
+        train = load_suite(task.suite, n=s.train_size, seed=task.task_seed, difficulty=task.difficulty)
+        held = load_suite(s.eval_suite, n=s.eval_size, seed=task.task_seed + 10_000,
+                          difficulty=s.eval_difficulty or task.difficulty)
+        return train, held
     if task.suite in BENCHMARKS:
         if families or rng or s.eval_difficulty is not None:
             raise ValueError("held_out_families, held_out_min and eval_difficulty apply to generated suites; "

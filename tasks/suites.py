@@ -1,7 +1,8 @@
 """Named suites of tasks, for ``latentcode bench --suite NAME``.
 
-Benchmarks (gsm8k, svamp, mawps, countdown, humaneval, mbpp) load their default local
-file; ``n`` takes the first n records (``seed`` and ``difficulty`` do not apply). Generated
+Benchmarks (gsm8k, svamp, mawps, countdown, humaneval, mbpp; gsm8k_train, GSM8K's training
+split, which is not shipped in the package: from ../shared/data or $LATENTCODE_DATA) load
+their default local file; ``n`` takes the first n records (``seed`` and ``difficulty`` do not apply). Generated
 families take ``n`` (default 100), ``seed`` and ``difficulty``; ``mixed`` takes turns
 across all seven families.
 """
@@ -12,7 +13,9 @@ import importlib
 from tasks.base import Task
 from tasks.generators import FAMILIES, generate
 
-BENCHMARKS = ("gsm8k", "svamp", "mawps", "countdown", "humaneval", "mbpp")
+BENCHMARKS = ("gsm8k", "svamp", "mawps", "countdown", "humaneval", "mbpp", "gsm8k_train")
+# a benchmark whose name is not its module: (module, keyword arguments of its load)
+_VARIANTS = {"gsm8k_train": ("gsm8k", {"split": "train"})}
 SUITES = BENCHMARKS + tuple(FAMILIES) + ("mixed",)
 DEFAULT_N = 100  # generated tasks when n is None
 
@@ -21,7 +24,8 @@ def load_suite(name: str, *, n: int | None = None, seed: int = 0, difficulty: in
     if n is not None and n < 0:
         raise ValueError(f"n ({n}) must be a count of tasks, 0 or more (None for the default)")
     if name in BENCHMARKS:
-        return importlib.import_module(f"tasks.{name}").load(limit=n)
+        module, kwargs = _VARIANTS.get(name, (name, {}))
+        return importlib.import_module(f"tasks.{module}").load(limit=n, **kwargs)
     count = DEFAULT_N if n is None else n
     if name in FAMILIES:
         return generate(name, count, seed=seed, difficulty=difficulty)

@@ -143,6 +143,8 @@ def test_split_refuses_typos_and_empty_ranges():
 
 def test_every_suite_loads():
     for name in SUITES:
+        if name == "gsm8k_train" and not _has_gsm8k_train():
+            continue  # not shipped: tests/test_tasks_loaders.py covers it where a data folder has it
         tasks = load_suite(name, n=3)
         assert len(tasks) == 3, name
     mixed = load_suite("mixed", n=len(FAMILIES) * 2, seed=1, difficulty=2)
@@ -154,3 +156,30 @@ def test_unknown_suite_lists_the_valid_names():
     with pytest.raises(ValueError) as e:
         load_suite("gsm9k")
     assert "unknown suite 'gsm9k'" in str(e.value) and all(name in str(e.value) for name in SUITES)
+
+
+def _has_gsm8k_train() -> bool:
+    from tasks.sources import find_file
+    try:
+        find_file("gsm8k/train.jsonl")
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def test_held_out_questions_of_another_difficulty_or_suite():
+    from tasks.config import SplitConfig, TaskConfig, load_split
+    train, held = load_split(TaskConfig(suite="liststats"), SplitConfig(train_size=20, eval_size=10, eval_difficulty=2))
+    assert {t.meta["difficulty"] for t in train} == {1} and {t.meta["difficulty"] for t in held} == {2}
+    assert max(x for t in train for x in t.meta["numbers"]) <= 100
+    assert max(x for t in held for x in t.meta["numbers"]) > 100  # numbers up to 1000
+    train, held = load_split(TaskConfig(suite="mawps"), SplitConfig(train_size=5, eval_size=3, eval_suite="svamp"))
+    assert ({t.family for t in train}, {t.family for t in held}, len(train), len(held)) == ({"mawps"}, {"svamp"}, 5, 3)
+    with pytest.raises(ValueError, match="eval_suite is the training suite"):
+        load_split(TaskConfig(suite="svamp"), SplitConfig(eval_suite="svamp"))
+    with pytest.raises(ValueError, match="eval_difficulty applies to generated suites"):
+        load_split(TaskConfig(suite="liststats"), SplitConfig(eval_suite="svamp", eval_difficulty=2))
+    with pytest.raises(ValueError, match="eval_difficulty"):
+        load_split(TaskConfig(suite="svamp"), SplitConfig(eval_difficulty=2))
+    with pytest.raises(ValueError, match="eval_difficulty"):
+        SplitConfig(eval_difficulty=0)
