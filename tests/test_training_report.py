@@ -53,6 +53,7 @@ def test_evaluations_carry_their_interval_budget_and_program_lengths(report, tmp
     assert r["kept_last_iteration"] == {"step": 2, "programs": 1, "ast_nodes": 30, "bits": 300}
     table = report.tables([r])
     assert "| d2-lambda0-seed0 | em | 2 | 384 | 0.50 | 60.0% (53.1%-66.5%), 120/200 |" in table
+    assert first["accuracy_computed"] is None  # 2 answers logged for 200 questions: not computed from them
 
 
 def test_the_figure_is_written_as_png_and_svg(report, tmp_path):

@@ -57,6 +57,8 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfi
         by_family.setdefault(s.family, []).append(s.correct)
     return {
         "accuracy": mean([s.correct for s in samples]) or 0.0,
+        # right answers whose program passed the hard-coding check (what training pays for)
+        "accuracy_computed": mean([s.correct and not s.hardcoded for s in samples]) or 0.0,
         "questions": len(samples),
         "reward": reward,
         "ran_ok": mean([s.status == "ok" for s in samples]) or 0.0,
