@@ -172,3 +172,8 @@ def test_warm_start_refuses_what_it_cannot_use(coder, tmp_path, monkeypatch):
     (empty / "config.json").write_text((run / "config.json").read_text())
     with pytest.raises(FileNotFoundError, match="no finished checkpoint"):
         WarmStart(empty, ModelArgs(model_name_or_path=coder))
+    # one checkpoint of a run, named
+    named = WarmStart(run / "checkpoints" / "iter-1", ModelArgs(model_name_or_path=coder, use_peft=True))
+    assert named.checkpoint == run / "checkpoints" / "iter-1"
+    with pytest.raises(FileNotFoundError, match="not a finished checkpoint"):
+        WarmStart(run / "checkpoints" / "iter-9", ModelArgs(model_name_or_path=coder, use_peft=True))

@@ -91,6 +91,11 @@ class WarmStart:
     adapters, so bf16 base weights never absorb a small update they cannot represent)."""
 
     def __init__(self, run_path: str | Path, model_args: ModelArgs):
+        """``run_path``: a run folder (its last checkpoint) or one of its checkpoints
+        (``RUN/checkpoints/iter-3``)."""
+        chosen = None
+        if Path(run_path).parent.name == "checkpoints":
+            chosen, run_path = Path(run_path), Path(run_path).parent.parent
         run = Run.open(run_path)
         try:
             saved = json.loads((run.path / "config.json").read_text())
@@ -117,9 +122,12 @@ class WarmStart:
                     flag = "--" + name.replace("_", "-")
                     raise ValueError(f"init_from: {run_path}'s LoRA has {name} {old!r}, this run {new!r}; "
                                      f"pass {flag} {old if not isinstance(old, list) else ','.join(old)}")
-        self.checkpoint = last_checkpoint(run.path)
+        self.checkpoint = last_checkpoint(run.path) if chosen is None else chosen
         if self.checkpoint is None:
             raise FileNotFoundError(f"init_from: {run_path}/checkpoints holds no finished checkpoint")
+        if not (self.checkpoint / "trainable.safetensors").is_file():
+            raise FileNotFoundError(f"init_from: {self.checkpoint} is not a finished checkpoint "
+                                    "(no trainable.safetensors)")
         self.use_peft = model_args.use_peft
 
     def into_base(self, model):
