@@ -8,21 +8,23 @@
 # Then: python bench/training_report.py $RUNS/*-<name> --out docs/img/<figure> --json bench/results/<figure>.json
 set -euo pipefail
 RUNS=${RUNS:-runs/em}
-STAGES=${STAGES:-1 2 3 4}
+STAGES=${STAGES:-1 2 3 4 5 6 7}
 EM="--config configs/em.yaml --eval-difficulty 2 --iterations 6 --questions 24 --eval-every 3 --runs-dir $RUNS"
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
-# run NAME ARGS...: a new run folder, or `--resume` of the newest one of that name
-run() {
-  local name=$1; shift
+# train KIND NAME ARGS...: a new run folder, or `--resume` of the newest one of that name
+train() {
+  local kind=$1 name=$2; shift 2
   local last
   last=$(ls -d "$RUNS"/*-"$name" 2>/dev/null | tail -1 || true)
   if [[ -n "$last" ]]; then
-    latentcode train em "$@" --run-name "$name" --resume "$last"
+    latentcode train "$kind" "$@" --run-name "$name" --resume "$last"
   else
-    latentcode train em "$@" --run-name "$name"
+    latentcode train "$kind" "$@" --run-name "$name"
   fi
 }
+run() { train em "$@"; }
+newest() { ls -d "$RUNS"/*-"$1" | tail -1; }
 
 # 1. expert iteration (lambda 0), seed 0: the headline run
 stage 1 && run d2-lambda0-seed0 $EM --seed 0
@@ -32,4 +34,22 @@ stage 2 && run d2-lambda002-seed0 $EM --seed 0 --mdl-lambda 0.02 --eval-start fa
 # 3. and 4. the second seed of both
 stage 3 && run d2-lambda0-seed1 $EM --seed 1 --eval-start false
 stage 4 && run d2-lambda002-seed1 $EM --seed 1 --mdl-lambda 0.02 --eval-start false
+
+# The other methods at EM's budget of 1152 completions, on the same split and token limit.
+GRPO="--suite liststats --eval-size 200 --eval-difficulty 2 --num-generations 8 --per-device-train-batch-size 8 \
+  --questions-per-step 4 --max-completion-length 256 --learning-rate 2e-4 --temperature 0.7 \
+  --lr-scheduler-type constant --save-steps 2 --runs-dir $RUNS"
+# 5. GRPO from the start: the curriculum keeps the questions the model solves sometimes
+#    (64 questions x 8 samples = 512 completions), then 20 steps of 4 questions x 8 = 640
+stage 5 && train grpo grpo-d2-seed0 $GRPO --train-size 64 --curriculum-samples 8 --max-steps 20 \
+  --eval-every 10 --seed 0
+# 6. EM -> GRPO: EM's first 3 iterations (576 completions, stage 1's checkpoint), then GRPO
+#    with its curriculum (32 x 4 = 128) and 14 steps (448)
+stage 6 && train grpo em3-grpo-d2-seed0 $GRPO --init-from "$(newest d2-lambda0-seed0)/checkpoints/iter-3" \
+  --train-size 32 --curriculum-samples 4 --max-steps 14 --eval-every 7 --seed 0
+# 7. ES on every weight, bench/train_figures.sh's stage 3 settings: 8 members x 8 questions
+#    = 64 greedy completions a step, 18 steps
+stage 7 && train es es-d2-seed0 --suite liststats --eval-size 200 --eval-difficulty 2 \
+  --population 8 --batch-size 8 --sigma 1e-3 --optimizer sgd --lr 1.7e-6 --max-new-tokens 256 \
+  --max-steps 18 --eval-every 9 --save-every 3 --runs-dir $RUNS --seed 0 --quiet true
 exit 0
