@@ -67,6 +67,31 @@ def load(path: Path) -> dict:
                 "bits": _mean(s["bits"] for s in kept if s["step"] == last)} if kept else None}
 
 
+def by_template(path: Path) -> str:
+    """Per question template (``meta["template"]`` of generated tasks, else the family): right
+    held-out answers at each evaluation, and the E-step's right and kept programs."""
+    from tasks.config import SplitConfig, TaskConfig, load_split
+    config = json.loads((path / "config.json").read_text())
+    train, held = load_split(TaskConfig(**config["task"]), SplitConfig(**config["split"]))
+    template = {t.id: t.meta.get("template", t.family) for t in train + held}
+    answers = _held_out_answers(path)
+    steps = sorted(s for s in answers if s is not None)
+    names = sorted({template[t.id] for t in held})
+    out = ["| template | " + " | ".join(f"held-out right, step {s}" for s in steps)
+           + " | E-step programs: right / kept / sampled |",
+           "|---|" + "---:|" * (len(steps) + 1)]
+    samples = read_jsonl(path / "samples.jsonl")
+    for name in names:
+        cells = []
+        for s in steps:
+            rows = [a for a in answers[s] if template.get(a["task_id"]) == name]
+            cells.append(f"{sum(bool(a['correct']) for a in rows)}/{len(rows)}")
+        mine = [r for r in samples if template.get(r["task_id"]) == name]
+        cells.append(f"{sum(bool(r['correct']) for r in mine)} / {sum(r.get('weight', 0) > 0 for r in mine)} / {len(mine)}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def _held_out_answers(path: Path) -> dict[int, list[dict]]:
     for name in ("heldout.jsonl", "eval_samples.jsonl"):
         if (path / name).exists():
@@ -162,9 +187,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="figure path without extension (writes .png and .svg)")
     ap.add_argument("--title", default="Held-out accuracy during training")
     ap.add_argument("--json", type=Path, help="write every figure behind the tables here")
+    ap.add_argument("--by-template", action="store_true",
+                    help="also a table per question template for each run (generated suites)")
     args = ap.parse_args(argv)
     runs = [load(p) for p in args.runs]
     print(tables(runs))
+    if args.by_template:
+        for path in args.runs:
+            print(f"\n{path.name}\n\n{by_template(path)}")
     if args.out:
         for p in plot(runs, args.out, args.title):
             print(f"wrote {p}")

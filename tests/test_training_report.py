@@ -60,3 +60,20 @@ def test_the_figure_is_written_as_png_and_svg(report, tmp_path):
     written = report.plot([report.load(em_run(tmp_path))], tmp_path / "fig", "title")
     assert [p.suffix for p in written] == [".png", ".svg"]
     assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in written[1].read_bytes()[:400]
+
+
+def test_by_template_counts_each_question_type(report, tmp_path):
+    from tasks.config import SplitConfig, TaskConfig, load_split
+    run = tmp_path / "20261206-120000-em-liststats"
+    run.mkdir()
+    task, split = TaskConfig(suite="liststats"), SplitConfig(train_size=6, eval_size=6)
+    train, held = load_split(task, split)
+    (run / "config.json").write_text(json.dumps({"kind": "em", "task": vars(task), "split": vars(split)}))
+    write_jsonl(run / "heldout.jsonl", [{"step": 0, "task_id": t.id, "correct": i == 0} for i, t in enumerate(held)])
+    write_jsonl(run / "samples.jsonl", [{"step": 1, "task_id": train[0].id, "correct": True, "weight": 1.0},
+                                        {"step": 1, "task_id": train[0].id, "correct": True, "weight": 0.0}])
+    table = report.by_template(run)
+    first = held[0].meta["template"]
+    assert f"| {first} | 1/1 |" in table  # six templates, one question each, the first right
+    assert table.count("| 0/1 |") == 5
+    assert f"| {train[0].meta['template']} | " in table and "| 2 / 1 / 2 |" in table
