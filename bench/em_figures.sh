@@ -8,7 +8,7 @@
 # Then: python bench/training_report.py $RUNS/*-<name> --out docs/img/<figure> --json bench/results/<figure>.json
 set -euo pipefail
 RUNS=${RUNS:-runs/em}
-STAGES=${STAGES:-1 2 3 4 5 6 7}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8}
 EM="--config configs/em.yaml --eval-difficulty 2 --iterations 6 --questions 24 --eval-every 3 --runs-dir $RUNS"
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -31,9 +31,13 @@ stage 1 && run d2-lambda0-seed0 $EM --seed 0
 # 2. the Occam prior: a program's weight halves per 50 extra bits. The same start as stage 1
 #    (same seed, same held-out questions), so its step-0 evaluation is stage 1's
 stage 2 && run d2-lambda002-seed0 $EM --seed 0 --mdl-lambda 0.02 --eval-start false
-# 3. and 4. the second seed of both
+# 3. the second seed of stage 1
 stage 3 && run d2-lambda0-seed1 $EM --seed 1 --eval-start false
-stage 4 && run d2-lambda002-seed1 $EM --seed 1 --mdl-lambda 0.02 --eval-start false
+# 4. stage 2 with programs kept only when also right on 3 re-askings of their question (stage 2
+#    taught the median of odd-length lists: the shortest program right on one example)
+stage 4 && run d2-lambda002-reask3-seed0 $EM --seed 0 --mdl-lambda 0.02 --reask-variants 3 --eval-start false
+# 8. the second seed of stage 2
+stage 8 && run d2-lambda002-seed1 $EM --seed 1 --mdl-lambda 0.02 --eval-start false
 
 # The other methods at EM's budget of 1152 completions, on the same split and token limit.
 GRPO="--suite liststats --eval-size 200 --eval-difficulty 2 --num-generations 8 --per-device-train-batch-size 8 \

@@ -308,3 +308,32 @@ def test_a_wrong_computation_is_wrong_not_hardcoded():
     flags, _ = _hardcoded([task] * 2, [f"xs = {values}\nprint(sum(xs) / (len(xs) - 1))",
                                        "print(12345)"])
     assert flags == [False, True]
+
+
+def test_more_re_askings_reject_a_special_case_that_one_lets_through():
+    """The median of an odd-length list by index is right on any odd-length re-asking and
+    wrong on an even one: with one re-asked question it can pass, with several it cannot.
+    The general program passes both."""
+    import sandbox
+    special = "numbers = {xs}\nnumbers.sort()\nprint(numbers[len(numbers) // 2])"
+    general = "import statistics\nnumbers = {xs}\nprint(statistics.median(numbers))"
+    tasks = [t for t in generate("liststats", 300, seed=5) if t.meta["template"] == "liststats.median"
+             and len(t.meta["numbers"]) % 2 == 1]
+    pool = sandbox.Pool(2)
+    try:
+        for task in tasks:  # one whose first re-asking is odd too, so one re-asking lets it through
+            code = special.format(xs=task.meta["numbers"])
+            one = hardcode.check([task], [code], pool.run_many([code]), pool=pool)[0]
+            if not one.hardcoded:
+                break
+        else:
+            pytest.fail("no odd-length median question whose first re-asking is odd")
+        four = hardcode.check([task], [code], pool.run_many([code]), pool=pool, variants=4)[0]
+        assert four.hardcoded and "re-askings" in four.reason and four.runs == 4
+        honest = general.format(xs=task.meta["numbers"])
+        verdict = hardcode.check([task], [honest], pool.run_many([honest]), pool=pool, variants=4)[0]
+        assert not verdict.hardcoded and verdict.runs == 4
+    finally:
+        pool.close()
+    with pytest.raises(ValueError, match="variants"):
+        hardcode.check([], [], [], pool=None, variants=0)

@@ -243,6 +243,41 @@ def reasked_programs(task, code: str, tries: int = 100):
     return variant, [rewritten], ambiguous
 
 
+def more_reasked_programs(task, code: str, k: int, tries: int = 100) -> list:
+    """[(re-asked task, program rewritten for it)] for up to ``k`` re-asked questions
+    with unambiguous value mappings and other answers, distinct from each other and from
+    ``reasked_programs``' (which comes first among them); [] when the task is not generated.
+    A program right on all of them computes the template, not a special case of it (the
+    median of an odd-length list, the largest value for the most frequent)."""
+    if "template" not in (task.meta or {}) or k < 1:
+        return []
+    found = _reasked_many(task.id, task.prompt, task.answer, task.family,
+                          json.dumps(task.meta, sort_keys=True, default=str), tries, k)
+    out = []
+    for variant, mapping in found:
+        rewritten = substitute(code, mapping)
+        out.append((variant, rewritten if rewritten is not None else code))
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _reasked_many(task_id, prompt, answer, family, meta_json, tries, k):
+    task = Task(task_id, prompt, answer, family, json.loads(meta_json))
+    out, seen = [], set()
+    for seed in range(tries):
+        variant = regenerate(task, seed)
+        if variant.answer == task.answer or variant.prompt in seen:
+            continue
+        mapping = prompt_mapping(task.prompt, variant.prompt)
+        if not mapping or any(_is_num(key) and key in _STRUCTURAL for key in mapping):
+            continue
+        seen.add(variant.prompt)
+        out.append((variant, mapping))
+        if len(out) == k:
+            break
+    return tuple(out)
+
+
 @functools.lru_cache(maxsize=1024)
 def _reasked(task_id, prompt, answer, family, meta_json, tries):
     """(variant, value mapping, ambiguous) for a task: the first regeneration with a
@@ -336,9 +371,13 @@ def _as_number(word: str):
 # ------------------------------------------------------------------------------------
 
 def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
-          memory_mb: int = 256, reask: bool = True) -> list[Verdict | None]:
+          memory_mb: int = 256, reask: bool = True, variants: int = 1) -> list[Verdict | None]:
     """One Verdict per program whose run was ``ok`` (None for the others and for code
-    benchmarks), from one sandbox batch of every moved and re-asked copy."""
+    benchmarks), from one sandbox batch of every moved and re-asked copy. ``variants`` > 1:
+    a right answer to a generated question must also be right on that many re-asked
+    questions (the first one included), not only on one."""
+    if variants < 1:
+        raise ValueError(f"variants ({variants}) must be at least 1")
     plans, batch = [], []
     for task, code, r in zip(tasks, programs, results):
         if r is None or r.status != "ok" or task.kind == "code" or not code:
@@ -349,22 +388,31 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
         # otherwise the values are moved
         asked = again[1] if again else []
         moved = [] if again and not again[2] else perturbed_programs(code, question_values(task.prompt))
-        plans.append((task, final_answer(r.stdout, r.value), grade(task, r), len(batch),
-                      len(asked), len(moved), again))
-        batch += asked + moved
+        right = grade(task, r)
+        more = []  # further re-asked questions a right answer must also get right
+        if variants > 1 and right and again and not again[2]:
+            more = [(v, c) for v, c in more_reasked_programs(task, code, variants)
+                    if v.prompt != again[0].prompt][:variants - 1]
+        plans.append((task, final_answer(r.stdout, r.value), right, len(batch),
+                      len(asked), len(moved), again, more))
+        batch += asked + moved + [c for _, c in more]
     runs = pool.run_many(batch, timeout_s=timeout_s, memory_mb=memory_mb) if batch else []
     return [None if p is None else _verdict(p, runs) for p in plans]
 
 
 def _verdict(plan, runs) -> Verdict:
-    task, answer, right, first, n_asked, n_moved, again = plan
-    used = n_asked + n_moved
+    task, answer, right, first, n_asked, n_moved, again, more = plan
+    used = n_asked + n_moved + len(more)
     if again and not again[2]:  # asked again with other values
         r = runs[first]
-        if right:  # a right answer must be right there too
-            if grade(again[0], r):
+        if right:  # a right answer must be right there too (and on the further ones)
+            if not grade(again[0], r):
+                return Verdict(True, "wrong on the same question asked with other values", used)
+            extra = runs[first + n_asked + n_moved:first + used]
+            if all(grade(v, x) for (v, _), x in zip(more, extra)):
                 return Verdict(False, None, used)
-            return Verdict(True, "wrong on the same question asked with other values", used)
+            return Verdict(True, f"wrong on one of {1 + len(more)} re-askings of the question "
+                                 "with other values", used)
         # a wrong answer only has to move: it is wrong, not necessarily memorised
         if r.ok and final_answer(r.stdout, r.value) != answer:
             return Verdict(False, None, used)

@@ -69,6 +69,9 @@ class RewardConfig:
                                     "answer may earn, in [0, 1); 0 is off")
     metamorphic: bool = setting(True, "the behavioural hard-coding check: re-run correct programs on the "
                                  "question with new numbers")
+    reask_variants: int = setting(1, "generated questions: a right program must also be right on this many "
+                                  "re-askings with other numbers (1: one; more rejects special cases such as "
+                                  "the median of odd-length lists only)")
     mdl: str = setting("none", "length measure: none, " + ", ".join(MEASURES))
     mdl_weight: float = setting(0.0, "in [0, 1): the most a correct program can lose to its length, as a "
                                 "share of (correct - wrong); half of it at the measure's reference length")
@@ -78,6 +81,8 @@ class RewardConfig:
                                       "choice: the policy's own log-probability is not a length)")
 
     def __post_init__(self):
+        if self.reask_variants < 1:
+            raise ValueError(f"reask_variants ({self.reask_variants}) must be at least 1")
         if self.mdl_reference != "frozen":
             raise ValueError(f"mdl_reference must be 'frozen', not {self.mdl_reference!r}: the policy's "
                              "own -log2 p(program) is not a length (training can shorten any program "
@@ -252,7 +257,8 @@ class CodeRewards:
             return
         verdicts = hardcode.check([t for t, _ in todo], [o.sample.program for _, o in todo],
                                   [_result_of(o.sample) for _, o in todo], pool=self.pool,
-                                  timeout_s=self.sandbox.timeout_s, memory_mb=self.sandbox.memory_mb)
+                                  timeout_s=self.sandbox.timeout_s, memory_mb=self.sandbox.memory_mb,
+                                  variants=cfg.reask_variants)
         for (_, o), v in zip(todo, verdicts):
             if v is None:
                 continue
