@@ -6,7 +6,7 @@ rate. The figures of docs/results.md.
         --json bench/results/em_liststats.json
 
 Reads each run folder's config.json, metrics.jsonl, evals.jsonl and the held-out answers
-(heldout.jsonl of EM, eval_samples.jsonl of GRPO) when present. Prints one markdown table of
+(eval_samples.jsonl of EM and GRPO) when present. Prints one markdown table of
 evaluations (accuracy with its Wilson interval) and one of program lengths and hard-coding at
 the first and last evaluation; draws ``OUT.png`` and ``OUT.svg`` (matplotlib): accuracy with
 its interval against completions and against hours of training (evaluation time left out),
@@ -93,13 +93,10 @@ def by_template(path: Path) -> str:
 
 
 def _held_out_answers(path: Path) -> dict[int, list[dict]]:
-    for name in ("heldout.jsonl", "eval_samples.jsonl"):
-        if (path / name).exists():
-            out: dict[int, list[dict]] = {}
-            for row in read_jsonl(path / name):
-                out.setdefault(row.get("step"), []).append(row)
-            return out
-    return {}
+    out: dict[int, list[dict]] = {}
+    for row in read_jsonl(path / "eval_samples.jsonl"):
+        out.setdefault(row.get("step"), []).append(row)
+    return out
 
 
 def _label(name: str, kind: str) -> str:

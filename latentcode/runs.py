@@ -89,14 +89,13 @@ class Run:
 
     def samples(self, held_out: bool = False) -> list[dict]:
         """samples.jsonl; ``held_out``: a training run's held-out evaluations instead
-        (``heldout.jsonl`` of EM, ``eval_samples.jsonl`` of GRPO)."""
+        (``eval_samples.jsonl`` of EM and GRPO)."""
         if not held_out:
             return read_jsonl(self.path / "samples.jsonl")
-        for name in ("heldout.jsonl", "eval_samples.jsonl"):
-            if (self.path / name).exists():
-                return read_jsonl(self.path / name)
-        raise FileNotFoundError(f"{self.path} has no held-out samples (heldout.jsonl or eval_samples.jsonl): "
-                                "only EM and GRPO runs log them")
+        if not (self.path / "eval_samples.jsonl").exists():
+            raise FileNotFoundError(f"{self.path} has no held-out samples (eval_samples.jsonl): "
+                                    "only EM and GRPO runs log them")
+        return read_jsonl(self.path / "eval_samples.jsonl")
 
     def completed_tasks(self, samples_per_task: int) -> set[str]:
         counts: dict[str, int] = {}

@@ -97,7 +97,7 @@ def test_em_raises_the_training_pass_rate_and_logs_every_program(coder, sums, tm
     evals = rows(run, "evals.jsonl")
     assert [e["step"] for e in evals] == [0, 3]
     assert json.loads((run / "config.json").read_text())["kind"] == "em"
-    heldout = rows(run, "heldout.jsonl")  # every held-out answer behind each accuracy
+    heldout = rows(run, "eval_samples.jsonl")  # every held-out answer behind each accuracy
     assert [h["step"] for h in heldout] == [0] * 4 + [3] * 4
     for e in evals:
         mine = [h["correct"] for h in heldout if h["step"] == e["step"]]

@@ -35,7 +35,7 @@ def em_run(tmp_path: Path) -> Path:
     def answer(step, correct, nodes):
         return {"step": step, "correct": correct, "program": "print(1)", "hardcoded": False,
                 "lengths": {"ast_nodes": nodes, "zlib_bits": 10 * nodes}}
-    write_jsonl(run / "heldout.jsonl", [answer(0, True, 60), answer(0, False, 90),
+    write_jsonl(run / "eval_samples.jsonl", [answer(0, True, 60), answer(0, False, 90),
                                         answer(2, True, 40), answer(2, True, 50)])
     write_jsonl(run / "samples.jsonl", [{"step": 2, "weight": 1.0, "bits": 300, "lengths": {"ast_nodes": 30}},
                                         {"step": 2, "weight": 0.0, "bits": 900, "lengths": {"ast_nodes": 90}}])
@@ -69,7 +69,7 @@ def test_by_template_counts_each_question_type(report, tmp_path):
     task, split = TaskConfig(suite="liststats"), SplitConfig(train_size=6, eval_size=6)
     train, held = load_split(task, split)
     (run / "config.json").write_text(json.dumps({"kind": "em", "task": vars(task), "split": vars(split)}))
-    write_jsonl(run / "heldout.jsonl", [{"step": 0, "task_id": t.id, "correct": i == 0} for i, t in enumerate(held)])
+    write_jsonl(run / "eval_samples.jsonl", [{"step": 0, "task_id": t.id, "correct": i == 0} for i, t in enumerate(held)])
     write_jsonl(run / "samples.jsonl", [{"step": 1, "task_id": train[0].id, "correct": True, "weight": 1.0},
                                         {"step": 1, "task_id": train[0].id, "correct": True, "weight": 0.0}])
     table = report.by_template(run)

@@ -28,7 +28,7 @@ program with its execution, ``step`` = iteration, ``weight`` = its posterior, 0 
 kept), ``metrics.jsonl`` (per iteration: the training estimate of p(y | x) as the share of
 questions with a kept program, i.e. pass@samples; programs kept; their mean bits and AST
 nodes, plain and posterior-weighted; the M-step's loss; completions generated so far; wall
-seconds), ``evals.jsonl`` (held-out greedy accuracy), ``heldout.jsonl`` (each held-out
+seconds), ``evals.jsonl`` (held-out greedy accuracy), ``eval_samples.jsonl`` (each held-out
 answer of each evaluation, ``step`` = iteration, in ``latentcode bench``'s row format) and ``checkpoints/iter-N`` (the
 trainable weights after iteration N), from which ``--resume`` continues bit for bit.
 """
@@ -162,7 +162,7 @@ def train_em(setup: EMSetup) -> Path:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     start = load_trainable(ckpt, named)["step"] if ckpt else 0
     if config.resume:
-        for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl", "heldout.jsonl"):
+        for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl", "eval_samples.jsonl"):
             log.truncate_after(name, start if start else -1)
     rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
                           max_completion_tokens=config.max_new_tokens)
@@ -179,8 +179,7 @@ def train_em(setup: EMSetup) -> Path:
         with autocast():
             result = evaluate_heldout(model, tok, heldout, prompt=setup.prompt, batch_size=config.batch_size,
                                       max_new_tokens=config.max_new_tokens, rewards=eval_rewards,
-                                      on_samples=lambda ss: log.append("heldout.jsonl",
-                                                                       [{**s.to_dict(), "step": t} for s in ss]))
+                                      on_rows=log.rows_writer("eval_samples.jsonl", t))
         log.append("evals.jsonl", [{"step": t, **result}])
         _say(config, f"iteration {t}: held-out accuracy {result['accuracy']:.1%} ({result['questions']} questions)")
 

@@ -167,10 +167,9 @@ class HeldoutEval(TrainerCallback):
         self.tokenizer, self.tasks, self.log = tokenizer, tasks, log
         # its own CodeRewards, so held-out completions stay out of samples.jsonl
         self.rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tokenizer,
-                                   length_model=length_model, on_outcomes=self._log_samples,
+                                   length_model=length_model,
                                    max_completion_tokens=setup.grpo.max_completion_length)
         self.handler = None  # the trainer's callback_handler, set once the trainer exists
-        self.step = 0  # labels eval_samples.jsonl rows
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if state.global_step == 0:  # a resumed run evaluated its checkpoint's step before saving it
@@ -182,19 +181,14 @@ class HeldoutEval(TrainerCallback):
             self.evaluate(args, state, control, model)
 
     def evaluate(self, args, state, control, model):
-        self.step = state.global_step
         result = evaluate_heldout(model, self.tokenizer, self.tasks, prompt=self.prompt,
-                                  max_new_tokens=self.config.max_completion_length, rewards=self.rewards)
+                                  max_new_tokens=self.config.max_completion_length, rewards=self.rewards,
+                                  on_rows=self.log.rows_writer("eval_samples.jsonl", state.global_step))
         self.log.append("evals.jsonl", [{"step": state.global_step, **result}])
         scalars = {f"heldout/{k}": result[k] for k in ("accuracy", "mean_ast_nodes", "hardcoded_rate")
                    if result[k] is not None}
         if self.handler is not None:  # a fresh control: on_log clears should_log, due after this step
             self.handler.on_log(args, state, TrainerControl(), logs=scalars)
-
-    def _log_samples(self, outcomes, step):
-        rows = [{**o.sample.to_dict(), "step": self.step, "reward": o.correctness,
-                 "length": o.length, "metamorphic": o.metamorphic} for o in outcomes]
-        self.log.append("eval_samples.jsonl", rows)
 
 
 class MetricsLog(TrainerCallback):

@@ -23,11 +23,13 @@ from tasks.base import Task
 
 def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfig | None = None,
                      max_new_tokens: int = 256, batch_size: int = 16, rewards=None,
-                     on_samples=None) -> dict:
+                     on_rows=None) -> dict:
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
-    ``rewards`` (a CodeRewards) is given). ``on_samples``, if given, receives every graded
-    sample (``Sample``), in task order, so a trainer can log what the evaluation saw."""
+    ``rewards`` (a CodeRewards) is given). ``on_rows``, if given, receives one row per
+    question, in task order (bench's row format, plus reward, length and metamorphic verdict
+    when ``rewards`` is given): every answer, repeated ones too, so a trainer can log what
+    each evaluation saw."""
     was_training = model.training
     model.eval()
     expert = CodeExpert(model, tokenizer, ExpertConfig(batch_size=batch_size, max_new_tokens=max_new_tokens),
@@ -38,14 +40,17 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfi
     if rewards is not None:
         outcomes = rewards.evaluate(tasks, [g[0].text for g in gens], [g[0].num_tokens for g in gens])
         samples = [o.sample for o in outcomes]
+        rows = [{**o.sample.to_dict(), "reward": o.correctness, "length": o.length,
+                 "metamorphic": o.metamorphic} for o in outcomes]
         reward = statistics.fmean(rewards.total(outcomes)) if outcomes else 0.0
     else:
         samples = [ss[0] for ss in expert.grade_generations(tasks, gens)]
+        rows = [s.to_dict() for s in samples]
         reward = None
     if was_training:
         model.train()
-    if on_samples is not None:
-        on_samples(samples)
+    if on_rows is not None:
+        on_rows(rows)
     programs = [s for s in samples if s.program]
     correct_programs = [s for s in programs if s.correct]
 
@@ -94,6 +99,10 @@ class RunLog:
         tmp = self.path / (name + ".tmp")
         tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
         os.replace(tmp, self.path / name)
+
+    def rows_writer(self, name: str, step: int):
+        """For ``evaluate_heldout(on_rows=...)``: its rows appended to ``name``, labelled ``step``."""
+        return lambda rows: self.append(name, [{**r, "step": step} for r in rows])
 
     def samples_callback(self):
         """For ``CodeRewards(on_outcomes=...)``: each new execution becomes a samples.jsonl row."""
