@@ -283,19 +283,17 @@ def _reasked(task_id, prompt, answer, family, meta_json, tries):
     """(variant, value mapping, ambiguous) for a task: the first regeneration with a
     different answer and an unambiguous mapping, else the first ambiguous one. Depends on
     the task alone, so a GRPO group's completions share one search."""
+    found = _reasked_many(task_id, prompt, answer, family, meta_json, tries, 1)
+    if found:
+        return (*found[0], False)
     task = Task(task_id, prompt, answer, family, json.loads(meta_json))
-    fallback = None
-    for seed in range(tries):
+    for seed in range(tries):  # none unambiguous: the first ambiguous one
         variant = regenerate(task, seed)
-        if variant.answer == task.answer:
-            continue
-        mapping = prompt_mapping(task.prompt, variant.prompt)
-        if not mapping:
-            continue
-        if not any(_is_num(k) and k in _STRUCTURAL for k in mapping):
-            return variant, mapping, False
-        fallback = fallback or (variant, mapping, True)
-    return fallback
+        if variant.answer != task.answer:
+            mapping = prompt_mapping(task.prompt, variant.prompt)
+            if mapping:
+                return variant, mapping, True
+    return None
 
 
 _PUNCT = ".,?!:;()[]{}\"'$%"

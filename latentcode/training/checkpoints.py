@@ -98,7 +98,7 @@ class WarmStart:
             chosen, run_path = Path(run_path), Path(run_path).parent.parent
         run = Run.open(run_path)
         try:
-            saved = json.loads((run.path / "config.json").read_text())
+            saved = run.config
         except ValueError as e:
             raise ValueError(f"init_from: {run.path}/config.json is not JSON ({e})") from None
         kind = saved.get("kind") if isinstance(saved, dict) else None
