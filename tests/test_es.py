@@ -108,6 +108,8 @@ def test_resume_reaches_the_same_weights(coder, straight, tmp_path):
         [r["reward_mean"] for r in rows(straight, "metrics.jsonl")]
     assert rows(resumed, "metrics.jsonl")[-1]["completions"] == 4 * 4 * 2
     assert [r["step"] for r in rows(resumed, "evals.jsonl")] == [0, 2, 4]  # 2: the first end
+    heldout = rows(resumed, "eval_samples.jsonl")  # every held-out answer, per evaluation
+    assert [r["step"] for r in heldout] == [s for s in (0, 2, 4) for _ in range(len(heldout) // 3)]
     assert {s["step"] for s in rows(resumed, "samples.jsonl")} <= {1, 2, 3, 4}
     assert list((resumed / "tensorboard").glob("events.out.tfevents.*"))
 

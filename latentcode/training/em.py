@@ -177,7 +177,7 @@ def train_em(setup: EMSetup) -> Path:
 
     def heldout_eval(t: int) -> None:
         with autocast():
-            result = evaluate_heldout(model, tok, heldout, prompt=setup.prompt, batch_size=config.batch_size,
+            result = evaluate_heldout(model, tok, heldout, prompt=setup.prompt,
                                       max_new_tokens=config.max_new_tokens, rewards=eval_rewards,
                                       on_rows=log.rows_writer("eval_samples.jsonl", t))
         log.append("evals.jsonl", [{"step": t, **result}])

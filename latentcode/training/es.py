@@ -174,9 +174,9 @@ class _Recorder:
             return
         cfg = self.config
         with autocast():
-            result = evaluate_heldout(model, tok, tasks, prompt=self.prompt,
-                                      batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
-                                      rewards=self.eval_rewards)
+            result = evaluate_heldout(model, tok, tasks, prompt=self.prompt, max_new_tokens=cfg.max_new_tokens,
+                                      rewards=self.eval_rewards,
+                                      on_rows=self.log.rows_writer("eval_samples.jsonl", step))
         self.log.append("evals.jsonl", [{"step": step, **result}])
         self.tb.add_scalar("heldout/accuracy", result["accuracy"], step)
         self.tb.flush()

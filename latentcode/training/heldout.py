@@ -21,8 +21,14 @@ from latentcode.runs import read_jsonl
 from tasks.base import Task
 
 
+# Rows decoded together in every trainer's held-out evaluation. One figure for all of them:
+# greedy decoding under bf16 autocast depends slightly on the batch (padding changes the
+# kernels' reduction order), and curves from different trainers are compared on one plot.
+HELDOUT_BATCH_SIZE = 64
+
+
 def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfig | None = None,
-                     max_new_tokens: int = 256, batch_size: int = 16, rewards=None,
+                     max_new_tokens: int = 256, batch_size: int = HELDOUT_BATCH_SIZE, rewards=None,
                      on_rows=None) -> dict:
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
