@@ -13,7 +13,10 @@ its interval against completions and against hours of training (evaluation time 
 evaluation points marked, the legend outside the axes.
 
 Training time: EM and ES log each iteration's seconds, GRPO a running total from the
-trainer's start (its held-out evaluations included, so GRPO's hours are an upper bound).
+trainer's start, from which the report takes the generation time of the held-out evaluations
+done by then (their grading, a second or two each, stays in). A run warm-started from
+another (GRPO's ``--init-from RUN/checkpoints/iter-N``) starts its axes at what its source
+had spent by iteration N, so EM -> GRPO is drawn at its whole budget.
 """
 from __future__ import annotations
 
@@ -31,15 +34,13 @@ def load(path: Path) -> dict:
     kind = run_kind(config)
     settings = flat_settings(config)
     metrics = read_jsonl(path / "metrics.jsonl")
-    completions, hours = {0: 0}, {0: 0.0}
-    total = 0.0
-    for m in metrics:
-        completions[m["step"]] = m["completions"]
-        total = m["wall_s"] if kind == "grpo" else total + m["wall_s"]
-        hours[m["step"]] = total / 3600
+    raw_evals = read_jsonl(path / "evals.jsonl")
+    source = _warm_start(settings.get("init_from"))
+    completions, hours = _budget(kind, metrics, raw_evals,
+                                 (source["completions"], source["hours"]) if source else (0, 0.0))
     held = _held_out_answers(path)
     evals = []
-    for e in read_jsonl(path / "evals.jsonl"):
+    for e in raw_evals:
         n = e["questions"]
         k = round(e["accuracy"] * n)
         lo, hi = wilson(k, n) if n else (0.0, 0.0)
@@ -59,12 +60,45 @@ def load(path: Path) -> dict:
     last = max((s["step"] for s in kept), default=None)
     return {"run": path.name, "kind": kind, "label": _label(path.name, kind),
             "seed": settings.get("seed"), "mdl_lambda": settings.get("mdl_lambda"),
+            "warm_start": source,
             "evals": evals, "metrics": metrics,
             "kept_last_iteration": {
                 "step": last,
                 "programs": sum(s["step"] == last for s in kept),
                 "ast_nodes": _mean(s["lengths"].get("ast_nodes") for s in kept if s["step"] == last),
                 "bits": _mean(s["bits"] for s in kept if s["step"] == last)} if kept else None}
+
+
+def _budget(kind: str, metrics: list[dict], evals: list[dict], start=(0, 0.0)):
+    """({step: completions}, {step: hours of training}) from a run's metrics, counted from
+    ``start`` (completions, hours spent before it: a warm start's source)."""
+    completions, hours = {0: start[0]}, {0: start[1]}
+    total = 0.0
+    for m in metrics:
+        completions[m["step"]] = start[0] + m["completions"]
+        if kind == "grpo":  # a running total, held-out evaluations done by this step included
+            total = m["wall_s"] - sum(e.get("gen_s") or 0.0 for e in evals if e["step"] <= m["step"])
+        else:
+            total += m["wall_s"]
+        hours[m["step"]] = start[1] + total / 3600
+    return completions, hours
+
+
+def _warm_start(init_from: str | None) -> dict | None:
+    """What the run a warm start came from had spent by the checkpoint it took
+    (``RUN/checkpoints/iter-N``, or ``RUN``: its last step): run, step, completions, hours."""
+    if not init_from:
+        return None
+    path, step = Path(init_from), None
+    if path.parent.name == "checkpoints" and path.name.split("-")[-1].isdigit():
+        path, step = path.parent.parent, int(path.name.split("-")[-1])
+    if not (path / "config.json").is_file() or not (path / "metrics.jsonl").is_file():
+        raise SystemExit(f"{init_from}: the run this one started from is not here (no config.json and "
+                         "metrics.jsonl): run the report where that path resolves")
+    kind = run_kind(json.loads((path / "config.json").read_text()))
+    completions, hours = _budget(kind, read_jsonl(path / "metrics.jsonl"), read_jsonl(path / "evals.jsonl"))
+    done = max(t for t in completions if step is None or t <= step)
+    return {"run": path.name, "step": done, "completions": completions[done], "hours": hours[done]}
 
 
 def by_template(path: Path) -> str:
@@ -143,7 +177,7 @@ def tables(runs: list[dict]) -> str:
     return "\n".join(out)
 
 
-def plot(runs: list[dict], out: Path, title: str) -> list[Path]:
+def plot(runs: list[dict], out: Path, title: str, budget: int | None = None) -> list[Path]:
     import matplotlib  # here, not at the top: only the figure needs it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -158,6 +192,10 @@ def plot(runs: list[dict], out: Path, title: str) -> list[Path]:
         for ax, key in zip(axes, ("completions", "hours")):
             xs = [e[key] for e in pts]
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=f"{r['label']} ({r['kind']})")
+    if budget:
+        axes[0].axvline(budget, color="grey", linestyle="--", linewidth=1)
+        axes[0].annotate(f"budget {budget}", (budget, 0), xytext=(3, 3), textcoords="offset points",
+                         color="grey", fontsize=8)
     axes[0].set_xlabel("completions generated")
     axes[1].set_xlabel("hours of training (2-core CPU; evaluations not counted)")
     axes[0].set_ylabel("held-out accuracy, greedy (95% Wilson)")
@@ -183,6 +221,7 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="training run folders")
     ap.add_argument("--out", type=Path, help="figure path without extension (writes .png and .svg)")
     ap.add_argument("--title", default="Held-out accuracy during training")
+    ap.add_argument("--budget", type=int, help="mark this many completions (the runs' common budget)")
     ap.add_argument("--json", type=Path, help="write every figure behind the tables here")
     ap.add_argument("--by-template", action="store_true",
                     help="also a table per question template for each run (generated suites)")
@@ -193,7 +232,7 @@ def main(argv=None) -> int:
         for path in args.runs:
             print(f"\n{path.name}\n\n{by_template(path)}")
     if args.out:
-        for p in plot(runs, args.out, args.title):
+        for p in plot(runs, args.out, args.title, args.budget):
             print(f"wrote {p}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -77,3 +77,25 @@ def test_by_template_counts_each_question_type(report, tmp_path):
     assert f"| {first} | 1/1 |" in table  # six templates, one question each, the first right
     assert table.count("| 0/1 |") == 5
     assert f"| {train[0].meta['template']} | " in table and "| 2 / 1 / 2 |" in table
+
+
+def test_grpo_hours_leave_out_evaluations_and_a_warm_start_counts_its_source(report, tmp_path, monkeypatch):
+    em = em_run(tmp_path)  # 192 completions and 900 s per iteration
+    run = tmp_path / "20261206-130000-em2-grpo"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(
+        {"kind": "grpo", "grpo": {"seed": 0, "init_from": f"{em.name}/checkpoints/iter-1"}}))
+    # GRPO's wall_s runs from the trainer's start: 360 s of held-out generation at step 0, 180 s at step 2
+    write_jsonl(run / "metrics.jsonl", [{"step": 1, "completions": 96, "wall_s": 1260.0},
+                                        {"step": 2, "completions": 128, "wall_s": 1800.0}])
+    write_jsonl(run / "evals.jsonl", [{"step": 0, "accuracy": 0.3, "questions": 200, "gen_s": 360.0},
+                                      {"step": 2, "accuracy": 0.5, "questions": 200, "gen_s": 180.0}])
+    monkeypatch.chdir(tmp_path)  # init_from is a path as the trainer was given it
+    r = report.load(run)
+    first, last = r["evals"]
+    assert r["warm_start"] == {"run": em.name, "step": 1, "completions": 192, "hours": 0.25}
+    assert (first["completions"], first["hours"]) == (192, 0.25)  # EM's first iteration
+    assert (last["completions"], round(last["hours"], 6)) == (192 + 128, 0.25 + 0.35)  # (1800 - 540) s
+    (tmp_path / em.name / "metrics.jsonl").unlink()
+    with pytest.raises(SystemExit, match="started from is not here"):
+        report.load(run)
