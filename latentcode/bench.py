@@ -44,6 +44,7 @@ class BenchConfig:
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     name: str | None = field(default=None, metadata={"help": "run folder suffix; default: <suite>-<mode>"})
     resume: str | None = field(default=None, metadata={"help": "finish a run folder that was stopped half-way (its saved settings are used)"})
+    weights: str | None = field(default=None, metadata={"help": "an EM or ES training run folder (its last checkpoint) or one of its checkpoints (RUN/checkpoints/iter-3): evaluate --model with those trained weights (LoRA adapters merged)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self):
@@ -78,7 +79,7 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     cfg = setup.bench
     if setup.model.use_peft:
         raise ValueError("use_peft (--lora) applies to training; bench evaluates the model as loaded "
-                         "(pass a trained run's merged weights or adapter folder as --model)")
+                         "(a trained run's weights: --weights RUN)")
     if cfg.resume is not None:
         run = Run.open(cfg.resume)
         saved = run.config
@@ -88,6 +89,9 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         setup.bench.resume, setup.bench.quiet = cfg.resume, cfg.quiet
         cfg = setup.bench
         run.drop_partial(setup.expert.num_samples)
+    from latentcode.checkpoints import WarmStart  # here, not at the top: start-up cost
+    # read before a run folder is made: a wrong path or another model's run fails here
+    trained = WarmStart(cfg.weights, setup.model, flag="weights") if cfg.weights else None
     task = setup.task
     tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty)
     if cfg.resume is None:
@@ -98,6 +102,8 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     todo = [t for t in tasks if t.id not in done]
     torch.manual_seed(setup.expert.seed)
     model, tok = setup.model.load(device=cfg.device)
+    if trained is not None:
+        model = trained.apply(model)
     expert = make_expert(setup, model, tok)
     # a chunk is several batches' worth: the decoder keeps its batch full from the chunk's
     # queue, and only the chunk's last rows run in a thinning batch
@@ -119,7 +125,7 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         bar.set_postfix(acc=f"{sum(firsts)}/{len(firsts)}")
     bar.close()
     summary = summarize(run.samples())
-    summary.update(model=setup.model.model, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot,
+    summary.update(model=setup.model.model, weights=cfg.weights, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot,
                    dtype=str(model.dtype).removeprefix("torch."), device=str(model.device),
                    batch_size=setup.expert.batch_size)
     run.write_json("summary.json", summary)

@@ -14,7 +14,7 @@ LAYERS = [
     {"tasks"},
     {"latentcode.moe", "latentcode.attention", "latentcode.runs", "latentcode.metrics", "latentcode.config"},
     {"latentcode.models"},
-    {"latentcode.expert"},
+    {"latentcode.expert", "latentcode.checkpoints"},
     {"latentcode.training", "latentcode.bench", "latentcode.viewer"},
     {"latentcode.cli"},
     {"latentcode.__main__", "latentcode"},

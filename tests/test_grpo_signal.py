@@ -1,5 +1,6 @@
 """GRPO given signal: several questions per step, the pass-rate curriculum, and the warm start
-from an EM (or ES) run's checkpoint (latentcode/training/grpo.py, training/checkpoints.py)."""
+from an EM (or ES) run's checkpoint (latentcode/training/grpo.py, latentcode/checkpoints.py);
+the same checkpoints evaluated by ``latentcode bench --weights``."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from latentcode.config import compose
 from latentcode.models import load_model
 from latentcode.training import grpo
 from latentcode.models import ModelArgs
-from latentcode.training.checkpoints import WarmStart
+from latentcode.checkpoints import WarmStart
 from latentcode.training.em import EMSetup, train_em
 from latentcode.training.grpo import GRPOSetup, build_trainer, parse_setup
 from tasks.base import Task
@@ -140,6 +141,37 @@ def test_warm_start_carries_the_em_weights(coder, tmp_path, monkeypatch, lora):
     monkeypatch.setattr(grpo, "load_split", sums_and_sevens)
     trainer, _, _ = build_trainer(grpo_setup(coder, tmp_path / "grpo", init_from=str(run), use_peft=lora))
     torch.testing.assert_close(logits(trainer.model, tok), trained, atol=1e-5, rtol=1e-5)
+    # and an evaluation sees the EM model
+    evaluated = start.apply(load_model(coder, device="cpu", dtype="float32")[0])
+    torch.testing.assert_close(logits(evaluated, tok), trained, atol=1e-5, rtol=1e-5)
+
+
+def test_bench_evaluates_a_trained_run(coder, tmp_path, monkeypatch):
+    from latentcode import bench as bench_module
+    from latentcode.bench import BenchSetup, run_bench
+    from latentcode.runs import read_jsonl
+    from latentcode.training import em
+    monkeypatch.setattr(em, "load_split", sums_and_sevens)
+    monkeypatch.setattr(bench_module, "load_suite", lambda *a, **k: sums_and_sevens(None, None)[0])
+    run = em_run(coder, tmp_path / "em", use_peft=True)
+
+    def bench(name, **kw):
+        setup = compose(BenchSetup, model=coder, n=10, mode="code", max_new_tokens=16,
+                        dtype="float32", runs_dir=str(tmp_path / "bench"), name=name, quiet=True, **kw)
+        out = run_bench(setup).path
+        return out, [r["completion"] for r in read_jsonl(out / "samples.jsonl")]
+
+    base, before = bench("base")
+    trained, after = bench("trained", weights=str(run / "checkpoints" / "iter-1"))
+    assert json.loads((trained / "summary.json").read_text())["weights"].endswith("iter-1")
+    assert json.loads((trained / "config.json").read_text())["bench"]["weights"].endswith("iter-1")
+    # the answers are the trained model's (test_warm_start_carries_the_em_weights: its logits)
+    assert after != before
+    # a run of another model is refused before any folder is made
+    with pytest.raises(ValueError, match="weights: .* pass --model"):
+        run_bench(compose(BenchSetup, model="tiny", n=2, weights=str(run),
+                          runs_dir=str(tmp_path / "refused")))
+    assert not (tmp_path / "refused").exists()
 
 
 def test_lora_warm_start_into_a_full_weight_run_merges(coder, tmp_path, monkeypatch):

@@ -47,7 +47,7 @@ from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
 from latentcode.runs import Run
-from latentcode.training.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
+from latentcode.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
 from sandbox.config import SandboxConfig

@@ -36,7 +36,7 @@ from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, float32_logits, trained_weights_dtype
 from latentcode.runs import Run
-from latentcode.training.checkpoints import WarmStart
+from latentcode.checkpoints import WarmStart
 from latentcode.training.em import e_step
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows

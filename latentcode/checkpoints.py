@@ -1,5 +1,6 @@
-"""Checkpoints and resume checks of the trainers that run their own loop (ES, EM; GRPO's are
-TRL's): a checkpoint is a folder ``checkpoints/<name>-<N>/`` with the trainable weights
+"""Checkpoints of trained weights, their resume checks, and reading them back into a model
+(a warm start for another trainer, ``latentcode bench --weights``). The trainers that run
+their own loop (ES, EM; GRPO's checkpoints are TRL's) write them: a checkpoint is a folder ``checkpoints/<name>-<N>/`` with the trainable weights
 (``trainable.safetensors``), the loop's state (``state.json``) and, if the loop has one, the
 optimizer's state (``optimizer.pt``). It is written beside its final place and renamed into
 it, so a kill mid-save leaves the previous checkpoint the last one."""
@@ -90,9 +91,9 @@ class WarmStart:
     ``into_adapters(peft_model)`` after (a LoRA run's adapters become the new run's starting
     adapters, so bf16 base weights never absorb a small update they cannot represent)."""
 
-    def __init__(self, run_path: str | Path, model_args: ModelArgs):
+    def __init__(self, run_path: str | Path, model_args: ModelArgs, flag: str = "init_from"):
         """``run_path``: a run folder (its last checkpoint) or one of its checkpoints
-        (``RUN/checkpoints/iter-3``)."""
+        (``RUN/checkpoints/iter-3``); ``flag``: the setting that named it, for the errors."""
         chosen = None
         if Path(run_path).parent.name == "checkpoints":
             chosen, run_path = Path(run_path), Path(run_path).parent.parent
@@ -100,33 +101,33 @@ class WarmStart:
         try:
             saved = run.config
         except ValueError as e:
-            raise ValueError(f"init_from: {run.path}/config.json is not JSON ({e})") from None
+            raise ValueError(f"{flag}: {run.path}/config.json is not JSON ({e})") from None
         kind = saved.get("kind") if isinstance(saved, dict) else None
         if kind not in WARM_START_KINDS:
-            raise ValueError(f"init_from: {run_path} is not an EM or ES run folder (its config.json says "
+            raise ValueError(f"{flag}: {run_path} is not an EM or ES run folder (its config.json says "
                              f"kind {kind!r})")
         section = saved.get("model")
         if not isinstance(section, dict):
-            raise ValueError(f"init_from: {run_path}/config.json has no model section")
+            raise ValueError(f"{flag}: {run_path}/config.json has no model section")
         try:
             self.trained = ModelArgs(**section)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"init_from: {run_path}/config.json's model section is not readable ({e})") from None
+            raise ValueError(f"{flag}: {run_path}/config.json's model section is not readable ({e})") from None
         if self.trained.model_name_or_path != model_args.model_name_or_path:
-            raise ValueError(f"init_from: {run_path} trained {self.trained.model_name_or_path!r}, not "
+            raise ValueError(f"{flag}: {run_path} trained {self.trained.model_name_or_path!r}, not "
                              f"{model_args.model_name_or_path!r}; pass --model {self.trained.model_name_or_path}")
         if self.trained.use_peft and model_args.use_peft:
             for name in _LORA_FIELDS:
                 old, new = getattr(self.trained, name), getattr(model_args, name)
                 if old != new:
                     flag = "--" + name.replace("_", "-")
-                    raise ValueError(f"init_from: {run_path}'s LoRA has {name} {old!r}, this run {new!r}; "
+                    raise ValueError(f"{flag}: {run_path}'s LoRA has {name} {old!r}, this run {new!r}; "
                                      f"pass {flag} {old if not isinstance(old, list) else ','.join(old)}")
         self.checkpoint = last_checkpoint(run.path) if chosen is None else chosen
         if self.checkpoint is None:
-            raise FileNotFoundError(f"init_from: {run_path}/checkpoints holds no finished checkpoint")
+            raise FileNotFoundError(f"{flag}: {run_path}/checkpoints holds no finished checkpoint")
         if not (self.checkpoint / "trainable.safetensors").is_file():
-            raise FileNotFoundError(f"init_from: {self.checkpoint} is not a finished checkpoint "
+            raise FileNotFoundError(f"{flag}: {self.checkpoint} is not a finished checkpoint "
                                     "(no trainable.safetensors)")
         self.use_peft = model_args.use_peft
 
@@ -142,6 +143,18 @@ class WarmStart:
         wrapped = get_peft_model(model, self.trained.peft_config())
         load_trainable(self.checkpoint, [(n, p) for n, p in wrapped.named_parameters() if p.requires_grad])
         return wrapped.merge_and_unload()
+
+    def apply(self, model):
+        """``model`` computing as the trained run did: a full-weight run's weights copied in, a
+        LoRA run's adapters put on top, unmerged (merged into bf16 weights, much of a small
+        update would round away). For evaluation: ``latentcode bench --weights``."""
+        if not self.trained.use_peft:
+            load_trainable(self.checkpoint, list(model.named_parameters()))
+            return model
+        from peft import get_peft_model  # here, not at the top: start-up cost
+        wrapped = get_peft_model(model, self.trained.peft_config())
+        load_trainable(self.checkpoint, [(n, p) for n, p in wrapped.named_parameters() if p.requires_grad])
+        return wrapped.eval()
 
     def into_adapters(self, model) -> None:
         """Copy a LoRA run's adapters into ``model``'s (a PeftModel with the same LoRA)."""
