@@ -103,7 +103,8 @@ def _warm_start(init_from: str | None) -> dict | None:
 
 def by_template(path: Path) -> str:
     """Per question template (``meta["template"]`` of generated tasks, else the family): right
-    held-out answers at each evaluation, and the E-step's right and kept programs."""
+    held-out answers at each evaluation, and the training completions that were right (EM:
+    and kept by the E-step)."""
     from tasks.config import SplitConfig, TaskConfig, load_split
     config = json.loads((path / "config.json").read_text())
     train, held = load_split(TaskConfig(**config["task"]), SplitConfig(**config["split"]))
@@ -111,8 +112,9 @@ def by_template(path: Path) -> str:
     answers = _held_out_answers(path)
     steps = sorted(s for s in answers if s is not None)
     names = sorted({template[t.id] for t in held})
+    em = run_kind(config) == "em"
     out = ["| template | " + " | ".join(f"held-out right, step {s}" for s in steps)
-           + " | E-step programs: right / kept / sampled |",
+           + (" | E-step programs: right / kept / sampled |" if em else " | training completions: right / sampled |"),
            "|---|" + "---:|" * (len(steps) + 1)]
     samples = read_jsonl(path / "samples.jsonl")
     for name in names:
@@ -121,7 +123,8 @@ def by_template(path: Path) -> str:
             rows = [a for a in answers[s] if template.get(a["task_id"]) == name]
             cells.append(f"{sum(bool(a['correct']) for a in rows)}/{len(rows)}")
         mine = [r for r in samples if template.get(r["task_id"]) == name]
-        cells.append(f"{sum(bool(r['correct']) for r in mine)} / {sum(r.get('weight', 0) > 0 for r in mine)} / {len(mine)}")
+        kept = f"{sum(r.get('weight', 0) > 0 for r in mine)} / " if em else ""
+        cells.append(f"{sum(bool(r['correct']) for r in mine)} / {kept}{len(mine)}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
