@@ -8,7 +8,7 @@
 # Then: python bench/training_report.py $RUNS/*-<name> --out docs/img/<figure> --json bench/results/<figure>.json
 set -euo pipefail
 RUNS=${RUNS:-runs/em}
-STAGES=${STAGES:-1 2 3 4 5 6 7 8}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8 9 10 11 12}
 EM="--config configs/em.yaml --eval-difficulty 2 --iterations 6 --questions 24 --eval-every 3 --runs-dir $RUNS"
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -38,6 +38,28 @@ stage 3 && run d2-lambda0-seed1 $EM --seed 1 --eval-start false
 stage 4 && run d2-lambda002-reask3-seed0 $EM --seed 0 --mdl-lambda 0.02 --reask-variants 3 --eval-start false
 # 8. the second seed of stage 2
 stage 8 && run d2-lambda002-seed1 $EM --seed 1 --mdl-lambda 0.02 --eval-start false
+# 11. lambda 0 with stage 4's three re-askings: separates the prior from the stricter check
+stage 11 && run d2-lambda0-reask3-seed0 $EM --seed 0 --reask-variants 3 --eval-start false
+# 12. the second seed of stage 4
+stage 12 && run d2-lambda002-reask3-seed1 $EM --seed 1 --mdl-lambda 0.02 --reask-variants 3 --eval-start false
+
+# Word problems: EM on MAWPS with the 3-shot PAL prompt, evaluated on 200 SVAMP questions
+# (another dataset: ASDiv-A problems varied by reordering and distracting quantities)
+# 9. training
+stage 9 && run wp-mawps-svamp-seed0 --config configs/em.yaml --suite mawps --eval-suite svamp --few-shot 3 \
+  --train-size 1024 --iterations 6 --questions 32 --eval-every 3 --runs-dir $RUNS --seed 0
+# 10. GSM8K test[:200], 3-shot, before and after stage 9 (bench runs; --resume finishes a cut one)
+bench() {
+  local name=$1; shift
+  local last
+  last=$(ls -d "$RUNS"/*-"$name" 2>/dev/null | tail -1 || true)
+  if [[ -n "$last" ]]; then
+    [[ -f "$last/summary.json" ]] || latentcode bench --resume "$last" --quiet true
+  else
+    latentcode bench --suite gsm8k --n 200 --few-shot 3 --mode code --runs-dir "$RUNS" --name "$name" --quiet true "$@"
+  fi
+}
+stage 10 && bench gsm8k200-base && bench gsm8k200-wp-em --weights "$(newest wp-mawps-svamp-seed0)"
 
 # The other methods at EM's budget of 1152 completions, on the same split and token limit.
 GRPO="--suite liststats --eval-size 200 --eval-difficulty 2 --num-generations 8 --per-device-train-batch-size 8 \
