@@ -12,11 +12,14 @@ STAGES=${STAGES:-1 2 3 4 5 6 7 8 9 10 11 12}
 EM="--config configs/em.yaml --eval-difficulty 2 --iterations 6 --questions 24 --eval-every 3 --runs-dir $RUNS"
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
+# the newest run folder of that name, or nothing
+last_of() { ls -d "$RUNS"/*-"$1" 2>/dev/null | tail -1 || true; }
+
 # train KIND NAME ARGS...: a new run folder, or `--resume` of the newest one of that name
 train() {
   local kind=$1 name=$2; shift 2
   local last
-  last=$(ls -d "$RUNS"/*-"$name" 2>/dev/null | tail -1 || true)
+  last=$(last_of "$name")
   if [[ -n "$last" ]]; then
     latentcode train "$kind" "$@" --run-name "$name" --resume "$last"
   else
@@ -24,7 +27,6 @@ train() {
   fi
 }
 run() { train em "$@"; }
-newest() { ls -d "$RUNS"/*-"$1" | tail -1; }
 
 # 1. expert iteration (lambda 0), seed 0: the headline run
 stage 1 && run d2-lambda0-seed0 $EM --seed 0
@@ -52,14 +54,14 @@ stage 9 && run wp-mawps-svamp-seed0 --config configs/em.yaml --suite mawps --eva
 bench() {
   local name=$1; shift
   local last
-  last=$(ls -d "$RUNS"/*-"$name" 2>/dev/null | tail -1 || true)
+  last=$(last_of "$name")
   if [[ -n "$last" ]]; then
     [[ -f "$last/summary.json" ]] || latentcode bench --resume "$last" --quiet true
   else
     latentcode bench --suite gsm8k --n 200 --few-shot 3 --mode code --runs-dir "$RUNS" --name "$name" --quiet true "$@"
   fi
 }
-stage 10 && bench gsm8k200-base && bench gsm8k200-wp-em --weights "$(newest wp-mawps-svamp-seed0)"
+stage 10 && bench gsm8k200-base && bench gsm8k200-wp-em --weights "$(last_of wp-mawps-svamp-seed0)"
 
 # The other methods at EM's budget of 1152 completions, on the same split and token limit.
 GRPO="--suite liststats --eval-size 200 --eval-difficulty 2 --num-generations 8 --per-device-train-batch-size 8 \
@@ -71,7 +73,7 @@ stage 5 && train grpo grpo-d2-seed0 $GRPO --train-size 64 --curriculum-samples 8
   --eval-every 10 --seed 0
 # 6. EM -> GRPO: EM's first 3 iterations (576 completions, stage 1's checkpoint), then GRPO
 #    with its curriculum (32 x 4 = 128) and 14 steps (448)
-stage 6 && train grpo em3-grpo-d2-seed0 $GRPO --init-from "$(newest d2-lambda0-seed0)/checkpoints/iter-3" \
+stage 6 && train grpo em3-grpo-d2-seed0 $GRPO --init-from "$(last_of d2-lambda0-seed0)/checkpoints/iter-3" \
   --train-size 32 --curriculum-samples 4 --max-steps 14 --eval-every 7 --seed 0
 # 7. ES on every weight, bench/train_figures.sh's stage 3 settings: 8 members x 8 questions
 #    = 64 greedy completions a step, 18 steps

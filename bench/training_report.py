@@ -6,7 +6,7 @@ rate. The figures of docs/results.md.
         --json bench/results/em_liststats.json
 
 Reads each run folder's config.json, metrics.jsonl, evals.jsonl and the held-out answers
-(eval_samples.jsonl of EM and GRPO) when present. Prints one markdown table of
+(eval_samples.jsonl) when present. Prints one markdown table of
 evaluations (accuracy with its Wilson interval) and one of program lengths and hard-coding at
 the first and last evaluation; draws ``OUT.png`` and ``OUT.svg`` (matplotlib): accuracy with
 its interval against completions and against hours of training (evaluation time left out),
@@ -25,6 +25,7 @@ import json
 import statistics
 from pathlib import Path
 
+from latentcode.checkpoints import split_checkpoint
 from latentcode.metrics import wilson
 from latentcode.runs import flat_settings, read_jsonl, run_kind
 
@@ -89,9 +90,8 @@ def _warm_start(init_from: str | None) -> dict | None:
     (``RUN/checkpoints/iter-N``, or ``RUN``: its last step): run, step, completions, hours."""
     if not init_from:
         return None
-    path, step = Path(init_from), None
-    if path.parent.name == "checkpoints" and path.name.split("-")[-1].isdigit():
-        path, step = path.parent.parent, int(path.name.split("-")[-1])
+    path, checkpoint = split_checkpoint(init_from)
+    step = None if checkpoint is None else int(checkpoint.name.rsplit("-", 1)[1])
     if not (path / "config.json").is_file() or not (path / "metrics.jsonl").is_file():
         raise SystemExit(f"{init_from}: the run this one started from is not here (no config.json and "
                          "metrics.jsonl): run the report where that path resolves")

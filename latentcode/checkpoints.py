@@ -78,6 +78,15 @@ def check_resumable(saved: dict, setup, kind: str, resume: str, may_change: set[
 
 
 
+def split_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
+    """(run folder, checkpoint) of ``RUN/checkpoints/<name>-<N>``; (``path``, None) of a run
+    folder, whose last checkpoint is meant."""
+    path = Path(path)
+    if path.parent.name == "checkpoints":
+        return path.parent.parent, path
+    return path, None
+
+
 WARM_START_KINDS = ("em", "es")
 _LORA_FIELDS = ("lora_r", "lora_alpha", "lora_target_modules")
 
@@ -94,9 +103,7 @@ class WarmStart:
     def __init__(self, run_path: str | Path, model_args: ModelArgs, flag: str = "init_from"):
         """``run_path``: a run folder (its last checkpoint) or one of its checkpoints
         (``RUN/checkpoints/iter-3``); ``flag``: the setting that named it, for the errors."""
-        chosen = None
-        if Path(run_path).parent.name == "checkpoints":
-            chosen, run_path = Path(run_path), Path(run_path).parent.parent
+        run_path, chosen = split_checkpoint(run_path)
         run = Run.open(run_path)
         try:
             saved = run.config

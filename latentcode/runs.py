@@ -89,12 +89,12 @@ class Run:
 
     def samples(self, held_out: bool = False) -> list[dict]:
         """samples.jsonl; ``held_out``: a training run's held-out evaluations instead
-        (``eval_samples.jsonl`` of EM and GRPO)."""
+        (``eval_samples.jsonl`` of EM, GRPO and ES)."""
         if not held_out:
             return read_jsonl(self.path / "samples.jsonl")
         if not (self.path / "eval_samples.jsonl").exists():
             raise FileNotFoundError(f"{self.path} has no held-out samples (eval_samples.jsonl): "
-                                    "only EM and GRPO runs log them")
+                                    "only training runs (EM, GRPO, ES) log them")
         return read_jsonl(self.path / "eval_samples.jsonl")
 
     def completed_tasks(self, samples_per_task: int) -> set[str]:

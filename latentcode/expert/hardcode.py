@@ -389,8 +389,7 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
         right = grade(task, r)
         more = []  # further re-asked questions a right answer must also get right
         if variants > 1 and right and again and not again[2]:
-            more = [(v, c) for v, c in more_reasked_programs(task, code, variants)
-                    if v.prompt != again[0].prompt][:variants - 1]
+            more = more_reasked_programs(task, code, variants)[1:]  # the first is ``again``
         plans.append((task, final_answer(r.stdout, r.value), right, len(batch),
                       len(asked), len(moved), again, more))
         batch += asked + moved + [c for _, c in more]

@@ -176,10 +176,9 @@ def train_em(setup: EMSetup) -> Path:
     completions = _completions_so_far(log, start)
 
     def heldout_eval(t: int) -> None:
-        with autocast():
-            result = evaluate_heldout(model, tok, heldout, prompt=setup.prompt,
-                                      max_new_tokens=config.max_new_tokens, rewards=eval_rewards,
-                                      on_rows=log.rows_writer("eval_samples.jsonl", t))
+        result = evaluate_heldout(model, tok, heldout, prompt=setup.prompt, max_new_tokens=config.max_new_tokens,
+                                  rewards=eval_rewards, on_rows=log.rows_writer("eval_samples.jsonl", t),
+                                  bf16=config.bf16)
         log.append("evals.jsonl", [{"step": t, **result}])
         _say(config, f"iteration {t}: held-out accuracy {result['accuracy']:.1%} ({result['questions']} questions)")
 

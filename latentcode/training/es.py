@@ -169,14 +169,13 @@ class _Recorder:
             self.tb.add_scalar("train/reward_mean", row["reward_mean"], row["step"])
             self.tb.add_scalar("train/fitness_std", row["fitness_std"], row["step"])
 
-    def heldout(self, step: int, model, tok, tasks, autocast) -> None:
+    def heldout(self, step: int, model, tok, tasks) -> None:
         if not self.log:
             return
         cfg = self.config
-        with autocast():
-            result = evaluate_heldout(model, tok, tasks, prompt=self.prompt, max_new_tokens=cfg.max_new_tokens,
-                                      rewards=self.eval_rewards,
-                                      on_rows=self.log.rows_writer("eval_samples.jsonl", step))
+        result = evaluate_heldout(model, tok, tasks, prompt=self.prompt, max_new_tokens=cfg.max_new_tokens,
+                                  rewards=self.eval_rewards, on_rows=self.log.rows_writer("eval_samples.jsonl", step),
+                                  bf16=cfg.bf16)
         self.log.append("evals.jsonl", [{"step": step, **result}])
         self.tb.add_scalar("heldout/accuracy", result["accuracy"], step)
         self.tb.flush()
@@ -252,7 +251,7 @@ def train_es(setup: ESSetup) -> Path:
                         prompt=setup.prompt, sandbox_config=setup.sandbox)
     autocast = bf16_autocast(model, config.bf16)  # generation only: the weights and their updates stay float32
     if start == 0:
-        rec.heldout(0, model, tok, heldout, autocast)
+        rec.heldout(0, model, tok, heldout)
     bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
                disable=config.quiet or dist_info.rank != 0, desc="es")
     for t in bar:
@@ -269,7 +268,7 @@ def train_es(setup: ESSetup) -> Path:
         bar.set_postfix(reward=f"{fitness.mean().item():.3f}")
         last = t == config.max_steps
         if last or (config.eval_every and t % config.eval_every == 0):
-            rec.heldout(t, model, tok, heldout, autocast)
+            rec.heldout(t, model, tok, heldout)
         if last or (config.save_every and t % config.save_every == 0):
             rec.checkpoint(t, named, optimizer, completions)
     bar.close()

@@ -181,11 +181,10 @@ class HeldoutEval(TrainerCallback):
             self.evaluate(args, state, control, model)
 
     def evaluate(self, args, state, control, model):
-        # under the autocast EM and ES evaluate in (the trainer opens one only around its loss)
-        with bf16_autocast(model, self.config.bf16)():
-            result = evaluate_heldout(model, self.tokenizer, self.tasks, prompt=self.prompt,
-                                      max_new_tokens=self.config.max_completion_length, rewards=self.rewards,
-                                      on_rows=self.log.rows_writer("eval_samples.jsonl", state.global_step))
+        result = evaluate_heldout(model, self.tokenizer, self.tasks, prompt=self.prompt,
+                                  max_new_tokens=self.config.max_completion_length, rewards=self.rewards,
+                                  on_rows=self.log.rows_writer("eval_samples.jsonl", state.global_step),
+                                  bf16=self.config.bf16)
         self.log.append("evals.jsonl", [{"step": state.global_step, **result}])
         scalars = {f"heldout/{k}": result[k] for k in ("accuracy", "mean_ast_nodes", "hardcoded_rate")
                    if result[k] is not None}

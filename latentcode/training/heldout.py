@@ -17,6 +17,7 @@ from pathlib import Path
 
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
+from latentcode.models import bf16_autocast
 from latentcode.runs import read_jsonl
 from tasks.base import Task
 
@@ -29,19 +30,20 @@ HELDOUT_BATCH_SIZE = 64
 
 def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfig | None = None,
                      max_new_tokens: int = 256, batch_size: int = HELDOUT_BATCH_SIZE, rewards=None,
-                     on_rows=None) -> dict:
+                     on_rows=None, bf16: bool = False) -> dict:
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
     ``rewards`` (a CodeRewards) is given). ``on_rows``, if given, receives one row per
     question, in task order (bench's row format, plus reward, length and metamorphic verdict
     when ``rewards`` is given): every answer, repeated ones too, so a trainer can log what
-    each evaluation saw."""
+    each evaluation saw. ``bf16``: generate under bf16 autocast, as every trainer samples."""
     was_training = model.training
     model.eval()
     expert = CodeExpert(model, tokenizer, ExpertConfig(batch_size=batch_size, max_new_tokens=max_new_tokens),
                         prompt=prompt, sandbox_config=rewards.sandbox if rewards is not None else None)
     t0 = time.perf_counter()
-    gens = expert.generate([expert.prompt(t) for t in tasks])
+    with bf16_autocast(model, bf16)():
+        gens = expert.generate([expert.prompt(t) for t in tasks])
     gen_s = time.perf_counter() - t0
     if rewards is not None:
         outcomes = rewards.evaluate(tasks, [g[0].text for g in gens], [g[0].num_tokens for g in gens])
