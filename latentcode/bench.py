@@ -44,7 +44,7 @@ class BenchConfig:
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     name: str | None = field(default=None, metadata={"help": "run folder suffix; default: <suite>-<mode>"})
     resume: str | None = field(default=None, metadata={"help": "finish a run folder that was stopped half-way (its saved settings are used)"})
-    weights: str | None = field(default=None, metadata={"help": "an EM or ES training run folder (its last checkpoint) or one of its checkpoints (RUN/checkpoints/iter-3): evaluate --model with those trained weights (a LoRA run's adapters on top, unmerged, as trained)"})
+    weights: str | None = field(default=None, metadata={"help": "an EM, ES or GRPO training run folder (its last checkpoint) or one of its checkpoints (RUN/checkpoints/iter-3, RUN/checkpoints/checkpoint-20): evaluate --model with those trained weights (a LoRA run's adapters on top, unmerged, as trained)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self):

@@ -1,9 +1,12 @@
 """Checkpoints of trained weights, their resume checks, and reading them back into a model
 (a warm start for another trainer, ``latentcode bench --weights``). The trainers that run
-their own loop (ES, EM; GRPO's checkpoints are TRL's) write them: a checkpoint is a folder ``checkpoints/<name>-<N>/`` with the trainable weights
-(``trainable.safetensors``), the loop's state (``state.json``) and, if the loop has one, the
-optimizer's state (``optimizer.pt``). It is written beside its final place and renamed into
-it, so a kill mid-save leaves the previous checkpoint the last one."""
+their own loop (ES, EM) write them: a checkpoint is a folder ``checkpoints/<name>-<N>/`` with
+the trainable weights (``trainable.safetensors``), the loop's state (``state.json``) and, if
+the loop has one, the optimizer's state (``optimizer.pt``). It is written beside its final
+place and renamed into it, so a kill mid-save leaves the previous checkpoint the last one.
+GRPO's checkpoints are TRL's ``checkpoints/checkpoint-<N>/``: PEFT's adapter file
+(``adapter_model.safetensors``) or the model's own (``model.safetensors``); they are read here
+too."""
 from __future__ import annotations
 
 import json
@@ -87,12 +90,42 @@ def split_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
     return path, None
 
 
-WARM_START_KINDS = ("em", "es")
+WARM_START_KINDS = ("em", "es", "grpo")
 _LORA_FIELDS = ("lora_r", "lora_alpha", "lora_target_modules")
 
 
+def _trl_checkpoint(path: Path) -> bool:
+    return (path / "adapter_model.safetensors").is_file() or (path / "model.safetensors").is_file()
+
+
+def _load_trl(ckpt: Path, model, lora: bool) -> None:
+    """Copy a TRL checkpoint's weights into ``model``: its adapters into a PeftModel's, or
+    every weight (a tied output matrix is saved once, under the input embedding's name)."""
+    from safetensors.torch import load_file  # here, not at the top: start-up cost
+    if lora:
+        from peft import set_peft_model_state_dict
+        file = ckpt / "adapter_model.safetensors"
+        if not file.is_file():
+            raise FileNotFoundError(f"{ckpt} holds no adapter_model.safetensors: not a LoRA run's checkpoint")
+        result = set_peft_model_state_dict(model, load_file(str(file)))
+        unexpected = list(getattr(result, "unexpected_keys", []))
+        missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+        if unexpected or missing:
+            raise ValueError(f"{ckpt} does not match the model's adapters ({(unexpected or missing)[:3]}...)")
+        return
+    file = ckpt / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"{ckpt} holds no model.safetensors (a sharded or adapter-only "
+                                "checkpoint is not read here)")
+    result = model.load_state_dict(load_file(str(file)), strict=False)
+    tied = {k for k in result.missing_keys if k.endswith("lm_head.weight")}
+    if result.unexpected_keys or set(result.missing_keys) - tied:
+        raise ValueError(f"{ckpt} does not match the model's parameters "
+                         f"({(result.unexpected_keys or result.missing_keys)[:3]}...)")
+
+
 class WarmStart:
-    """The weights of an EM or ES run's last checkpoint, to start another run from them.
+    """The weights of an EM, ES or GRPO run's last checkpoint, to start another run from them.
 
     Two calls, because a trainer such as TRL's adds its LoRA adapters itself:
     ``into_base(model)`` before (a full-weight run's weights are copied in; a LoRA run's
@@ -111,7 +144,7 @@ class WarmStart:
             raise ValueError(f"{flag}: {run.path}/config.json is not JSON ({e})") from None
         kind = saved.get("kind") if isinstance(saved, dict) else None
         if kind not in WARM_START_KINDS:
-            raise ValueError(f"{flag}: {run_path} is not an EM or ES run folder (its config.json says "
+            raise ValueError(f"{flag}: {run_path} is not an EM, ES or GRPO run folder (its config.json says "
                              f"kind {kind!r})")
         section = saved.get("model")
         if not isinstance(section, dict):
@@ -130,25 +163,45 @@ class WarmStart:
                     flag = "--" + name.replace("_", "-")
                     raise ValueError(f"{flag}: {run_path}'s LoRA has {name} {old!r}, this run {new!r}; "
                                      f"pass {flag} {old if not isinstance(old, list) else ','.join(old)}")
-        self.checkpoint = last_checkpoint(run.path) if chosen is None else chosen
+        self.trl = kind == "grpo"
+        if chosen is not None:
+            self.checkpoint = chosen
+        elif self.trl:
+            from transformers.trainer_utils import get_last_checkpoint
+            found = get_last_checkpoint(str(run.path / "checkpoints")) if (run.path / "checkpoints").is_dir() else None
+            self.checkpoint = Path(found) if found else None
+        else:
+            self.checkpoint = last_checkpoint(run.path)
         if self.checkpoint is None:
             raise FileNotFoundError(f"{flag}: {run_path}/checkpoints holds no finished checkpoint")
-        if not (self.checkpoint / "trainable.safetensors").is_file():
-            raise FileNotFoundError(f"{flag}: {self.checkpoint} is not a finished checkpoint "
-                                    "(no trainable.safetensors)")
+        finished = _trl_checkpoint(self.checkpoint) if self.trl else (self.checkpoint / "trainable.safetensors").is_file()
+        if not finished:
+            raise FileNotFoundError(f"{flag}: {self.checkpoint} is not a finished checkpoint (no "
+                                    + ("adapter_model.safetensors or model.safetensors)" if self.trl
+                                       else "trainable.safetensors)"))
         self.use_peft = model_args.use_peft
+
+    def _load(self, model) -> None:
+        """The checkpoint's weights into ``model``: the PeftModel of a LoRA run's adapters, or
+        the bare model of a full-weight run."""
+        if self.trl:
+            _load_trl(self.checkpoint, model, self.trained.use_peft)
+        elif self.trained.use_peft:
+            load_trainable(self.checkpoint, [(n, p) for n, p in model.named_parameters() if p.requires_grad])
+        else:
+            load_trainable(self.checkpoint, list(model.named_parameters()))
 
     def into_base(self, model):
         """The model to hand the trainer: with the run's full weights, or its adapters merged
         in when the new run has no adapters of its own; unchanged otherwise."""
         if not self.trained.use_peft:
-            load_trainable(self.checkpoint, list(model.named_parameters()))
+            self._load(model)
             return model
         if self.use_peft:
             return model  # into_adapters, once the trainer has made them
         from peft import get_peft_model  # here, not at the top: start-up cost
         wrapped = get_peft_model(model, self.trained.peft_config())
-        load_trainable(self.checkpoint, [(n, p) for n, p in wrapped.named_parameters() if p.requires_grad])
+        self._load(wrapped)
         return wrapped.merge_and_unload()
 
     def apply(self, model):
@@ -156,14 +209,14 @@ class WarmStart:
         LoRA run's adapters put on top, unmerged (merged into bf16 weights, much of a small
         update would round away). For evaluation: ``latentcode bench --weights``."""
         if not self.trained.use_peft:
-            load_trainable(self.checkpoint, list(model.named_parameters()))
+            self._load(model)
             return model
         from peft import get_peft_model  # here, not at the top: start-up cost
         wrapped = get_peft_model(model, self.trained.peft_config())
-        load_trainable(self.checkpoint, [(n, p) for n, p in wrapped.named_parameters() if p.requires_grad])
+        self._load(wrapped)
         return wrapped.eval()
 
     def into_adapters(self, model) -> None:
         """Copy a LoRA run's adapters into ``model``'s (a PeftModel with the same LoRA)."""
         if self.trained.use_peft and self.use_peft:
-            load_trainable(self.checkpoint, [(n, p) for n, p in model.named_parameters() if p.requires_grad])
+            self._load(model)

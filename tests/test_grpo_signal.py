@@ -1,5 +1,5 @@
 """GRPO given signal: several questions per step, the pass-rate curriculum, and the warm start
-from an EM (or ES) run's checkpoint (latentcode/training/grpo.py, latentcode/checkpoints.py);
+from an EM, ES or GRPO run's checkpoint (latentcode/training/grpo.py, latentcode/checkpoints.py);
 the same checkpoints evaluated by ``latentcode bench --weights``."""
 from __future__ import annotations
 
@@ -174,6 +174,30 @@ def test_bench_evaluates_a_trained_run(coder, tmp_path, monkeypatch):
     assert not (tmp_path / "refused").exists()
 
 
+@pytest.mark.parametrize("lora", [True, False])
+def test_a_grpo_run_is_read_back(coder, tmp_path, monkeypatch, lora):
+    """bench --weights and --init-from read GRPO's checkpoints (TRL's): PEFT's adapter file or
+    the model's own, with its tied output matrix saved once."""
+    monkeypatch.setattr(grpo, "load_split", sums_and_sevens)
+    trainer, run, _ = build_trainer(grpo_setup(coder, tmp_path / "grpo", use_peft=lora, max_steps=2,
+                                               save_steps=2, learning_rate=1e-2 if lora else 1e-3))
+    trainer.train()
+    tok = trainer.processing_class
+    trained = logits(trainer.model.eval(), tok)
+    assert not torch.allclose(logits(load_model(coder, device="cpu", dtype="float32")[0], tok), trained,
+                              atol=1e-4), "two GRPO steps must have moved the model"
+    start = WarmStart(run, ModelArgs(model_name_or_path=coder, use_peft=lora))
+    assert start.checkpoint == run / "checkpoints" / "checkpoint-2"
+    evaluated = start.apply(load_model(coder, device="cpu", dtype="float32")[0])
+    torch.testing.assert_close(logits(evaluated, tok), trained, atol=1e-5, rtol=1e-5)
+    # a named checkpoint; one of another model's shapes is refused, not half-loaded
+    named = WarmStart(run / "checkpoints" / "checkpoint-2", ModelArgs(model_name_or_path=coder, use_peft=lora))
+    assert named.checkpoint.name == "checkpoint-2"
+    if lora:
+        with pytest.raises(ValueError, match="pass --lora-r 16"):
+            WarmStart(run, ModelArgs(model_name_or_path=coder, use_peft=True, lora_r=8))
+
+
 def test_lora_warm_start_into_a_full_weight_run_merges(coder, tmp_path, monkeypatch):
     from latentcode.training import em
     monkeypatch.setattr(em, "load_split", sums_and_sevens)
@@ -197,7 +221,7 @@ def test_warm_start_refuses_what_it_cannot_use(coder, tmp_path, monkeypatch):
     bench = tmp_path / "bench"
     bench.mkdir()
     (bench / "config.json").write_text(json.dumps({"kind": "bench", "model": {"model_name_or_path": coder}}))
-    with pytest.raises(ValueError, match="not an EM or ES run folder"):
+    with pytest.raises(ValueError, match="not an EM, ES or GRPO run folder"):
         WarmStart(bench, ModelArgs(model_name_or_path=coder))
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -63,7 +63,7 @@ class CodeGRPOConfig(GRPOConfig):
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     run_name: str | None = field(default=None, metadata={"help": "run folder suffix; default grpo-<suite>"})
     resume: str | None = field(default=None, metadata={"help": "a run folder to continue from its last checkpoint"})
-    init_from: str | None = field(default=None, metadata={"help": "an EM or ES run folder of the same base model (or one of its checkpoints, RUN/checkpoints/iter-3): start from its last checkpoint's weights (a LoRA run's adapters become this run's starting adapters, with the same lora_r / lora_alpha / targets)"})
+    init_from: str | None = field(default=None, metadata={"help": "an EM, ES or GRPO run folder of the same base model (or one of its checkpoints, RUN/checkpoints/iter-3): start from its last checkpoint's weights (a LoRA run's adapters become this run's starting adapters, with the same lora_r / lora_alpha / targets)"})
     questions_per_step: int | None = field(default=None, metadata={"help": "questions per optimizer step (per process): sets gradient_accumulation_steps to questions_per_step x num_generations / per_device_train_batch_size"})
     curriculum_samples: int = field(default=0, metadata={"help": "before training, sample this many programs per training question with the starting model and train only on the questions it solves sometimes but not always (0 < pass rate < 1: the groups whose advantages are not all zero); 0: every question"})
 
