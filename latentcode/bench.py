@@ -30,7 +30,7 @@ from tasks.config import TaskConfig
 from tasks.suites import load_suite
 
 
-MODES = {"code": CodeExpert, "direct": DirectExpert}
+MODES = ("code", "direct", "both", "routed")
 CHUNK_BATCHES = 4  # questions per chunk (samples appended, progress shown): this many batches
 
 
@@ -39,17 +39,25 @@ class BenchConfig:
     """The benchmark loop's own settings; the model, tasks, prompt, sampling and sandbox are
     the other sections of ``BenchSetup``."""
     n: int | None = field(default=20, metadata={"help": "questions: the first n of a dataset, or n generated with --task-seed"})
-    mode: str = field(default="code", metadata={"help": "code: write a program (CodeExpert); direct: answer in text (DirectExpert)"})
+    mode: str = field(default="code", metadata={"help": "code: write a program (CodeExpert); direct: answer in text (DirectExpert); both: each question by both paths (a router's labels); routed: the path --router picks"})
     device: str | None = field(default=None, metadata={"help": "default: cuda if available, else cpu"})
     runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
     name: str | None = field(default=None, metadata={"help": "run folder suffix; default: <suite>-<mode>"})
     resume: str | None = field(default=None, metadata={"help": "finish a run folder that was stopped half-way (its saved settings are used)"})
     weights: str | None = field(default=None, metadata={"help": "an EM, ES or GRPO training run folder (its last checkpoint) or one of its checkpoints (RUN/checkpoints/iter-3, RUN/checkpoints/checkpoint-20): evaluate --model with those trained weights (a LoRA run's adapters on top, unmerged, as trained)"})
+    router: str | None = field(default=None, metadata={"help": "mode routed: a `latentcode train router` run folder"})
+    cost_weight: float | None = field(default=None, metadata={"help": "mode routed: the router's gate for this cost weight (default: its first)"})
+    code_share: float | None = field(default=None, metadata={"help": "mode routed: send about this share of questions to code (a threshold from the router's training questions) instead of the gate's 0.5"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"mode must be 'code' or 'direct', not {self.mode!r}")
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if (self.mode == "routed") != (self.router is not None):
+            raise ValueError("--mode routed needs --router RUN (a `latentcode train router` run folder), "
+                             "and --router applies only to --mode routed")
+        if self.mode != "routed" and (self.cost_weight is not None or self.code_share is not None):
+            raise ValueError("--cost-weight and --code-share apply only to --mode routed")
         if self.n is not None and self.n < 1:
             raise ValueError(f"n ({self.n}) must be at least 1 (or unset for the whole suite)")
 
@@ -65,11 +73,44 @@ class BenchSetup:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
-def make_expert(setup: BenchSetup, model, tok):
-    """The expert the mode names, built from the setup's sections."""
-    if setup.bench.mode == "code":
+def make_expert(setup: BenchSetup, model, tok, path: str | None = None):
+    """The expert of ``path`` (default: the mode's), built from the setup's sections."""
+    if (path or setup.bench.mode) == "code":
         return CodeExpert(model, tok, setup.expert, prompt=setup.prompt, sandbox_config=setup.sandbox)
     return DirectExpert(model, tok, setup.expert, prompt=setup.prompt)
+
+
+def _rows(samples, path: str | None = None, **extra) -> list[dict]:
+    rows = []
+    for i, ss in enumerate(samples):
+        for s in ss:
+            r = s.to_dict()
+            if path is not None:
+                r["path"] = path
+            r.update({k: v[i] for k, v in extra.items()})
+            rows.append(r)
+    return rows
+
+
+def _solve_chunk(setup: BenchSetup, experts: dict, router, model, tok, batch) -> list[dict]:
+    """The rows of one chunk of questions, in question order (both paths: code rows first)."""
+    mode = setup.bench.mode
+    if mode in ("code", "direct"):
+        return _rows(experts[mode].solve(batch))
+    if mode == "both":
+        return _rows(experts["code"].solve(batch), "code") + _rows(experts["direct"].solve(batch), "direct")
+    p, router_s = router.probabilities(model, tok, batch, setup.prompt)
+    routes = router.routes(p)
+    answers: dict[int, list] = {}
+    for path, chosen in (("code", True), ("direct", False)):
+        idx = [i for i, r in enumerate(routes) if r == chosen]
+        if idx:
+            for i, ss in zip(idx, experts[path].solve([batch[i] for i in idx])):
+                answers[i] = ss
+    return [row for i in range(len(batch)) for row in _rows(
+        [answers[i]], "code" if routes[i] else "direct", p_code=[p[i]],
+        threshold=[router.threshold if abs(router.threshold) != float("inf") else None],
+        router_s=[router_s / len(batch)])]
 
 
 def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
@@ -88,23 +129,31 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         setup = from_dict(BenchSetup, {k: v for k, v in saved.items() if k in _SECTIONS})
         setup.bench.resume, setup.bench.quiet = cfg.resume, cfg.quiet
         cfg = setup.bench
-        run.drop_partial(setup.expert.num_samples)
+        run.drop_partial(setup.expert.num_samples * (2 if cfg.mode == "both" else 1))
     from latentcode.checkpoints import WarmStart  # here, not at the top: start-up cost
     # read before a run folder is made: a wrong path or another model's run fails here
     trained = WarmStart(cfg.weights, setup.model, flag="weights") if cfg.weights else None
+    router = None
+    if cfg.mode == "routed":
+        from latentcode.router.routed import TrainedRouter  # here, not at the top: start-up cost
+        router = TrainedRouter(cfg.router, setup.model, cost_weight=cfg.cost_weight, code_share=cfg.code_share)
     task = setup.task
     tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty)
     if cfg.resume is None:
         run = Run.create(cfg.runs_dir, cfg.name or f"{task.suite}-{cfg.mode}",
                          {"kind": "bench", **to_dict(setup), "tasks": len(tasks), "argv": sys.argv})
     k = setup.expert.num_samples
-    done = run.completed_tasks(k)
+    rows_per_task = 2 * k if cfg.mode == "both" else k
+    done = run.completed_tasks(rows_per_task)
     todo = [t for t in tasks if t.id not in done]
     torch.manual_seed(setup.expert.seed)
     model, tok = setup.model.load(device=cfg.device)
     if trained is not None:
         model = trained.apply(model)
-    expert = make_expert(setup, model, tok)
+    if router is not None:
+        model = router.prepare(model)
+    paths = ("code", "direct") if cfg.mode in ("both", "routed") else (cfg.mode,)
+    experts = {path: make_expert(setup, model, tok, path) for path in paths}
     # a chunk is several batches' worth: the decoder keeps its batch full from the chunk's
     # queue, and only the chunk's last rows run in a thinning batch
     chunk = max(1, CHUNK_BATCHES * setup.expert.batch_size // k)
@@ -114,22 +163,44 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     for start in range(0, len(todo), chunk):
         batch = todo[start:start + chunk]
         t0 = time.perf_counter()
-        samples = expert.solve(batch)
-        rows = [s.to_dict() for ss in samples for s in ss]
+        rows = _solve_chunk(setup, experts, router, model, tok, batch)
         wall = time.perf_counter() - t0
         for r in rows:
             r["wall_s"] = wall / max(1, len(rows))
         run.append_samples(rows)
         bar.update(len(batch))
-        firsts = [ss[0].correct for ss in samples]
+        firsts = [r["correct"] for r in rows if r["index"] == 0 and (cfg.mode != "both" or r["path"] == "code")]
         bar.set_postfix(acc=f"{sum(firsts)}/{len(firsts)}")
     bar.close()
-    summary = summarize(run.samples())
+    summary = summarize_run(run.samples(), cfg.mode)
     summary.update(model=setup.model.model, weights=cfg.weights, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot,
                    dtype=str(model.dtype).removeprefix("torch."), device=str(model.device),
-                   batch_size=setup.expert.batch_size)
+                   batch_size=setup.expert.batch_size, router=cfg.router)
     run.write_json("summary.json", summary)
     return run
+
+
+def summarize_run(rows: list[dict], mode: str) -> dict:
+    """The run's summary; with both paths, each path's too and the oracle (the better path
+    per question); routed, the share sent to code and the router's seconds."""
+    if mode not in ("both", "routed"):
+        return summarize(rows)
+    paths = {p: [r for r in rows if r.get("path") == p] for p in ("code", "direct")}
+    if mode == "routed":
+        out = summarize(rows)
+        firsts = [r for r in rows if r["index"] == 0]
+        out["code_share"] = sum(r.get("path") == "code" for r in firsts) / max(1, len(firsts))
+        out["router_s"] = sum(r.get("router_s", 0.0) for r in firsts)
+        out["paths"] = {p: summarize(v) for p, v in paths.items() if v}
+        return out
+    out = summarize(paths["code"])
+    out["paths"] = {p: summarize(v) for p, v in paths.items()}
+    right = {}
+    for r in rows:
+        if r["index"] == 0:
+            right[r["task_id"]] = right.get(r["task_id"], False) or bool(r["correct"])
+    out["oracle_accuracy"] = sum(right.values()) / max(1, len(right))
+    return out
 
 
 _SECTIONS = {f.name for f in dataclasses.fields(BenchSetup)}
@@ -166,6 +237,12 @@ def format_summary(s: dict) -> str:
                  + (f"; {s['executions']} executions at {eps:.0f}/s" if eps else ""))
     if len(s.get("by_family", {})) > 1:
         lines.append("  by family: " + ", ".join(f"{f} {a:.0%}" for f, a in s["by_family"].items()))
+    if s.get("paths") and s.get("mode") == "both":
+        direct = s["paths"]["direct"]
+        lines.append(f"  direct path: accuracy {direct['accuracy']:.1%}, {direct['generated_tokens']} tokens; "
+                     f"better path per question (oracle) {s['oracle_accuracy']:.1%}")
+    if s.get("mode") == "routed":
+        lines.append(f"  routed: {s['code_share']:.0%} of questions to code; router {s['router_s']:.1f} s")
     return "\n".join(lines)
 
 

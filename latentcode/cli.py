@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--html", metavar="OUT", help="write one self-contained HTML page instead")
     i.add_argument("--no-color", action="store_true")
     i.set_defaults(func=cmd_inspect)
-    sub.add_parser("train", help="train the code expert: `latentcode train grpo|es --help`")
+    sub.add_parser("train", help="train the code expert or the router: `latentcode train grpo|es|em|router --help`")
     d = sub.add_parser("demo", help="run a few benign and hostile programs through the sandbox")
     d.add_argument("--timeout-s", type=float, default=1.0)
     d.add_argument("--memory-mb", type=int, default=256)
@@ -92,12 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-TRAIN_HELP = """usage: latentcode train {grpo,es,em} [--config run.yaml] [--FIELD VALUE ...]
+TRAIN_HELP = """usage: latentcode train {grpo,es,em,router} [--config run.yaml] [--FIELD VALUE ...]
 
   grpo   policy gradient through TRL's GRPOTrainer (latentcode/training/grpo.py)
   es     evolution strategies: antithetic weight perturbations (latentcode/training/es.py)
   em     EM over latent programs with an Occam prior: keep the right ones, fine-tune on them
          (latentcode/training/em.py)
+  router per question, the code expert or the direct answer: fitted on both paths' outcomes
+         (`latentcode bench --mode both`), latentcode/router/train.py
 
 Every config field is a flag (--mdl ast --mdl-weight 0.01 --max-steps 50) and may also
 come from a YAML file given with --config; flags override the file. `latentcode train
@@ -105,13 +107,15 @@ grpo --help` lists the fields."""
 
 
 def cmd_train(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("grpo", "es", "em"):
+    if not argv or argv[0] not in ("grpo", "es", "em", "router"):
         print(TRAIN_HELP, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     if argv[0] == "grpo":
         from latentcode.training.grpo import main as train_main  # here, not at the top: start-up cost
     elif argv[0] == "em":
         from latentcode.training.em import main as train_main  # here, not at the top: start-up cost
+    elif argv[0] == "router":
+        from latentcode.router.train import main as train_main  # here, not at the top: start-up cost
     else:
         from latentcode.training.es import main as train_main  # here, not at the top: start-up cost
     return train_main(argv[1:])

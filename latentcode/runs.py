@@ -81,11 +81,21 @@ class Run:
         os.replace(tmp, self.path / name)
 
     def append_samples(self, samples: list[dict]) -> None:
-        with open(self.path / "samples.jsonl", "a") as f:
-            for s in samples:
-                f.write(json.dumps(s, default=str) + "\n")
+        self.append_jsonl("samples.jsonl", samples)
+
+    def append_jsonl(self, name: str, rows: dict | list[dict]) -> None:
+        """Append rows to a JSON-lines log, flushed to disk."""
+        with open(self.path / name, "a") as f:
+            for row in [rows] if isinstance(rows, dict) else rows:
+                f.write(json.dumps(row, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+    def write_jsonl(self, name: str, rows: list[dict]) -> None:
+        """Replace a JSON-lines file as a whole (written beside it, then renamed)."""
+        tmp = self.path / (name + ".tmp")
+        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+        os.replace(tmp, self.path / name)
 
     def samples(self, held_out: bool = False) -> list[dict]:
         """samples.jsonl; ``held_out``: a training run's held-out evaluations instead

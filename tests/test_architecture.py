@@ -15,7 +15,8 @@ LAYERS = [
     {"latentcode.moe", "latentcode.attention", "latentcode.runs", "latentcode.metrics", "latentcode.config"},
     {"latentcode.models"},
     {"latentcode.expert", "latentcode.checkpoints"},
-    {"latentcode.training", "latentcode.bench", "latentcode.viewer"},
+    {"latentcode.training", "latentcode.router", "latentcode.viewer"},
+    {"latentcode.bench"},
     {"latentcode.cli"},
     {"latentcode.__main__", "latentcode"},
 ]

@@ -110,8 +110,8 @@ class Expert:
         ids = [x for x in ids for _ in range(k)]
         tokens, ended = self.decode_ids(ids, temperature=cfg.temperature, top_p=cfg.top_p,
                                         max_new_tokens=cfg.max_new_tokens, generator=self._generator)
-        rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e)
-                for t, e in zip(tokens, ended)]
+        rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e, len(p))
+                for t, e, p in zip(tokens, ended, ids)]
         return [rows[i * k:(i + 1) * k] for i in range(len(prompts))]
 
     def decode_ids(self, ids: list[list[int]], *, temperature: float, top_p: float,

@@ -48,7 +48,8 @@ def grade_direct_replies(tasks, gens, *, gen_s: float = 0.0) -> list[list[Sample
         row = []
         for i, g in enumerate(gs):
             s = Sample(task.id, task.family, i, task.prompt, g.text, None, "direct",
-                       target=task.answer, gen_tokens=g.num_tokens, gen_s=gen_s)
+                       target=task.answer, gen_tokens=g.num_tokens,
+                       prompt_tokens=g.prompt_tokens, gen_s=gen_s)
             s.answer, s.correct = grade_direct(task, s.completion)
             row.append(s)
         samples.append(row)
@@ -75,7 +76,8 @@ def grade_code(tasks, gens, *, tokenizer=None, sandbox_config: SandboxConfig | N
             ex = extract_program(g.text, g.finished)
             s = Sample(task.id, task.family, i, task.prompt, g.text, ex.code,
                        "pending" if ex.status == "ok" else ex.status,
-                       target=task.answer, gen_tokens=g.num_tokens, gen_s=gen_s)
+                       target=task.answer, gen_tokens=g.num_tokens,
+                       prompt_tokens=g.prompt_tokens, gen_s=gen_s)
             if ex.status != "ok":
                 s.error = ex.reason
             row.append(s)

@@ -10,6 +10,7 @@ class Generation:
     text: str
     num_tokens: int
     finished: bool  # ended by end-of-sequence or a closed code block, not the token limit
+    prompt_tokens: int = 0  # the prompt it continued (a cost: prefill)
 
 
 @dataclasses.dataclass
@@ -29,6 +30,7 @@ class Sample:
     target: str = ""
     correct: bool = False
     gen_tokens: int = 0
+    prompt_tokens: int = 0
     gen_s: float = 0.0
     exec_s: float = 0.0
     lengths: dict = dataclasses.field(default_factory=dict)

@@ -14,6 +14,12 @@ auxiliary loss themselves. The forwards are patched on the instance, as TRL patc
 head; `save_pretrained` still writes the dense class name, so to reload, build the dense model,
 upcycle it with the same arguments and load the state dict.
 
+`add_slot(model)` gives every upcycled layer's router one more choice, a slot that computes
+nothing (the zero-computation experts of MoE++, Jin et al. 2024): its logit joins the experts' in
+one softmax, and the slot's probability per token is kept (`MoEMLP.slot_probs`). The FFN's top-k
+is taken over the experts only, so the layer's output is what it was without the slot. The
+router package reads the slot as "answer this question with code" (latentcode/router).
+
 `upcycle_to_mixtral(model, num_experts, top_k)` does the same for Llama and Mistral models into
 transformers' own `MixtralForCausalLM`, which saves and reloads as an MoE; the patched path above
 remains for the rest (attention biases, other norms) and for this package's other routers.
@@ -31,17 +37,32 @@ from latentcode.moe.layer import MoEConfig, MoELayer
 from latentcode.moe.routers import load_balancing_loss
 
 
+def slot_probability(x: torch.Tensor, router_logits: torch.Tensor, weight: torch.Tensor,
+                     bias: torch.Tensor) -> torch.Tensor:
+    """The probability of a slot whose logit is ``x @ weight + bias`` in one softmax with the
+    experts' ``router_logits``: x (N, D), router_logits (N, E), weight (D,), bias () -> (N,).
+    e^s / (e^s + sum_e e^l_e) = sigmoid(s - logsumexp(l)), in float32."""
+    slot = x.float() @ weight.float() + bias.float()
+    return torch.sigmoid(slot - torch.logsumexp(router_logits.float(), dim=-1))
+
+
 class MoEMLP(nn.Module):
-    """Drop-in for a decoder layer's `mlp`: (B, T, D) -> (B, T, D), keeping its router logits."""
+    """Drop-in for a decoder layer's `mlp`: (B, T, D) -> (B, T, D), keeping its router logits
+    (and, with a slot, the slot's probability per token)."""
 
     def __init__(self, config: MoEConfig):
         super().__init__()
         self.moe = MoELayer(config)
         self.router_logits: torch.Tensor | None = None  # (N, E) of the latest forward
+        self.slot: nn.Linear | None = None  # add_slot: one more router logit, computing nothing
+        self.slot_probs: torch.Tensor | None = None  # (N,) of the latest forward, with a slot
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         out = self.moe(hidden_states)
         self.router_logits = out.router_logits
+        if self.slot is not None:
+            x = hidden_states.reshape(-1, hidden_states.shape[-1])
+            self.slot_probs = slot_probability(x, out.router_logits, self.slot.weight[0], self.slot.bias[0])
         return out.hidden_states
 
     @classmethod
@@ -124,6 +145,23 @@ def upcycle(
     config.num_experts_per_tok = top_k
     _patch_forwards(model, backbone, tuple(moe_mlps), config)
     return model
+
+
+def add_slot(model: nn.Module) -> tuple[MoEMLP, ...]:
+    """Give every `MoEMLP` of an upcycled model one more router logit (a float32 `nn.Linear`
+    (D -> 1) reading the router's input, zero at start) and return those layers. The FFN's
+    routing and output do not change: the slot takes part in the softmax that reports its
+    probability (`MoEMLP.slot_probs`), not in the experts' top-k."""
+    mlps = tuple(m for m in model.modules() if isinstance(m, MoEMLP))
+    if not mlps:
+        raise ValueError("add_slot needs an upcycled model (MoEMLP layers): call upcycle(model, ...) first")
+    for m in mlps:
+        if m.slot is None:
+            d_model = m.moe.config.d_model
+            m.slot = nn.Linear(d_model, 1).to(device=m.moe.experts.w_down.device, dtype=torch.float32)
+            nn.init.zeros_(m.slot.weight)
+            nn.init.zeros_(m.slot.bias)
+    return mlps
 
 
 def _patch_forwards(model: nn.Module, backbone: nn.Module, moe_mlps: tuple[MoEMLP, ...], config) -> None:

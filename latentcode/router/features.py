@@ -1,0 +1,104 @@
+"""What the router reads: the neural path's own hidden states over the question.
+
+One forward pass over each question's direct-path prompt (the prompt the neural path would
+answer) gives both router forms their input:
+
+- the probe: hidden states averaged over the question's tokens at a few layers, concatenated;
+- the code slot: at every MoE layer, each question token's router input and the logsumexp of
+  its experts' logits (what the slot's probability needs, ``latentcode.moe.upcycle``).
+
+The question's tokens are found by character offsets (a fast tokenizer's offset mapping), so
+the system prompt and worked examples, which every question shares, never reach the router.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from latentcode.moe.upcycle import MoEMLP
+
+
+@dataclasses.dataclass
+class QuestionStates:
+    pooled: torch.Tensor | None  # (Q, len(layers) * D) float32: the probe's input
+    slot_x: torch.Tensor | None  # (L, N, D) bf16: each question token's input to each MoE router
+    slot_lse: torch.Tensor | None  # (L, N) float32: logsumexp of that token's expert logits
+    token_question: torch.Tensor | None  # (N,) long: the question of each token
+    seconds: float = 0.0  # the forward passes' wall time
+
+
+def question_masks(tokenizer, prompts: list[str], questions: list[str], enc) -> torch.Tensor:
+    """(B, T) bool: the tokens of ``enc`` (``prompts`` tokenized with offsets) that overlap the
+    last occurrence of each question in its prompt."""
+    offsets = enc["offset_mapping"]  # (B, T, 2); padding (0, 0)
+    mask = torch.zeros(offsets.shape[:2], dtype=torch.bool)
+    for b, (prompt, question) in enumerate(zip(prompts, questions)):
+        start = prompt.rfind(question)
+        if start < 0 or not question:
+            raise ValueError(f"the question is not in its prompt: {question[:60]!r}")
+        end = start + len(question)
+        lo, hi = offsets[b, :, 0], offsets[b, :, 1]
+        mask[b] = (hi > start) & (lo < end) & (hi > lo) & enc["attention_mask"][b].bool()
+        if not mask[b].any():
+            raise ValueError(f"no token of the question was found: {question[:60]!r}")
+    return mask
+
+
+@torch.no_grad()
+def read_questions(model, tokenizer, prompts: list[str], questions: list[str], *,
+                   layers: list[int] | None = None, slot: bool = False,
+                   batch_size: int = 16) -> QuestionStates:
+    """The router's inputs for each prompt: ``layers`` (indices into the model's hidden
+    states, 0 the embeddings) pooled for the probe; with ``slot``, the MoE routers' inputs
+    over the question tokens (the model must be upcycled)."""
+    import time
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("the router finds the question's tokens by offsets: it needs a fast tokenizer")
+    mlps = [m for m in model.modules() if isinstance(m, MoEMLP)] if slot else []
+    if slot and not mlps:
+        raise ValueError("the code slot reads MoE routers: upcycle the model first")
+    pooled, xs, lses, owner = [], [], [], []
+    captured: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def hook(module, args, output):
+        captured.append((args[0], module.router_logits))
+
+    handles = [m.register_forward_hook(hook) for m in mlps]
+    t0 = time.perf_counter()
+    try:
+        for start in range(0, len(prompts), batch_size):
+            chunk, qs = prompts[start:start + batch_size], questions[start:start + batch_size]
+            enc = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True,
+                            padding=True, return_tensors="pt")
+            mask = question_masks(tokenizer, chunk, qs, enc)
+            captured.clear()
+            out = model(input_ids=enc["input_ids"].to(model.device),
+                        attention_mask=enc["attention_mask"].to(model.device),
+                        output_hidden_states=layers is not None, use_cache=False)
+            m = mask.to(model.device)
+            if layers is not None:
+                weights = m.float() / m.sum(1, keepdim=True)  # (B, T)
+                pooled.append(torch.cat([torch.einsum("bt,btd->bd", weights, out.hidden_states[i].float())
+                                         for i in layers], dim=-1).cpu())
+            if slot:
+                flat = m.reshape(-1)
+                xs.append(torch.stack([x.reshape(-1, x.shape[-1])[flat].to(torch.bfloat16).cpu()
+                                       for x, _ in captured]))
+                lses.append(torch.stack([torch.logsumexp(lg.float(), -1)[flat].cpu() for _, lg in captured]))
+                owner.append(torch.arange(start, start + len(chunk)).repeat_interleave(mask.sum(1)))
+    finally:
+        for h in handles:
+            h.remove()
+    seconds = time.perf_counter() - t0
+    return QuestionStates(
+        torch.cat(pooled) if pooled else None,
+        torch.cat(xs, dim=1) if xs else None,
+        torch.cat(lses, dim=1) if lses else None,
+        torch.cat(owner) if owner else None, seconds)
+
+
+def default_layers(model) -> list[int]:
+    """The middle and the last hidden state."""
+    n = model.config.get_text_config().num_hidden_layers
+    return [n // 2, n]

@@ -1,0 +1,90 @@
+"""A trained router, loaded to answer questions: ``latentcode bench --mode routed --router RUN``.
+
+    router = TrainedRouter(run_folder, model_args, cost_weight=0.5)    # or code_share=0.3
+    model = router.prepare(model)                       # upcycled, with its slots, for the code slot
+    p, seconds = router.probabilities(model, tok, tasks, prompt_config)
+    routes = router.routes(p)                           # True: the code expert answers
+
+The threshold is 0.5 on the gate fitted at that cost weight (it was fitted to pick the better
+path at that cost), or, for a target code share, the p(code) above which that share of the
+router's training questions fell.
+"""
+from __future__ import annotations
+
+import torch
+
+from latentcode.config import from_dict
+from latentcode.router.gates import make_gate
+from latentcode.router.features import QuestionStates, default_layers, read_questions
+from latentcode.router.train import RouterSetup, gate_name, prepare_model
+from latentcode.runs import Run
+
+
+class TrainedRouter:
+    def __init__(self, run_path, model_args, *, cost_weight: float | None = None,
+                 code_share: float | None = None):
+        run = Run.open(run_path)
+        try:
+            saved = run.config
+        except ValueError as e:
+            raise ValueError(f"router: {run.path}/config.json is not JSON ({e})") from None
+        if not isinstance(saved, dict) or saved.get("kind") != "router":
+            raise ValueError(f"router: {run.path} is not a `latentcode train router` run folder")
+        if not (run.path / "gates.safetensors").is_file():
+            raise FileNotFoundError(f"router: {run.path} has no gates.safetensors (the training did not finish)")
+        self.setup = from_dict(RouterSetup, {k: v for k, v in saved.items() if k in ("router", "model", "cost")})
+        self.config = self.setup.router
+        trained = self.setup.model.model_name_or_path
+        if trained != model_args.model_name_or_path:
+            raise ValueError(f"router: {run.path} read {trained!r}'s hidden states, not "
+                             f"{model_args.model_name_or_path!r}; pass --model {trained}")
+        weights = self.config.cost_weights
+        c = weights[0] if cost_weight is None else cost_weight
+        if not any(abs(c - w) < 1e-12 for w in weights):
+            raise ValueError(f"cost_weight: {run.path} has gates for {', '.join(f'{w:g}' for w in weights)}, "
+                             f"not {c:g}; pass one of them")
+        self.name = gate_name(c)
+        if code_share is not None and not 0 <= code_share <= 1:
+            raise ValueError(f"code_share ({code_share}) must be between 0 and 1")
+        self.threshold = 0.5
+        if code_share is not None:
+            import json
+            ranked = json.loads((run.path / "report.json").read_text())["train"][self.name]["p_sorted"]
+            k = round(code_share * len(ranked))
+            # all or none whatever a new question scores; else the k-th highest training score
+            self.threshold = float("inf") if k == 0 else float("-inf") if k == len(ranked) else ranked[k - 1]
+        from safetensors.torch import load_file  # here, not at the top: start-up cost
+        self.tensors = load_file(str(run.path / "gates.safetensors"))
+        self.path = run.path
+
+    def prepare(self, model):
+        """The model the gate reads (and the paths answer with): for the code slot, upcycled
+        with the saved routers and the gate's slots in them."""
+        model, self.mlps = prepare_model(model, self.config)
+        with torch.no_grad():
+            for i, m in enumerate(self.mlps):
+                m.moe.router.weight.copy_(self.tensors[f"moe.{i}.router.weight"])
+        return model
+
+    def _gate(self, states: QuestionStates):
+        prefix = self.name + "."
+        state = {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+        gate = make_gate(self.config.form, states)
+        gate.load_state_dict(state)
+        if self.config.form == "slot":
+            gate.into(self.mlps)
+        return gate
+
+    @torch.no_grad()
+    def probabilities(self, model, tok, tasks, prompt_config) -> tuple[list[float], float]:
+        """p(code) per task from one forward over its direct-path prompt, and the seconds spent."""
+        from latentcode.expert.direct_expert import DirectExpert  # here, not at the top: start-up cost
+        expert = DirectExpert(model, tok, prompt=prompt_config)
+        prompts = [expert.prompt(t) for t in tasks]
+        layers = (self.config.probe_layers or default_layers(model)) if self.config.form == "probe" else None
+        states = read_questions(model, tok, prompts, [t.prompt for t in tasks], layers=layers,
+                                slot=self.config.form == "slot", batch_size=self.config.batch_size)
+        return self._gate(states)(states).tolist(), states.seconds
+
+    def routes(self, p: list[float]) -> list[bool]:
+        return [x >= self.threshold for x in p]

@@ -1,0 +1,203 @@
+"""``latentcode train router``: fit a router on labelled questions, evaluate it on held-out ones.
+
+    latentcode bench --mode both --suite liststats --n 100 --runs-dir runs/router   # labels, once
+    latentcode train router --labels runs/router/*-train-* --eval-labels runs/router/*-heldout-* \
+        --form probe --objective ce --cost-weights 0 0.5 1 2
+
+One gate is fitted per cost weight ``c`` (the utility ``correct - c * cost / 1000``,
+``latentcode.router.costs``). The run folder holds ``gates.safetensors`` (every gate; for the
+code slot also the upcycled MoE routers it shares a softmax with), ``report.json`` (per cost
+weight, on the training and the held-out questions: the accuracy-cost curve, APGR, CPT, the
+baselines, where each family goes), ``questions.jsonl`` (each held-out question: both paths'
+outcomes and costs, p(code) under every gate) and ``metrics.jsonl`` (the fitting). Labels are
+read, never recomputed: the paths ran once, in the label runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import field
+from pathlib import Path
+
+import torch
+
+from latentcode.config import parse, setting, to_dict
+from latentcode.models import ModelArgs
+from latentcode.router.costs import CostConfig, utility
+from latentcode.router.curves import report
+from latentcode.router.features import QuestionStates, default_layers, read_questions
+from latentcode.router.gates import FORMS, OBJECTIVES, fit, make_gate
+from latentcode.router.labels import Outcome, read_labels
+from latentcode.runs import Run
+
+
+@dataclasses.dataclass
+class RouterConfig:
+    labels: list[str] = field(default_factory=list, metadata={"help": "`latentcode bench --mode both` run folders: the training questions"})
+    eval_labels: list[str] = field(default_factory=list, metadata={"help": "`bench --mode both` run folders of held-out questions (families and number ranges never trained on)"})
+    form: str = setting("probe", "probe: logistic regression on pooled hidden states; slot: one more logit in every MoE router")
+    objective: str = setting("ce", "ce: cross-entropy on the better path; pg: policy gradient from the sampled path's outcome only")
+    cost_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0], metadata={"help": "c of the utility correct - c * cost / 1000: one gate each"})
+    probe_layers: list[int] | None = field(default=None, metadata={"help": "hidden states the probe pools (0: embeddings; default: the middle and the last)"})
+    num_experts: int = setting(4, "slot: experts per upcycled MoE layer (every one a copy of the dense MLP)")
+    top_k: int = setting(1, "slot: experts per token of the upcycled layers")
+    steps: int = setting(300, "full-batch Adam steps per gate")
+    learning_rate: float = setting(0.01, "Adam learning rate")
+    weight_decay: float = setting(1e-3, "L2 penalty on the gate's weights")
+    seed: int = setting(0, "seed of the upcycled routers and of the policy-gradient sampling")
+    batch_size: int = setting(16, "prompts per forward pass when reading the questions")
+    device: str | None = setting(None, "cpu, cuda (default: cuda if available)")
+    bootstrap: int = setting(1000, "bootstrap resamples of the held-out questions for APGR's interval")
+    runs_dir: str = setting("runs", "where the run folder is created")
+    run_name: str | None = setting(None, "run folder name (default router-<form>-<objective>)")
+
+    def __post_init__(self):
+        if self.form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, not {self.form!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
+        if not self.labels:
+            raise ValueError("labels: pass the training questions' `latentcode bench --mode both` run folders "
+                             "(--labels RUN [RUN ...])")
+        if not self.cost_weights or any(c < 0 for c in self.cost_weights):
+            raise ValueError(f"cost_weights ({self.cost_weights}) must be one or more numbers >= 0")
+        for name in ("steps", "batch_size", "num_experts", "top_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
+        if self.top_k > self.num_experts:
+            raise ValueError(f"top_k ({self.top_k}) must be <= num_experts ({self.num_experts})")
+
+
+@dataclasses.dataclass
+class RouterSetup:
+    router: RouterConfig = field(default_factory=RouterConfig)
+    model: ModelArgs = field(default_factory=ModelArgs)
+    cost: CostConfig = field(default_factory=CostConfig)
+
+
+def gate_name(c: float) -> str:
+    return f"c{c:g}"
+
+
+def prepare_model(model, config: RouterConfig):
+    """The model the router reads: itself for the probe; for the code slot, upcycled (its
+    routers drawn with ``seed``) with a slot in every MoE layer."""
+    if config.form != "slot":
+        return model, ()
+    from latentcode.moe.upcycle import add_slot, upcycle
+    torch.manual_seed(config.seed)
+    upcycle(model, num_experts=config.num_experts, top_k=config.top_k)
+    return model, add_slot(model)
+
+
+def direct_prompts(outcomes: list[Outcome], model, tok) -> tuple[list[str], list[str]]:
+    """Each question's direct-path prompt (with its label run's worked examples)."""
+    from latentcode.expert.direct_expert import DirectExpert
+    from latentcode.expert.prompts import PromptConfig
+    from tasks.base import Task
+    experts: dict[int, DirectExpert] = {}
+    prompts = []
+    for o in outcomes:
+        expert = experts.setdefault(o.few_shot, DirectExpert(model, tok, prompt=PromptConfig(few_shot=o.few_shot)))
+        prompts.append(expert.prompt(Task(o.task_id, o.question, o.target, o.family)))
+    return prompts, [o.question for o in outcomes]
+
+
+def read_states(model, tok, outcomes, config: RouterConfig) -> QuestionStates:
+    prompts, questions = direct_prompts(outcomes, model, tok)
+    layers = (config.probe_layers or default_layers(model)) if config.form == "probe" else None
+    return read_questions(model, tok, prompts, questions, layers=layers, slot=config.form == "slot",
+                          batch_size=config.batch_size)
+
+
+def utilities(outcomes: list[Outcome], costs: CostConfig, c: float) -> tuple[torch.Tensor, torch.Tensor]:
+    u_code = torch.tensor([utility(o.code.correct, o.code.cost(costs), c) for o in outcomes])
+    u_direct = torch.tensor([utility(o.direct.correct, o.direct.cost(costs), c) for o in outcomes])
+    return u_code, u_direct
+
+
+def evaluate(p: list[float], outcomes: list[Outcome], costs: CostConfig, bootstrap: int, seed: int) -> dict:
+    return report(p, [o.code.correct for o in outcomes], [o.direct.correct for o in outcomes],
+                  [o.code.cost(costs) for o in outcomes], [o.direct.cost(costs) for o in outcomes],
+                  [o.family for o in outcomes], bootstrap=bootstrap, seed=seed)
+
+
+def train_router(setup: RouterSetup) -> Path:
+    from safetensors.torch import save_file  # here, not at the top: start-up cost
+    config = setup.router
+    train = read_labels(config.labels)  # checked before a model is loaded or a folder made
+    heldout = read_labels(config.eval_labels) if config.eval_labels else []
+    overlap = {o.task_id for o in train} & {o.task_id for o in heldout}
+    if overlap:
+        raise ValueError(f"eval_labels share {len(overlap)} questions with labels (e.g. {sorted(overlap)[0]}); "
+                         "held-out questions must never be trained on")
+    model, tok = setup.model.load(device=config.device)
+    model, mlps = prepare_model(model, config)
+    run = Run.create(config.runs_dir, config.run_name or f"router-{config.form}-{config.objective}",
+                     {"kind": "router", **to_dict(setup), "train_questions": len(train),
+                      "heldout_questions": len(heldout), "argv": sys.argv})
+    t0 = time.perf_counter()
+    states = read_states(model, tok, train, config)
+    held_states = read_states(model, tok, heldout, config) if heldout else None
+    read_s = time.perf_counter() - t0
+    tensors, reports = {}, {"train": {}, "heldout": {}}
+    for i, m in enumerate(mlps):  # the routers the slot shares its softmax with
+        tensors[f"moe.{i}.router.weight"] = m.moe.router.weight.detach().float().cpu().contiguous()
+    probs = {}
+    for c in config.cost_weights:
+        name = gate_name(c)
+        gate = make_gate(config.form, states)
+        u_code, u_direct = utilities(train, setup.cost, c)
+        t1 = time.perf_counter()
+        losses = fit(gate, states, u_code, u_direct, objective=config.objective, steps=config.steps,
+                     lr=config.learning_rate, weight_decay=config.weight_decay, seed=config.seed)
+        fit_s = time.perf_counter() - t1
+        with torch.no_grad():
+            p_train = gate(states).tolist()
+            reports["train"][name] = evaluate(p_train, train, setup.cost, 0, config.seed)
+            reports["train"][name]["p_sorted"] = sorted(p_train, reverse=True)
+            if held_states is not None:
+                probs[name] = gate(held_states).tolist()
+                reports["heldout"][name] = evaluate(probs[name], heldout, setup.cost, config.bootstrap, config.seed)
+        for key, value in gate.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().float().cpu().contiguous()
+        run.append_jsonl("metrics.jsonl", {"gate": name, "c": c, "loss_first": losses[0], "loss_last": losses[-1],
+                                           "steps": len(losses), "fit_s": fit_s})
+    save_file(tensors, str(run.path / "gates.safetensors"))
+    rows = [{"task_id": o.task_id, "family": o.family, "suite": o.suite, "code_correct": o.code.correct,
+             "direct_correct": o.direct.correct, "code_cost": o.code.cost(setup.cost),
+             "direct_cost": o.direct.cost(setup.cost), "p_code": {n: p[i] for n, p in probs.items()}}
+            for i, o in enumerate(heldout)]
+    run.write_jsonl("questions.jsonl", rows)
+    reports["read_s"] = read_s
+    reports["questions_read"] = len(train) + len(heldout)
+    run.write_json("report.json", reports)
+    return run.path
+
+
+def format_report(path: Path) -> str:
+    import json
+    rep = json.loads((Path(path) / "report.json").read_text())
+    lines = []
+    for split in ("train", "heldout"):
+        for name, r in rep[split].items():
+            ci = r.get("apgr_ci95")
+            apgr = "n/a" if r["apgr"] is None else f"{r['apgr']:.2f}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
+            lines.append(f"{split:8s} {name:6s} APGR {apgr}  CPT50 {r['cpt50']}  CPT80 {r['cpt80']}  "
+                         f"code {r['always_code']['accuracy']:.1%} direct {r['always_direct']['accuracy']:.1%} "
+                         f"oracle {r['oracle']['accuracy']:.1%}  at 0.5: {r['at_threshold']['accuracy']:.1%} "
+                         f"with {r['at_threshold']['share']:.0%} code")
+    return "\n".join(lines)
+
+
+def parse_setup(argv: list[str] | None = None) -> RouterSetup:
+    return parse(RouterSetup, argv, prog="latentcode train router",
+                 description="Fit a router (code expert or direct answer, per question) on labelled questions")
+
+
+def main(argv: list[str] | None = None) -> int:
+    path = train_router(parse_setup(argv))
+    print(format_report(path))
+    print(f"  run folder: {path}")
+    return 0
