@@ -265,3 +265,18 @@ def test_the_oracle_order_has_the_largest_apgr():
         p = [rng.random() for _ in range(40)]
         values.append(curves.apgr(curves.curve(p, code_ok, direct_ok, [1.0] * 40, [1.0] * 40)))
     assert abs(sum(values) / len(values) - 0.5) < 0.05
+
+
+def test_the_report_script_reads_router_runs(split_model, labels, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    path, held = router(split_model, labels, tmp_path, form="probe", steps=200, learning_rate=0.05)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "bench" / "router_report.py"), str(path), "--gate", "c0",
+                          "--out", str(tmp_path / "curves"), "--json", str(tmp_path / "router.json")],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"| probe / ce | c0 | {held['apgr']:.2f}" in out
+    assert "| threes | 6 | 100% | 0% | 100%, 100% |" in out and "| sevens | 4 | 0% | 100% | 0%, 100% |" in out
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert json.loads((tmp_path / "router.json").read_text())[0]["heldout"]["c0"]["apgr"] == held["apgr"]
