@@ -10,6 +10,7 @@ chunk and ``resume`` picks up where it stopped.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import field
@@ -92,21 +93,34 @@ def _rows(samples, path: str | None = None, **extra) -> list[dict]:
     return rows
 
 
+def _code_and_direct(experts: dict, code_tasks: list, direct_tasks: list) -> tuple[list, list]:
+    """Both paths' samples; the code path's programs run in the sandbox (CPU processes) while
+    the direct path generates, instead of after it."""
+    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: start-up cost
+    code = experts["code"]
+    t0 = time.perf_counter()
+    gens = code.generate([code.prompt(t) for t in code_tasks]) if code_tasks else []
+    gen_s = (time.perf_counter() - t0) / max(1, sum(len(g) for g in gens))
+    with ThreadPoolExecutor(1) as pool:
+        graded = pool.submit(code.grade_generations, code_tasks, gens, gen_s) if code_tasks else None
+        direct = experts["direct"].solve(direct_tasks) if direct_tasks else []
+        return (graded.result() if graded is not None else []), direct
+
+
 def _solve_chunk(setup: BenchSetup, experts: dict, router, model, tok, batch) -> list[dict]:
     """The rows of one chunk of questions, in question order (both paths: code rows first)."""
     mode = setup.bench.mode
     if mode in ("code", "direct"):
         return _rows(experts[mode].solve(batch))
     if mode == "both":
-        return _rows(experts["code"].solve(batch), "code") + _rows(experts["direct"].solve(batch), "direct")
+        code, direct = _code_and_direct(experts, batch, batch)
+        return _rows(code, "code") + _rows(direct, "direct")
     p, router_s = router.probabilities(model, tok, batch, setup.prompt)
     routes = router.routes(p)
-    answers: dict[int, list] = {}
-    for path, chosen in (("code", True), ("direct", False)):
-        idx = [i for i, r in enumerate(routes) if r == chosen]
-        if idx:
-            for i, ss in zip(idx, experts[path].solve([batch[i] for i in idx])):
-                answers[i] = ss
+    to_code = [i for i, r in enumerate(routes) if r]
+    to_direct = [i for i, r in enumerate(routes) if not r]
+    code, direct = _code_and_direct(experts, [batch[i] for i in to_code], [batch[i] for i in to_direct])
+    answers = dict(zip(to_code, code)) | dict(zip(to_direct, direct))
     return [row for i in range(len(batch)) for row in _rows(
         [answers[i]], "code" if routes[i] else "direct", p_code=[p[i]],
         threshold=[router.threshold if abs(router.threshold) != float("inf") else None],
@@ -153,7 +167,10 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     if router is not None:
         model = router.prepare(model)
     paths = ("code", "direct") if cfg.mode in ("both", "routed") else (cfg.mode,)
-    experts = {path: make_expert(setup, model, tok, path) for path in paths}
+    # the direct path gets its own tokenizer: it decodes while the code path's grading (another
+    # thread, _code_and_direct) tokenizes programs, and a fast tokenizer is not shared safely
+    experts = {path: make_expert(setup, model, tok if path == "code" else copy.deepcopy(tok), path)
+               for path in paths}
     # a chunk is several batches' worth: the decoder keeps its batch full from the chunk's
     # queue, and only the chunk's last rows run in a thinning batch
     chunk = max(1, CHUNK_BATCHES * setup.expert.batch_size // k)
