@@ -280,3 +280,37 @@ def test_the_report_script_reads_router_runs(split_model, labels, tmp_path):
     assert "| threes | 6 | 100% | 0% | 100%, 100% |" in out and "| sevens | 4 | 0% | 100% | 0%, 100% |" in out
     assert (tmp_path / "curves.png").stat().st_size > 0
     assert json.loads((tmp_path / "router.json").read_text())[0]["heldout"]["c0"]["apgr"] == held["apgr"]
+
+
+def test_a_subset_of_questions_scores_as_in_the_whole():
+    from latentcode.router.features import QuestionStates
+    from latentcode.router.gates import ProbeGate, SlotGate
+    torch.manual_seed(0)
+    lengths = torch.tensor([3, 1, 4, 2, 5])
+    owner = torch.arange(5).repeat_interleave(lengths)
+    states = QuestionStates(torch.randn(5, 6), torch.randn(2, int(lengths.sum()), 6).to(torch.bfloat16),
+                            torch.randn(2, int(lengths.sum())), owner)
+    slot, probe = SlotGate(2, 6), ProbeGate(6)
+    with torch.no_grad():
+        slot.weight.normal_()
+        probe.linear.weight.normal_()
+    pick = torch.tensor([1, 3, 4])
+    part = states.subset(pick)
+    assert part.token_question.tolist() == [0, 1, 1, 2, 2, 2, 2, 2]
+    torch.testing.assert_close(slot(part), slot(states)[pick])
+    torch.testing.assert_close(probe(part), probe(states)[pick])
+    # a block of consecutive questions: views with the same scores
+    block = states.between(1, 4)
+    assert block.token_question.tolist() == [0, 1, 1, 1, 1, 2, 2]
+    torch.testing.assert_close(slot(block), slot(states)[1:4])
+
+
+def test_the_cost_is_one_documented_scalar():
+    from latentcode.router.costs import CostConfig, utility
+    costs = CostConfig(prompt_weight=0.1, sandbox_weight=200.0)
+    assert costs.cost(gen_tokens=50, prompt_tokens=300, exec_s=0.02) == pytest.approx(50 + 30 + 4)
+    assert utility(True, 500.0, 1.0) == pytest.approx(0.5) and utility(False, 0.0, 3.0) == 0.0
+    with pytest.raises(ValueError, match="prompt_weight .* must be a finite number >= 0"):
+        CostConfig(prompt_weight=-1)
+    with pytest.raises(ValueError, match="sandbox_weight"):
+        CostConfig(sandbox_weight=float("nan"))
