@@ -93,6 +93,7 @@ def test_both_paths_are_labelled(labels):
 
 
 def router(model, labels, tmp_path, **kw):
+    kw.setdefault("weight_decays", [1e-3])
     setup = compose(RouterSetup, model=model, labels=[str(labels[0])], eval_labels=[str(labels[1])],
                     dtype="float32", device="cpu", cost_weights=[0.0], runs_dir=str(tmp_path),
                     bootstrap=50, **kw)
@@ -103,8 +104,9 @@ def router(model, labels, tmp_path, **kw):
 @pytest.mark.parametrize("form,objective,steps,lr", [("probe", "ce", 200, 0.05), ("probe", "pg", 400, 0.05),
                                                      ("slot", "ce", 300, 0.05)])
 def test_the_router_learns_the_split(split_model, labels, tmp_path, form, objective, steps, lr):
+    choose = {"weight_decays": [1e-3, 1e-1]} if (form, objective) == ("probe", "ce") else {}
     path, held = router(split_model, labels, tmp_path, form=form, objective=objective, steps=steps,
-                        learning_rate=lr)
+                        learning_rate=lr, **choose)
     # held out: 6 threes (code right) and 4 sevens (direct right)
     assert held["always_code"]["accuracy"] == 0.6 and held["always_direct"]["accuracy"] == 0.4
     assert held["oracle"]["accuracy"] == 1.0
@@ -112,6 +114,10 @@ def test_the_router_learns_the_split(split_model, labels, tmp_path, form, object
     assert held["by_family"]["sevens"]["code_share"] == 0.0
     assert held["at_threshold"]["accuracy"] == 1.0
     assert held["apgr"] > 0.9 and held["cpt50"] <= 0.4
+    if form == "probe" and objective == "ce":  # the penalty was chosen on held-back training questions
+        metrics = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+        assert set(metrics[0]["validation_utility"]) == {"0.001", "0.1"}
+        assert metrics[0]["weight_decay"] in (0.001, 0.1)
     rows = [json.loads(line) for line in (path / "questions.jsonl").read_text().splitlines()]
     assert len(rows) == 10 and all((r["p_code"]["c0"] >= 0.5) == (r["family"] == "threes") for r in rows)
 

@@ -24,8 +24,36 @@ class QuestionStates:
     pooled: torch.Tensor | None  # (Q, len(layers) * D) float32: the probe's input
     slot_x: torch.Tensor | None  # (L, N, D) bf16: each question token's input to each MoE router
     slot_lse: torch.Tensor | None  # (L, N) float32: logsumexp of that token's expert logits
-    token_question: torch.Tensor | None  # (N,) long: the question of each token
+    token_question: torch.Tensor | None  # (N,) long: the question of each token, in order
     seconds: float = 0.0  # the forward passes' wall time
+
+    def _starts(self) -> torch.Tensor:
+        """(Q + 1,) where each question's tokens start (and where the last ends)."""
+        counts = torch.bincount(self.token_question, minlength=int(self.token_question.max()) + 1)
+        return torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+
+    def subset(self, questions: torch.Tensor) -> "QuestionStates":
+        """The states of ``questions`` (indices), renumbered 0..len-1 in that order (a copy)."""
+        pooled = self.pooled[questions] if self.pooled is not None else None
+        if self.slot_x is None:
+            return QuestionStates(pooled, None, None, None, self.seconds)
+        starts = self._starts()
+        counts = starts[1:] - starts[:-1]
+        idx = torch.cat([torch.arange(int(starts[q]), int(starts[q + 1])) for q in questions.tolist()])
+        owner = torch.arange(len(questions)).repeat_interleave(counts[questions])
+        return QuestionStates(pooled, self.slot_x.index_select(1, idx), self.slot_lse.index_select(1, idx),
+                              owner, self.seconds)
+
+    def between(self, first: int, end: int, starts: torch.Tensor | None = None) -> "QuestionStates":
+        """Questions ``first``..``end - 1``, renumbered from 0: views, no copy (``starts``:
+        ``_starts()``, computed once by a caller slicing many times)."""
+        pooled = self.pooled[first:end] if self.pooled is not None else None
+        if self.slot_x is None:
+            return QuestionStates(pooled, None, None, None, self.seconds)
+        starts = self._starts() if starts is None else starts
+        a, b = int(starts[first]), int(starts[end])
+        return QuestionStates(pooled, self.slot_x[:, a:b], self.slot_lse[:, a:b],
+                              self.token_question[a:b] - first, self.seconds)
 
 
 def question_masks(tokenizer, prompts: list[str], questions: list[str], enc) -> torch.Tensor:

@@ -91,25 +91,39 @@ def make_gate(form: str, states, num_layers: int | None = None) -> nn.Module:
 
 
 def fit(gate: nn.Module, states, u_code: torch.Tensor, u_direct: torch.Tensor, *, objective: str,
-        steps: int, lr: float, weight_decay: float, seed: int) -> list[float]:
+        steps: int, lr: float, weight_decay: float, seed: int, batch_questions: int = 0) -> list[float]:
     """Fit ``gate`` on the questions of ``states``, whose paths are worth ``u_code`` and
-    ``u_direct`` (Q,), full batch with Adam; returns the loss per step."""
+    ``u_direct`` (Q,), with Adam on ``batch_questions`` questions per step (0: all of them every
+    step): the questions are shuffled once per pass (one copy) and taken in consecutive blocks
+    (views). Returns the loss per step."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     params = [p for p in gate.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    better = (u_code > u_direct).float()
-    weight = (u_code - u_direct).abs()
-    weight = weight / weight.sum().clamp_min(1e-12)
-    losses = []
+    total = len(u_code)
+    size = batch_questions if 0 < batch_questions < total else total
+    losses, order, shuffled, starts, at = [], torch.arange(total), states, None, total
     for _ in range(steps):
-        p = gate(states).clamp(1e-6, 1 - 1e-6)
+        if at + size > total:  # a new pass: shuffle (a full batch keeps its order)
+            if size < total:
+                order = torch.randperm(total, generator=generator)
+                shuffled = states.subset(order)
+                starts = shuffled._starts() if shuffled.token_question is not None else None
+            at = 0
+        part = shuffled if size == total else shuffled.between(at, at + size, starts)
+        idx = order[at:at + size]
+        at += size
+        uc, ud = u_code[idx], u_direct[idx]
+        better = (uc > ud).float()
+        weight = (uc - ud).abs()
+        weight = weight / weight.sum().clamp_min(1e-12)
+        p = gate(part).clamp(1e-6, 1 - 1e-6)
         if objective == "ce":
             loss = -(weight * (better * p.log() + (1 - better) * (1 - p).log())).sum()
         else:
             code = torch.bernoulli(p.detach(), generator=generator)
-            reward = code * u_code + (1 - code) * u_direct  # only the sampled path's outcome
+            reward = code * uc + (1 - code) * ud  # only the sampled path's outcome
             advantage = reward - reward.mean()
             log_prob = code * p.log() + (1 - code) * (1 - p).log()
             loss = -(advantage * log_prob).mean()

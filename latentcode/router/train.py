@@ -42,9 +42,10 @@ class RouterConfig:
     probe_layers: list[int] | None = field(default=None, metadata={"help": "hidden states the probe pools (0: embeddings; default: the middle and the last)"})
     num_experts: int = setting(4, "slot: experts per upcycled MoE layer (every one a copy of the dense MLP)")
     top_k: int = setting(1, "slot: experts per token of the upcycled layers")
-    steps: int = setting(300, "full-batch Adam steps per gate")
+    steps: int = setting(300, "Adam steps per gate")
+    batch_questions: int = setting(64, "training questions per step (0: all of them every step)")
     learning_rate: float = setting(0.01, "Adam learning rate")
-    weight_decay: float = setting(1e-3, "L2 penalty on the gate's weights")
+    weight_decays: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1], metadata={"help": "L2 penalties on the gate's weights to choose from: each is fitted on 80% of the training questions and the one with the best expected utility on the other 20% is refitted on all"})
     seed: int = setting(0, "seed of the upcycled routers and of the policy-gradient sampling")
     batch_size: int = setting(16, "prompts per forward pass when reading the questions")
     device: str | None = setting(None, "cpu, cuda (default: cuda if available)")
@@ -60,8 +61,12 @@ class RouterConfig:
         if not self.labels:
             raise ValueError("labels: pass the training questions' `latentcode bench --mode both` run folders "
                              "(--labels RUN [RUN ...])")
+        if not self.weight_decays or any(w < 0 for w in self.weight_decays):
+            raise ValueError(f"weight_decays ({self.weight_decays}) must be one or more numbers >= 0")
         if not self.cost_weights or any(c < 0 for c in self.cost_weights):
             raise ValueError(f"cost_weights ({self.cost_weights}) must be one or more numbers >= 0")
+        if self.batch_questions < 0:
+            raise ValueError(f"batch_questions ({self.batch_questions}) must be >= 0 (0: all questions every step)")
         for name in ("steps", "batch_size", "num_experts", "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
@@ -123,6 +128,27 @@ def evaluate(p: list[float], outcomes: list[Outcome], costs: CostConfig, bootstr
                   [o.family for o in outcomes], bootstrap=bootstrap, seed=seed)
 
 
+def choose_weight_decay(config: RouterConfig, states, u_code: torch.Tensor, u_direct: torch.Tensor
+                        ) -> tuple[float, dict]:
+    """The penalty of ``config.weight_decays`` whose gate, fitted on 80% of the training
+    questions, has the best expected utility p u_code + (1 - p) u_direct on the other 20%."""
+    if len(config.weight_decays) == 1:
+        return config.weight_decays[0], {}
+    total = len(u_code)
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(config.seed))
+    val, rest = order[:max(1, total // 5)].sort().values, order[max(1, total // 5):].sort().values
+    fit_states, val_states = states.subset(rest), states.subset(val)
+    scores = {}
+    for wd in config.weight_decays:
+        gate = make_gate(config.form, fit_states)
+        fit(gate, fit_states, u_code[rest], u_direct[rest], objective=config.objective, steps=config.steps,
+            lr=config.learning_rate, weight_decay=wd, seed=config.seed, batch_questions=config.batch_questions)
+        with torch.no_grad():
+            p = gate(val_states)
+        scores[wd] = float((p * u_code[val] + (1 - p) * u_direct[val]).mean())
+    return max(scores, key=scores.get), scores
+
+
 def train_router(setup: RouterSetup) -> Path:
     from safetensors.torch import save_file  # here, not at the top: start-up cost
     config = setup.router
@@ -150,8 +176,10 @@ def train_router(setup: RouterSetup) -> Path:
         gate = make_gate(config.form, states)
         u_code, u_direct = utilities(train, setup.cost, c)
         t1 = time.perf_counter()
+        wd, scores = choose_weight_decay(config, states, u_code, u_direct)
         losses = fit(gate, states, u_code, u_direct, objective=config.objective, steps=config.steps,
-                     lr=config.learning_rate, weight_decay=config.weight_decay, seed=config.seed)
+                     lr=config.learning_rate, weight_decay=wd, seed=config.seed,
+                     batch_questions=config.batch_questions)
         fit_s = time.perf_counter() - t1
         with torch.no_grad():
             p_train = gate(states).tolist()
@@ -162,7 +190,9 @@ def train_router(setup: RouterSetup) -> Path:
                 reports["heldout"][name] = evaluate(probs[name], heldout, setup.cost, config.bootstrap, config.seed)
         for key, value in gate.state_dict().items():
             tensors[f"{name}.{key}"] = value.detach().float().cpu().contiguous()
-        run.append_jsonl("metrics.jsonl", {"gate": name, "c": c, "loss_first": losses[0], "loss_last": losses[-1],
+        run.append_jsonl("metrics.jsonl", {"gate": name, "c": c, "weight_decay": wd,
+                                           "validation_utility": {f"{k:g}": v for k, v in scores.items()},
+                                           "loss_first": losses[0], "loss_last": losses[-1],
                                            "steps": len(losses), "fit_s": fit_s})
     save_file(tensors, str(run.path / "gates.safetensors"))
     rows = [{"task_id": o.task_id, "family": o.family, "suite": o.suite, "code_correct": o.code.correct,
