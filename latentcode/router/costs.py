@@ -3,7 +3,8 @@
     cost = gen_tokens + prompt_weight * prompt_tokens + sandbox_weight * exec_s
 
 A generated token is the unit (one decoder step of one row). A prompt token costs less: prefill
-runs the whole prompt in one pass. A sandbox second costs what the decoder would have generated
+runs the whole prompt in one pass (on the reference CPU only 1.3-1.7x less: with 64 rows,
+decoding is as matmul-bound as prefill). A sandbox second costs what the decoder would have generated
 in that second. The default weights are the reference CPU's (SmolLM2-135M, bf16, batch 64),
 measured by ``python bench/router_cost.py``; a router trained with other weights records them.
 The utility a router maximises is ``correct - c * cost / 1000``: ``c`` is accuracy given up per
@@ -18,8 +19,8 @@ from dataclasses import field
 
 @dataclasses.dataclass
 class CostConfig:
-    prompt_weight: float = field(default=0.05, metadata={"help": "a prompt token's cost in generated tokens (prefill is batched over the prompt)"})
-    sandbox_weight: float = field(default=250.0, metadata={"help": "a sandbox second's cost in generated tokens (what the decoder generates in a second)"})
+    prompt_weight: float = field(default=0.7, metadata={"help": "a prompt token's cost in generated tokens (reference CPU: 0.58 zero-shot, 0.77 3-shot; bench/router_speed.py)"})
+    sandbox_weight: float = field(default=450.0, metadata={"help": "a sandbox second's cost in generated tokens: what the decoder generates in a second (reference CPU: 410-512)"})
 
     def __post_init__(self):
         for name in ("prompt_weight", "sandbox_weight"):
