@@ -31,8 +31,8 @@ from latentcode.expert.direct_expert import DirectExpert  # noqa: E402
 from latentcode.expert.prompts import PromptConfig  # noqa: E402
 from latentcode.models import load_model  # noqa: E402
 from latentcode.moe.upcycle import add_slot, upcycle  # noqa: E402
-from latentcode.router.features import default_layers, read_questions  # noqa: E402
-from latentcode.router.gates import ProbeGate, SlotGate  # noqa: E402
+from latentcode.router.features import default_layers, read_questions, slot_probabilities  # noqa: E402
+from latentcode.router.gates import ProbeGate  # noqa: E402
 from tasks.suites import load_suite  # noqa: E402
 
 
@@ -61,20 +61,27 @@ def cost_weights(model, tok, suite: str, few_shot: int, n: int) -> dict:
 
 
 def overhead(model, tok, prompts, questions, repeats: int, slot: bool) -> dict:
+    layers = None if slot else default_layers(model)
+    probe = ProbeGate(len(layers) * model.config.hidden_size) if not slot else None
+    mlps = add_slot(model) if slot else ()
+    slots = [m.slot for m in mlps]
+
     def plain():
+        for m in mlps:
+            m.slot = None  # the upcycled model without its slots
         enc = tok(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
         with torch.no_grad():
             model(**enc, use_cache=False)
 
-    layers = None if slot else default_layers(model)
-    probe = ProbeGate(len(layers) * model.config.hidden_size) if not slot else None
-    mlps = add_slot(model) if slot else ()
-    gate = SlotGate(len(mlps), model.config.hidden_size) if slot else None
-
     def routed():
-        states = read_questions(model, tok, prompts, questions, layers=layers, slot=slot, batch_size=len(prompts))
+        if slot:  # the slots in the routers, read in the forward pass (what bench --mode routed does)
+            for m, s in zip(mlps, slots):
+                m.slot = s
+            slot_probabilities(model, tok, prompts, questions, batch_size=len(prompts))
+            return
+        states = read_questions(model, tok, prompts, questions, layers=layers, batch_size=len(prompts))
         with torch.no_grad():
-            (gate if slot else probe)(states)
+            probe(states)
 
     plain(), routed()  # warm-up
     a, b = [], []
@@ -96,13 +103,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--questions", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--skip-costs", action="store_true", help="only the router's overhead")
     ap.add_argument("--out", default="bench/results/router_speed.json")
     args = ap.parse_args()
     model, tok = load_model("smollm2-135m", device="cpu")
+    previous = json.loads(Path(args.out).read_text()) if args.skip_costs and Path(args.out).exists() else {}
     out = {"model": "smollm2-135m", "dtype": str(model.dtype), "threads": torch.get_num_threads(),
-           "costs": [cost_weights(model, tok, "liststats", 0, args.questions),
-                     cost_weights(model, tok, "gsm8k", 3, args.questions)]}
-    for c in out["costs"]:
+           "costs": previous.get("costs") if args.skip_costs else
+           [cost_weights(model, tok, "liststats", 0, args.questions), cost_weights(model, tok, "gsm8k", 3, args.questions)]}
+    for c in out["costs"] or []:
         print(f"{c['suite']:10s} {c['few_shot']}-shot: prefill {c['prefill_s_per_token'] * 1e3:.2f} ms/token, "
               f"decode {c['decode_s_per_token'] * 1e3:.2f} ms/token -> prompt_weight {c['prompt_weight']:.3f}, "
               f"decoder {c['decoder_tokens_per_s']:.0f} tokens/s")

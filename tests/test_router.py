@@ -120,6 +120,16 @@ def test_the_router_learns_the_split(split_model, labels, tmp_path, form, object
         assert metrics[0]["weight_decay"] in (0.001, 0.1)
     rows = [json.loads(line) for line in (path / "questions.jsonl").read_text().splitlines()]
     assert len(rows) == 10 and all((r["p_code"]["c0"] >= 0.5) == (r["family"] == "threes") for r in rows)
+    # loaded for answering, the router scores the held-out questions as it did when evaluated
+    # (the code slot: read from the MoE routers' own slot probabilities in the forward pass)
+    from latentcode.expert.prompts import PromptConfig
+    from latentcode.models import ModelArgs, load_model
+    from latentcode.router.routed import TrainedRouter
+    trained = TrainedRouter(path, ModelArgs(model_name_or_path=split_model))
+    model, tok = load_model(split_model, device="cpu", dtype="float32")
+    p, _ = trained.probabilities(trained.prepare(model), tok, questions(1), PromptConfig())
+    expected = {r["task_id"]: r["p_code"]["c0"] for r in rows}
+    assert p == pytest.approx([expected[t.id] for t in questions(1)], abs=2e-3)
 
 
 def test_bench_routed_answers_with_the_chosen_path(split_model, labels, tmp_path, monkeypatch):

@@ -126,6 +126,31 @@ def read_questions(model, tokenizer, prompts: list[str], questions: list[str], *
         torch.cat(owner) if owner else None, seconds)
 
 
+@torch.no_grad()
+def slot_probabilities(model, tokenizer, prompts: list[str], questions: list[str], *,
+                       batch_size: int = 16) -> tuple[list[float], float]:
+    """p(code) per prompt as the routers compute it in the forward pass: each MoE layer's slot
+    probability (``MoEMLP.slot_probs``), averaged over the layers and the question's tokens;
+    and the seconds spent. What a routed answer uses: nothing is copied out but one number per
+    token and layer (``read_questions(slot=True)`` keeps the routers' inputs, for fitting)."""
+    import time
+    mlps = [m for m in model.modules() if isinstance(m, MoEMLP) and m.slot is not None]
+    if not mlps:
+        raise ValueError("no MoE layer has a slot: upcycle the model and add_slot(model) first")
+    out = []
+    t0 = time.perf_counter()
+    for start in range(0, len(prompts), batch_size):
+        chunk, qs = prompts[start:start + batch_size], questions[start:start + batch_size]
+        enc = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True,
+                        padding=True, return_tensors="pt")
+        mask = question_masks(tokenizer, chunk, qs, enc).to(model.device)
+        model(input_ids=enc["input_ids"].to(model.device), attention_mask=enc["attention_mask"].to(model.device),
+              use_cache=False)
+        per_token = torch.stack([m.slot_probs for m in mlps]).mean(0).view(mask.shape)  # (B, T)
+        out += ((per_token * mask).sum(1) / mask.sum(1)).tolist()
+    return out, time.perf_counter() - t0
+
+
 def default_layers(model) -> list[int]:
     """The middle and the last hidden state."""
     n = model.config.get_text_config().num_hidden_layers

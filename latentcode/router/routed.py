@@ -15,7 +15,7 @@ import torch
 
 from latentcode.config import from_dict
 from latentcode.router.gates import make_gate
-from latentcode.router.features import QuestionStates, default_layers, read_questions
+from latentcode.router.features import QuestionStates, default_layers, read_questions, slot_probabilities
 from latentcode.router.train import RouterSetup, gate_name, prepare_model
 from latentcode.runs import Run
 
@@ -64,15 +64,19 @@ class TrainedRouter:
         with torch.no_grad():
             for i, m in enumerate(self.mlps):
                 m.moe.router.weight.copy_(self.tensors[f"moe.{i}.router.weight"])
+        if self.mlps:
+            prefix = self.name + "."
+            gate = make_gate("slot", QuestionStates(None, torch.zeros(len(self.mlps), 0,
+                                                    self.mlps[0].moe.config.d_model), None, None))
+            gate.load_state_dict({k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)})
+            gate.into(self.mlps)
         return model
 
     def _gate(self, states: QuestionStates):
+        """The probe of this cost weight."""
         prefix = self.name + "."
-        state = {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
-        gate = make_gate(self.config.form, states)
-        gate.load_state_dict(state)
-        if self.config.form == "slot":
-            gate.into(self.mlps)
+        gate = make_gate("probe", states)
+        gate.load_state_dict({k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)})
         return gate
 
     @torch.no_grad()
@@ -81,9 +85,12 @@ class TrainedRouter:
         from latentcode.expert.direct_expert import DirectExpert  # here, not at the top: start-up cost
         expert = DirectExpert(model, tok, prompt=prompt_config)
         prompts = [expert.prompt(t) for t in tasks]
-        layers = (self.config.probe_layers or default_layers(model)) if self.config.form == "probe" else None
-        states = read_questions(model, tok, prompts, [t.prompt for t in tasks], layers=layers,
-                                slot=self.config.form == "slot", batch_size=self.config.batch_size)
+        if self.config.form == "slot":  # the slots are in the routers: read them in the forward pass
+            return slot_probabilities(model, tok, prompts, [t.prompt for t in tasks],
+                                      batch_size=self.config.batch_size)
+        states = read_questions(model, tok, prompts, [t.prompt for t in tasks],
+                                layers=self.config.probe_layers or default_layers(model),
+                                batch_size=self.config.batch_size)
         return self._gate(states)(states).tolist(), states.seconds
 
     def routes(self, p: list[float]) -> list[bool]:
