@@ -22,8 +22,57 @@ def load(path: str) -> dict:
     folder = Path(path)
     config = json.loads((folder / "config.json").read_text())
     report = json.loads((folder / "report.json").read_text())
+    questions = [json.loads(line) for line in (folder / "questions.jsonl").read_text().splitlines()]
     r = config["router"]
-    return {"path": str(folder), "label": f"{r['form']} / {r['objective']}", "report": report}
+    return {"path": str(folder), "label": f"{r['form']} / {r['objective']}", "report": report,
+            "questions": questions}
+
+
+def against_paths(questions: list[dict], gate: str, bootstrap: int = 2000, seed: int = 0) -> dict:
+    """At the gate's threshold (0.5): accuracy against the better single path and against
+    always-code, each difference with a paired 95% bootstrap interval (questions resampled),
+    and the share of the oracle's headroom over the better path it recovers."""
+    import random
+    routed = [q["code_correct"] if q["p_code"][gate] >= 0.5 else q["direct_correct"] for q in questions]
+    code = [q["code_correct"] for q in questions]
+    direct = [q["direct_correct"] for q in questions]
+    n = len(questions)
+    best = code if sum(code) >= sum(direct) else direct
+    oracle = sum(c or d for c, d in zip(code, direct)) / n
+
+    def diff(a, b, idx):
+        return sum(a[i] - b[i] for i in idx) / len(idx)
+
+    rng = random.Random(seed)
+    draws_best, draws_code = [], []
+    for _ in range(bootstrap):
+        idx = [rng.randrange(n) for _ in range(n)]
+        draws_best.append(diff(routed, best, idx))
+        draws_code.append(diff(routed, code, idx))
+    def ci(draws):
+        draws = sorted(draws)
+        return draws[int(0.025 * len(draws))], draws[int(0.975 * len(draws)) - 1]
+
+    acc, acc_best = sum(routed) / n, sum(best) / n
+    return {"accuracy": acc, "best_path": acc_best, "oracle": oracle,
+            "gain_over_best": acc - acc_best, "gain_over_best_ci95": ci(draws_best),
+            "gain_over_code": acc - sum(code) / n, "gain_over_code_ci95": ci(draws_code),
+            "headroom_recovered": (acc - acc_best) / (oracle - acc_best) if oracle > acc_best else None}
+
+
+def gains(runs: list[dict]) -> list[str]:
+    lines = ["| router | gate | accuracy at 0.5 | minus the better path (95% CI) | minus always-code (95% CI) "
+             "| oracle headroom recovered |", "|---|---|---:|---|---|---:|"]
+    for run in runs:
+        for gate in run["report"]["heldout"]:
+            g = against_paths(run["questions"], gate)
+            run.setdefault("gains", {})[gate] = g
+            lo, hi = g["gain_over_best_ci95"]
+            clo, chi = g["gain_over_code_ci95"]
+            rec = "n/a" if g["headroom_recovered"] is None else f"{g['headroom_recovered']:.0%}"
+            lines.append(f"| {run['label']} | {gate} | {pct(g['accuracy'])} | {g['gain_over_best']:+.1%} "
+                         f"({lo:+.1%} to {hi:+.1%}) | {g['gain_over_code']:+.1%} ({clo:+.1%} to {chi:+.1%}) | {rec} |")
+    return lines
 
 
 def pct(x) -> str:
@@ -110,12 +159,14 @@ def main() -> None:
     runs = [load(p) for p in args.runs]
     print("\n".join(table(runs)))
     print()
+    print("\n".join(gains(runs)))
+    print()
     print("\n".join(families(runs, args.gate)))
     if args.out:
         for path in plot(runs, args.gate, Path(args.out)):
             print(f"wrote {path}")
     if args.json:
-        Path(args.json).write_text(json.dumps([{"path": r["path"], "label": r["label"],
+        Path(args.json).write_text(json.dumps([{"path": r["path"], "label": r["label"], "gains": r.get("gains"),
                                                 "heldout": r["report"]["heldout"]} for r in runs], indent=1))
         print(f"wrote {args.json}")
 
