@@ -81,16 +81,19 @@ def pct(x) -> str:
 
 def table(runs: list[dict]) -> list[str]:
     lines = ["| router | gate | held-out APGR (95% CI) | CPT(50%) | CPT(80%) | at 0.5: accuracy, code share "
-             "| min margin over random | best accuracy at always-code's cost |",
-             "|---|---|---|---:|---:|---|---:|---:|"]
+             "| min margin over random | curve points on or above random | best accuracy at always-code's cost |",
+             "|---|---|---|---:|---:|---|---:|---:|---:|"]
     for run in runs:
         for gate, r in run["report"]["heldout"].items():
             ci = r.get("apgr_ci95")
             apgr = "n/a" if r["apgr"] is None else f"{r['apgr']:.2f}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
             at = r["at_threshold"]
+            pts = r["points"]
+            a0, a1 = pts[0]["accuracy"], pts[-1]["accuracy"]
+            above = sum(q["accuracy"] >= a0 + q["share"] * (a1 - a0) - 1e-12 for q in pts) / len(pts)
             lines.append(f"| {run['label']} | {gate} | {apgr} | {pct(r['cpt50'])} | {pct(r['cpt80'])} | "
                          f"{pct(at['accuracy'])}, {pct(at['share'])} | {r['min_margin_over_random']:+.1%} | "
-                         f"{pct(r['accuracy_at_code_cost'])} |")
+                         f"{above:.0%} | {pct(r['accuracy_at_code_cost'])} |")
     first = runs[0]["report"]["heldout"]
     r = next(iter(first.values()))
     lines.append("")
