@@ -33,7 +33,7 @@ def mean_task(i=0):
 def test_config_errors_name_the_field_and_the_fix():
     with pytest.raises(ValueError, match="temperature 0 makes every sample identical"):
         ExpertConfig(num_samples=4, temperature=0.0)
-    with pytest.raises(ValueError, match="mode must be 'code' or 'direct'"):
+    with pytest.raises(ValueError, match="mode must be one of code, direct, both, routed, not 'cot'"):
         BenchConfig(mode="cot")
     with pytest.raises(ValueError, match="few_shot"):
         PromptConfig(few_shot=9)
