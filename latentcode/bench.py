@@ -98,9 +98,7 @@ def _code_and_direct(experts: dict, code_tasks: list, direct_tasks: list) -> tup
     the direct path generates, instead of after it."""
     from concurrent.futures import ThreadPoolExecutor  # here, not at the top: start-up cost
     code = experts["code"]
-    t0 = time.perf_counter()
-    gens = code.generate([code.prompt(t) for t in code_tasks]) if code_tasks else []
-    gen_s = (time.perf_counter() - t0) / max(1, sum(len(g) for g in gens))
+    gens, gen_s = code.generate_for(code_tasks)
     with ThreadPoolExecutor(1) as pool:
         graded = pool.submit(code.grade_generations, code_tasks, gens, gen_s) if code_tasks else None
         direct = experts["direct"].solve(direct_tasks) if direct_tasks else []

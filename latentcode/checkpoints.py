@@ -141,8 +141,8 @@ class WarmStart:
         try:
             saved = run.config
         except ValueError as e:
-            raise ValueError(f"{flag}: {run.path}/config.json is not JSON ({e})") from None
-        kind = saved.get("kind") if isinstance(saved, dict) else None
+            raise ValueError(f"{flag}: {e}") from None
+        kind = saved.get("kind")
         if kind not in WARM_START_KINDS:
             raise ValueError(f"{flag}: {run_path} is not an EM, ES or GRPO run folder (its config.json says "
                              f"kind {kind!r})")

@@ -63,7 +63,15 @@ class Run:
 
     @property
     def config(self) -> dict:
-        return json.loads((self.path / "config.json").read_text())
+        """config.json as a dict; anything else (cut, edited, not an object) is a one-line
+        ValueError naming the file."""
+        try:
+            config = json.loads((self.path / "config.json").read_text())
+        except ValueError as e:
+            raise ValueError(f"{self.path}/config.json is not JSON ({e})") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"{self.path}/config.json is not a JSON object")
+        return config
 
     @property
     def kind(self) -> str:

@@ -13,6 +13,23 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def fit_replies(model, tok, pairs, steps: int, optimizer=torch.optim.Adam) -> None:
+    """Fit ``model`` (full batch, lr 1e-2, loss on each reply and its end token only) to answer
+    each (prompt, reply) of ``pairs``."""
+    enc = tok([p + r + tok.eos_token for p, r in pairs], add_special_tokens=False,
+              return_tensors="pt", padding=True)  # left padding: the replies end every row
+    labels = torch.full_like(enc.input_ids, -100)
+    for row, (_, reply) in enumerate(pairs):
+        n = len(tok(reply + tok.eos_token, add_special_tokens=False).input_ids)
+        labels[row, -n:] = enc.input_ids[row, -n:]
+    opt = optimizer(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        model(**enc, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+
 def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam) -> str:
     """Save to ``folder`` the tiny model fitted (loss on the reply only) to answer ``reply``
     to the default training and held-out questions. A random tiny model never writes a
@@ -24,17 +41,7 @@ def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam) -
     model, tok = load_model("tiny", device="cpu")
     train, held = load_split(TaskConfig(), SplitConfig(train_size=8, eval_size=4))
     expert = CodeExpert(model, tok)
-    enc = tok([expert.prompt(t) + reply + tok.eos_token for t in train + held],
-              add_special_tokens=False, return_tensors="pt", padding=True)  # left padding
-    n = len(tok(reply + tok.eos_token, add_special_tokens=False).input_ids)
-    labels = torch.full_like(enc.input_ids, -100)
-    labels[:, -n:] = enc.input_ids[:, -n:]
-    opt = optimizer(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        model(**enc, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
+    fit_replies(model, tok, [(expert.prompt(t), reply) for t in train + held], steps, optimizer)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return str(folder)

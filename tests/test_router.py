@@ -11,6 +11,7 @@ import random
 import pytest
 import torch
 
+from conftest import fit_replies
 from latentcode import bench as bench_module
 from latentcode.bench import BenchSetup, run_bench
 from latentcode.config import compose
@@ -46,18 +47,7 @@ def split_model(tmp_path_factory):
     tasks = questions(0) + questions(1)
     pairs = [(CodeExpert(model, tok).prompt(t), CODE_REPLY) for t in tasks] + \
             [(DirectExpert(model, tok).prompt(t), DIRECT_REPLY) for t in tasks]
-    texts = [p + r + tok.eos_token for p, r in pairs]
-    enc = tok(texts, add_special_tokens=False, return_tensors="pt", padding=True)
-    labels = torch.full_like(enc.input_ids, -100)
-    for row, (_, reply) in enumerate(pairs):
-        n = len(tok(reply + tok.eos_token, add_special_tokens=False).input_ids)
-        labels[row, -n:] = enc.input_ids[row, -n:]
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(80):
-        model(**enc, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
+    fit_replies(model, tok, pairs, 80)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return str(folder)

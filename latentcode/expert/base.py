@@ -164,11 +164,15 @@ class Expert:
         return self._prefix
 
     # the whole loop -----------------------------------------------------------------------
+    def generate_for(self, tasks) -> tuple[list[list[Generation]], float]:
+        """The generations for ``tasks`` and the generation seconds per completion."""
+        t0 = time.perf_counter()
+        gens = self.generate([self.prompt(t) for t in tasks]) if tasks else []
+        return gens, (time.perf_counter() - t0) / max(1, sum(len(g) for g in gens))
+
     def solve(self, tasks) -> list[list[Sample]]:
         """``num_samples`` graded samples per task, in order."""
-        t0 = time.perf_counter()
-        gens = self.generate([self.prompt(t) for t in tasks])
-        gen_s = (time.perf_counter() - t0) / max(1, sum(len(g) for g in gens))
+        gens, gen_s = self.generate_for(tasks)
         return self.grade_generations(tasks, gens, gen_s)
 
 

@@ -13,6 +13,7 @@ the system prompt and worked examples, which every question shares, never reach 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import torch
 
@@ -80,7 +81,6 @@ def read_questions(model, tokenizer, prompts: list[str], questions: list[str], *
     """The router's inputs for each prompt: ``layers`` (indices into the model's hidden
     states, 0 the embeddings) pooled for the probe; with ``slot``, the MoE routers' inputs
     over the question tokens (the model must be upcycled)."""
-    import time
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("the router finds the question's tokens by offsets: it needs a fast tokenizer")
     mlps = [m for m in model.modules() if isinstance(m, MoEMLP)] if slot else []
@@ -133,7 +133,6 @@ def slot_probabilities(model, tokenizer, prompts: list[str], questions: list[str
     probability (``MoEMLP.slot_probs``), averaged over the layers and the question's tokens;
     and the seconds spent. What a routed answer uses: nothing is copied out but one number per
     token and layer (``read_questions(slot=True)`` keeps the routers' inputs, for fitting)."""
-    import time
     mlps = [m for m in model.modules() if isinstance(m, MoEMLP) and m.slot is not None]
     if not mlps:
         raise ValueError("no MoE layer has a slot: upcycle the model and add_slot(model) first")

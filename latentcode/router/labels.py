@@ -73,11 +73,8 @@ def read_labels(paths: list[str | Path]) -> list[Outcome]:
     out, seen = [], set()
     for path in paths:
         run = Run.open(path)
-        try:
-            config = run.config
-        except ValueError as e:
-            raise ValueError(f"{run.path}/config.json is not JSON ({e})") from None
-        bench = config.get("bench") if isinstance(config, dict) else None
+        config = run.config
+        bench = config.get("bench")
         if config.get("kind") != "bench" or not isinstance(bench, dict) or bench.get("mode") != "both":
             raise ValueError(f"{run.path} is not a `latentcode bench --mode both` run folder; "
                              "make labels with: latentcode bench --mode both --suite ... --n ...")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from latentcode.config import from_dict
-from latentcode.router.gates import make_gate
+from latentcode.router.gates import SlotGate, make_gate
 from latentcode.router.features import QuestionStates, default_layers, read_questions, slot_probabilities
 from latentcode.router.train import RouterSetup, gate_name, prepare_model
 from latentcode.runs import Run
@@ -27,8 +27,8 @@ class TrainedRouter:
         try:
             saved = run.config
         except ValueError as e:
-            raise ValueError(f"router: {run.path}/config.json is not JSON ({e})") from None
-        if not isinstance(saved, dict) or saved.get("kind") != "router":
+            raise ValueError(f"router: {e}") from None
+        if saved.get("kind") != "router":
             raise ValueError(f"router: {run.path} is not a `latentcode train router` run folder")
         if not (run.path / "gates.safetensors").is_file():
             raise FileNotFoundError(f"router: {run.path} has no gates.safetensors (the training did not finish)")
@@ -66,8 +66,7 @@ class TrainedRouter:
                 m.moe.router.weight.copy_(self.tensors[f"moe.{i}.router.weight"])
         if self.mlps:
             prefix = self.name + "."
-            gate = make_gate("slot", QuestionStates(None, torch.zeros(len(self.mlps), 0,
-                                                    self.mlps[0].moe.config.d_model), None, None))
+            gate = SlotGate(len(self.mlps), self.mlps[0].moe.config.d_model)
             gate.load_state_dict({k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)})
             gate.into(self.mlps)
         return model
