@@ -7,13 +7,14 @@
 #     STAGES="1 2" bash bench/router_figures.sh
 set -euo pipefail
 RUNS=${RUNS:-runs/router}
-STAGES=${STAGES:-1 2 3 4}
+STAGES=${STAGES:-1 2 3 4 5}
 TRAINED="liststats arithmetic strings counting numtheory"
 ALL="$TRAINED dates sorting"
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 last_of() { ls -d "$RUNS"/*-"$1" 2>/dev/null | tail -1 || true; }
 
 # label NAME ARGS...: a `bench --mode both` run folder, or the resumption of the newest of that name
+# (MODE=routed: a `bench --mode routed` run instead; pass --router RUN)
 label() {
   local name=$1; shift
   local last
@@ -21,7 +22,7 @@ label() {
   if [[ -n "$last" ]]; then
     [[ -f "$last/summary.json" ]] || latentcode bench --resume "$last" --quiet
   else
-    latentcode bench --mode both --max-new-tokens 256 --runs-dir "$RUNS" --name "$name" --quiet "$@"
+    latentcode bench --mode "${MODE:-both}" --max-new-tokens 256 --runs-dir "$RUNS" --name "$name" --quiet "$@"
   fi
 }
 
@@ -49,4 +50,14 @@ if stage 4; then
         --form "$form" --objective "$objective" --runs-dir "$RUNS" --run-name "$name"
     done
   done
+fi
+# 5. the probe/CE router at c = 0.5 answering the held-out questions itself (bench --mode routed):
+#    one path per question, chosen in the forward pass; compare with what stage 4 predicted
+if stage 5; then
+  router=$(last_of probe-ce)
+  for f in $ALL; do
+    MODE=routed label "routed-$f" --router "$router" --cost-weight 0.5 --suite "$f" --n 30 --difficulty 2 --task-seed 1
+  done
+  MODE=routed label routed-svamp --router "$router" --cost-weight 0.5 --suite svamp --n 100 --few-shot 3
+  MODE=routed label routed-gsm8k --router "$router" --cost-weight 0.5 --suite gsm8k --n 100 --few-shot 3
 fi

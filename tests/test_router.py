@@ -122,7 +122,7 @@ def test_the_router_learns_the_split(split_model, labels, tmp_path, form, object
     assert p == pytest.approx([expected[t.id] for t in questions(1)], abs=2e-3)
 
 
-def test_bench_routed_answers_with_the_chosen_path(split_model, labels, tmp_path, monkeypatch):
+def test_bench_routed_answers_with_the_chosen_path(split_model, labels, tmp_path, monkeypatch, capsys):
     path, _ = router(split_model, labels, tmp_path / "r", form="probe", steps=200, learning_rate=0.05)
     run = bench(split_model, tmp_path, 1, "routed", monkeypatch, mode="routed", router=str(path))
     rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
@@ -131,6 +131,13 @@ def test_bench_routed_answers_with_the_chosen_path(split_model, labels, tmp_path
     assert all(r["correct"] and 0 <= r["p_code"] <= 1 and r["threshold"] == 0.5 for r in rows)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["accuracy"] == 1.0 and summary["code_share"] == 0.6
+    # inspect shows the route and filters by it
+    from latentcode.cli import main as cli_main
+    capsys.readouterr()
+    assert cli_main(["inspect", str(run), "--path", "code", "--no-color"]) == 0
+    heads = [line for line in capsys.readouterr().out.splitlines() if line.startswith("===")]
+    assert len(heads) == sum(r["path"] == "code" for r in rows) > 0
+    assert all(" route=code p_code=" in h and "[threes]" in h for h in heads)
     # a target share instead of the gate's 0.5: none, or all, to code
     none = bench(split_model, tmp_path, 1, "none", monkeypatch, mode="routed", router=str(path), code_share=0.0)
     assert json.loads((none / "summary.json").read_text())["code_share"] == 0.0

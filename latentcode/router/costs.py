@@ -6,7 +6,7 @@ A generated token is the unit (one decoder step of one row). A prompt token cost
 runs the whole prompt in one pass (on the reference CPU only 1.3-1.7x less: with 64 rows,
 decoding is as matmul-bound as prefill). A sandbox second costs what the decoder would have generated
 in that second. The default weights are the reference CPU's (SmolLM2-135M, bf16, batch 64),
-measured by ``python bench/router_cost.py``; a router trained with other weights records them.
+measured by ``python bench/router_speed.py``; a router trained with other weights records them.
 The utility a router maximises is ``correct - c * cost / 1000``: ``c`` is accuracy given up per
 thousand token equivalents.
 """
