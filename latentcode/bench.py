@@ -14,8 +14,9 @@ import copy
 import dataclasses
 import json
 from dataclasses import field
-import sys
 import time
+from pathlib import Path
+from typing import ClassVar
 
 
 from latentcode.config import from_dict, parse, to_dict
@@ -28,7 +29,7 @@ from latentcode.models import ModelArgs
 from latentcode.runs import Run
 from sandbox.config import SandboxConfig
 from tasks.config import TaskConfig
-from tasks.suites import load_suite
+from tasks.suites import is_file_suite, load_suite
 
 
 MODES = ("code", "direct", "both", "routed")
@@ -66,6 +67,7 @@ class BenchConfig:
 @dataclasses.dataclass
 class BenchSetup:
     """Everything a benchmark run reads, one section per part (``latentcode.config``)."""
+    KIND: ClassVar[str] = "bench"  # what config.json records; resume refuses other kinds
     bench: BenchConfig = field(default_factory=BenchConfig)
     model: ModelArgs = field(default_factory=ModelArgs)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -151,15 +153,15 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         router = TrainedRouter(cfg.router, setup.model, cost_weight=cfg.cost_weight, code_share=cfg.code_share)
     task = setup.task
     tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty)
+    model, tok = setup.model.load(device=cfg.device)  # a missing model fails before a folder exists
     if cfg.resume is None:
-        run = Run.create(cfg.runs_dir, cfg.name or f"{task.suite}-{cfg.mode}",
-                         {"kind": "bench", **to_dict(setup), "tasks": len(tasks), "argv": sys.argv})
+        run = Run.create(cfg.runs_dir, cfg.name or f"{Path(task.suite).stem if is_file_suite(task.suite) else task.suite}-{cfg.mode}",
+                         {"kind": "bench", **to_dict(setup), "tasks": len(tasks)})
     k = setup.expert.num_samples
     rows_per_task = 2 * k if cfg.mode == "both" else k
     done = run.completed_tasks(rows_per_task)
     todo = [t for t in tasks if t.id not in done]
     torch.manual_seed(setup.expert.seed)
-    model, tok = setup.model.load(device=cfg.device)
     if trained is not None:
         model = trained.apply(model)
     if router is not None:
@@ -173,8 +175,18 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     # queue, and only the chunk's last rows run in a thinning batch
     chunk = max(1, CHUNK_BATCHES * setup.expert.batch_size // k)
     show = not cfg.quiet if progress is None else progress
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"{task.suite} ({cfg.mode})",
-               unit="q", disable=not show)
+    # the bar moves as each completion ends; its accuracy (first samples; both paths: the code
+    # path's) covers every question graded so far, resumed ones included
+    per_question = k * (2 if cfg.mode == "both" else 1)
+    bar = tqdm(total=len(tasks) * per_question, initial=(len(tasks) - len(todo)) * per_question,
+               desc=f"{task.suite} ({cfg.mode})", unit="gen", disable=not show)
+    for expert in experts.values():
+        expert.on_generated = lambda: bar.update(1)
+
+    def firsts(rows):
+        return [r["correct"] for r in rows if r["index"] == 0 and (cfg.mode != "both" or r["path"] == "code")]
+
+    graded = firsts(run.samples())
     for start in range(0, len(todo), chunk):
         batch = todo[start:start + chunk]
         t0 = time.perf_counter()
@@ -183,10 +195,11 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         for r in rows:
             r["wall_s"] = wall / max(1, len(rows))
         run.append_samples(rows)
-        bar.update(len(batch))
-        firsts = [r["correct"] for r in rows if r["index"] == 0 and (cfg.mode != "both" or r["path"] == "code")]
-        bar.set_postfix(acc=f"{sum(firsts)}/{len(firsts)}")
+        graded += firsts(rows)
+        bar.set_postfix_str(f"accuracy {sum(graded)}/{len(graded)} = {sum(graded) / len(graded):.1%}")
     bar.close()
+    for expert in experts.values():
+        expert.on_generated = None
     summary = summarize_run(run.samples(), cfg.mode)
     summary.update(model=setup.model.model, weights=cfg.weights, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot,
                    dtype=str(model.dtype).removeprefix("torch."), device=str(model.device),
@@ -227,8 +240,17 @@ def parse_setup(argv: list[str] | None = None) -> BenchSetup:
                  description="Run a suite with the code expert (or direct answers); log every program.")
 
 
+# settings a resumed benchmark may be given anew: they do not change what it computes
+_RESUMABLE = {"resume", "quiet", "device"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    run = run_bench(parse_setup(argv))
+    setup = parse_setup(argv)
+    if setup.bench.resume is not None:  # a flag that differs from the run's would be ignored: refuse it
+        from latentcode.checkpoints import check_resumable  # here, not at the top: start-up cost
+        run = Run.open(setup.bench.resume)
+        check_resumable(run.config, setup, "bench", setup.bench.resume, _RESUMABLE, untagged=True)
+    run = run_bench(setup)
     print_summary(run)
     return 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from latentcode.config import changed
+from latentcode.config import changed, other_kind
 from latentcode.models import ModelArgs
 from latentcode.runs import Run
 
@@ -72,12 +72,13 @@ def check_resumable(saved: dict, setup, kind: str, resume: str, may_change: set[
     """Refuse to resume a run folder of another kind (``untagged``: a folder from before runs
     recorded their kind counts as this one) or made with other settings than ``setup``
     (except the fields in ``may_change``)."""
-    if saved.get("kind", kind if untagged else None) != kind or kind not in saved:
-        raise ValueError(f"resume: {resume} is not an {kind.upper()} run folder; start a new run")
+    found = saved.get("kind", kind if untagged and kind in saved else None)
+    if found != kind or kind not in saved:
+        raise ValueError(other_kind(found, kind, resume))
     diffs = changed({k: v for k, v in saved.items() if isinstance(v, dict)}, setup, may_change)
     if diffs:
         raise ValueError(f"resume: the run was made with other settings ({'; '.join(diffs)}); "
-                         "use the same values or start a new run")
+                         "leave those flags out to continue it as it was, or start a new run")
 
 
 

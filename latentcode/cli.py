@@ -56,9 +56,12 @@ def cmd_inspect(args) -> int:
     run = Run.open(args.run)
     samples = run.samples(held_out=args.held_out)
     chosen = select(samples, failed=args.failed, status=args.status, family=args.family,
-                    longest=args.longest, step=args.step)
+                    longest=args.longest, step=args.step, path=args.path)
     if args.html:
-        write_html(run, chosen, args.html, total=len(samples))
+        flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                 for k, v in vars(args).items()
+                 if k in ("failed", "status", "family", "path", "longest", "step", "held_out") and v not in (None, False)]
+        write_html(run, chosen, args.html, total=len(samples), filters=" ".join(flags))
         print(f"wrote {args.html} ({len(chosen)} samples)")
     else:
         print_run(run, chosen, color=None if not args.no_color else False, total=len(samples))
@@ -76,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--failed", action="store_true", help="only samples graded wrong")
     i.add_argument("--status", help="only this execution status (ok, error, timeout, truncated, ...)")
     i.add_argument("--family", help="only this task family")
+    i.add_argument("--path", choices=("code", "direct"),
+                   help="a routed or both-paths run: only questions answered by this path")
     i.add_argument("--longest", type=int, metavar="N", help="the N longest programs")
     i.add_argument("--step", type=int, metavar="N", help="only a training run's step (EM: iteration) N")
     i.add_argument("--held-out", action="store_true",
@@ -107,9 +112,14 @@ grpo --help` lists the fields."""
 
 
 def cmd_train(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(TRAIN_HELP)
+        return 0
     if not argv or argv[0] not in ("grpo", "es", "em", "router"):
-        print(TRAIN_HELP, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+        print(TRAIN_HELP + "\n", file=sys.stderr)
+        what = f"unknown trainer {argv[0]!r}" if argv else "no trainer given"
+        print(f"latentcode train: error: {what}; choose one of grpo, es, em, router", file=sys.stderr)
+        return 2
     if argv[0] == "grpo":
         from latentcode.training.grpo import main as train_main  # here, not at the top: start-up cost
     elif argv[0] == "em":
@@ -126,8 +136,7 @@ def cmd_bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _dispatch(argv: list[str]) -> int:
     # bench's and the trainers' flags come from their composed configs (latentcode.config)
     if argv[:1] == ["train"]:
         return cmd_train(argv[1:])
@@ -135,6 +144,80 @@ def main(argv=None) -> int:
         return cmd_bench(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """What bad input, a missing model or data, or a damaged run folder raise: one line each."""
+    from latentcode.models import ModelNotAvailable  # here, not at the top: start-up cost
+    return (ValueError, OSError, ModelNotAvailable)
+
+
+RESUME_COMMANDS = {"bench": "latentcode bench --resume {}", "grpo": "latentcode train grpo --resume {}",
+                   "es": "latentcode train es --resume {}", "em": "latentcode train em --resume {}"}
+
+
+def _saved(run) -> str:
+    """What a run folder holds: its samples and its newest checkpoint."""
+    from latentcode.runs import read_jsonl  # here, not at the top: start-up cost
+    n = len(read_jsonl(run.path / "samples.jsonl"))
+    ckpts = sorted((run.path / "checkpoints").glob("*-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])
+                   if p.name.rsplit("-", 1)[-1].isdigit() else -1) if (run.path / "checkpoints").is_dir() else []
+    return f"{n} samples" + (f" and checkpoint {ckpts[-1].name}" if ckpts else "")
+
+
+def _after_failure(interrupted: bool) -> list[str]:
+    """Remove the run folders this command created and left holding nothing; for the others,
+    an interrupted command says what was saved and how to go on."""
+    import shutil
+    from latentcode.runs import WRITTEN, Run  # here, not at the top: start-up cost
+    lines = []
+    for path, created in WRITTEN.items():
+        run = Run(path)
+        if not path.is_dir():
+            continue
+        if created and run.holds_nothing():
+            shutil.rmtree(path, ignore_errors=True)
+            lines.append(f"removed {path} (nothing was saved in it)")
+        elif interrupted:
+            try:
+                kind = run.kind
+            except ValueError:
+                kind = None
+            how = RESUME_COMMANDS.get(kind)
+            lines.append(f"saved {_saved(run)} in {path}"
+                         + (f"; continue with: {how.format(path)}" if how else ""))
+    return lines
+
+
+def main(argv=None) -> int:
+    """The command line. Expected failures (bad input, a missing model or data, a damaged run
+    folder) print one line and exit 2; ``--debug`` anywhere shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    from latentcode import runs  # here, not at the top: start-up cost
+    runs.COMMAND = ["latentcode", *argv]
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("\ninterrupted", file=sys.stderr)
+        for line in _after_failure(interrupted=True):
+            print(line, file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`latentcode inspect RUN | head`): stop quietly
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except _expected_errors() as e:
+        if debug:
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"latentcode: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        for line in _after_failure(interrupted=False):
+            print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -91,8 +91,8 @@ class SetupParser(TrlParser):
     def _defaults_from_resumed_run(self, argv: list[str]) -> None:
         """With ``--resume RUN``, the run's recorded settings become the defaults, so a resume
         needs no other flag and a flag given is a change the command can refuse by name.
-        Sections saved by TrainingArguments' ``to_dict`` are not reloaded (their saved form
-        is not their input form): give the trainer's flags again."""
+        A section saved by TrainingArguments' ``to_dict`` gets back the fields that differ
+        from a fresh section's, except those it derives (its class's ``derived_fields``)."""
         pre = argparse.ArgumentParser(add_help=False)
         pre.add_argument("--resume")
         known, _ = pre.parse_known_args(argv)
@@ -103,11 +103,35 @@ class SetupParser(TrlParser):
             saved = json.loads(saved_path.read_text())
         except ValueError as e:
             raise ValueError(f"{saved_path}: not valid JSON ({e}); the run folder is damaged") from None
+        if not isinstance(saved, dict):
+            raise ValueError(f"{saved_path} is not a JSON object; the run folder is damaged")
+        kind = getattr(self.setup_cls, "KIND", None)
+        if kind is not None and isinstance(saved.get("kind"), str) and saved["kind"] != kind:
+            raise ValueError(other_kind(saved["kind"], kind, known.resume))  # before its settings mislead
+        factories = {f.name: f.default_factory for f in dataclasses.fields(self.setup_cls)}
         for name, cls in sections(self.setup_cls):
-            if hasattr(cls, "to_dict") or not isinstance(saved.get(name), dict):
+            if not isinstance(saved.get(name), dict):
                 continue
             fields = {f.name for f in dataclasses.fields(cls) if f.init} - {"resume"}
-            self.set_defaults(**{k: v for k, v in saved[name].items() if k in fields})
+            values = saved[name]
+            if hasattr(cls, "to_dict"):
+                # a TrainingArguments section: its saved form also holds what its __post_init__
+                # derived; restore only what differs from a fresh section, less the derived fields
+                fresh = json.loads(json.dumps(factories[name]().to_dict(), default=str))
+                fields -= set(getattr(cls, "derived_fields", ()))
+                values = {k: v for k, v in values.items() if fresh.get(k) != v}
+            self.set_defaults(**{k: v for k, v in values.items() if k in fields})
+
+
+def other_kind(found: str | None, kind: str, resume: str) -> str:
+    """The message refusing to resume a run folder of kind ``found`` as a ``kind`` run."""
+    def a(k: str) -> str:
+        return f"{'an' if k[:1] in 'aeiou' else 'a'} {k}"
+    how = {"bench": "latentcode bench --resume", "router": None}.get(found, f"latentcode train {found} --resume")
+    what = f"{a(found)} run" if isinstance(found, str) else "not a run of a known kind"
+    return (f"resume: {resume} is {what}, not {a(kind)} run"
+            + (f" (continue it with `{how} {resume}`)" if isinstance(found, str) and how else "")
+            + "; to start a new run, leave out --resume")
 
 
 def parse(setup_cls, argv: list[str] | None = None, *, prog: str | None = None,

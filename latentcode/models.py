@@ -60,6 +60,11 @@ class ModelArgs(ModelConfig):
         if self.use_peft and self.lora_r < 1:
             raise ValueError(f"lora_r ({self.lora_r}) must be >= 1, or set use_peft (--lora) false "
                              "to train every weight")
+        name = self.model_name_or_path
+        if isinstance(name, str) and _looks_like_path(name) and not (Path(name).expanduser() / "config.json").is_file():
+            what = "has no config.json" if Path(name).expanduser().is_dir() else "does not exist"
+            raise ValueError(f"model folder {name!r} {what}; pass a folder holding a model's config.json "
+                             "and weights, a hub id (org/name), or smollm2-135m")
         targets = self.lora_target_modules
         super().__post_init__()
         self.lora_target_modules = targets  # ModelConfig turns a one-name list into a str (a regex to peft)
@@ -79,6 +84,28 @@ class ModelArgs(ModelConfig):
         """The LoraConfig (``trl.get_peft_config``), or None when every weight trains."""
         from trl import get_peft_config  # here, not at the top: start-up cost (peft)
         return get_peft_config(self) if self.use_peft else None
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local folder was meant (./x, /x, ~/x, x/y/z, or an existing folder), not a hub id (org/name)."""
+    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+            or Path(name).expanduser().is_dir())
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the model hub answers a TCP connection here (HF_HUB_OFFLINE=1: no, without trying)."""
+    import socket
+    from urllib.parse import urlparse
+    from huggingface_hub import constants  # here, not at the top: start-up cost
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
 
 
 class ModelNotAvailable(RuntimeError):
@@ -207,8 +234,21 @@ def _load_auto(name_or_path: str, *, revision: str = "main", attn_implementation
     if quantization is not None:
         from trl import get_quantization_config  # here, not at the top: start-up cost
         kwargs.update(quantization_config=get_quantization_config(quantization), device_map="auto")
+    if _looks_like_path(name_or_path) and not (Path(name_or_path).expanduser() / "config.json").is_file():
+        raise ModelNotAvailable(f"cannot load {name_or_path!r}: no such model folder (no config.json there). "
+                                "Pass a local folder with config.json and weights, a hub id reachable "
+                                "from here, or one of: smollm2-135m, tiny.")
+    if not Path(name_or_path).is_dir() and not hub_reachable():
+        # offline: only the hub cache can serve it; fail now instead of after minutes of retries
+        from huggingface_hub import try_to_load_from_cache  # here, not at the top: start-up cost
+        if not isinstance(try_to_load_from_cache(name_or_path, "config.json", revision=revision), str):
+            raise ModelNotAvailable(
+                f"cannot load {name_or_path!r}: it is not a folder here, not in the hub cache, and the "
+                "hub is not reachable (offline); pass a local folder, or smollm2-135m (embedded)")
+        kwargs["local_files_only"] = True
     try:
-        tok = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+        tok = AutoTokenizer.from_pretrained(name_or_path, revision=revision,
+                                            local_files_only=kwargs.get("local_files_only", False))
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except OSError as e:
         raise ModelNotAvailable(

@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 
@@ -35,23 +36,46 @@ def flat_settings(config: dict) -> dict:
     return out
 
 
+# The run folders this process wrote to ({path: created here}), so the command line can say
+# what an interrupted command saved and remove a folder a failed start left holding nothing.
+WRITTEN: dict[Path, bool] = {}
+# The command line being run, as typed (``latentcode.cli.main`` sets it); else sys.argv.
+COMMAND: list[str] | None = None
+
+
+def command_line() -> list[str]:
+    return list(COMMAND) if COMMAND is not None else list(sys.argv)
+
+
 class Run:
     def __init__(self, path: Path):
         self.path = Path(path)
 
     @classmethod
     def create(cls, runs_dir: str | Path, name: str, config: dict) -> "Run":
+        """A new folder ``<runs_dir>/<stamp>-<name>`` (``-2``, ``-3``, ... when another
+        process made that name in the same second: mkdir is the atomic claim); its
+        config.json is ``config`` with the command line (``argv``)."""
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
-        path = Path(runs_dir) / f"{stamp}-{safe}"
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
         n = 1
-        while path.exists():
-            n += 1
-            path = Path(runs_dir) / f"{stamp}-{safe}-{n}"
-        path.mkdir(parents=True)
+        while True:
+            path = Path(runs_dir) / (f"{stamp}-{safe}" if n == 1 else f"{stamp}-{safe}-{n}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+        WRITTEN[path] = True
         run = cls(path)
-        run.write_json("config.json", config)
+        run.write_json("config.json", {**config, "argv": config.get("argv", command_line())})
         return run
+
+    def holds_nothing(self) -> bool:
+        """Only config.json (and empty folders): a start that failed before any result."""
+        return all(p.name == "config.json" or (p.is_dir() and not any(p.rglob("*")))
+                   for p in self.path.iterdir())
 
     @classmethod
     def open(cls, path: str | Path) -> "Run":
@@ -84,6 +108,7 @@ class Run:
         return flat_settings(self.config)
 
     def write_json(self, name: str, obj) -> None:
+        WRITTEN.setdefault(self.path, False)
         tmp = self.path / (name + ".tmp")
         tmp.write_text(json.dumps(obj, indent=2, default=str))
         os.replace(tmp, self.path / name)
@@ -93,6 +118,7 @@ class Run:
 
     def append_jsonl(self, name: str, rows: dict | list[dict]) -> None:
         """Append rows to a JSON-lines log, flushed to disk."""
+        WRITTEN.setdefault(self.path, False)
         with open(self.path / name, "a") as f:
             for row in [rows] if isinstance(rows, dict) else rows:
                 f.write(json.dumps(row, default=str) + "\n")
@@ -101,6 +127,7 @@ class Run:
 
     def write_jsonl(self, name: str, rows: list[dict]) -> None:
         """Replace a JSON-lines file as a whole (written beside it, then renamed)."""
+        WRITTEN.setdefault(self.path, False)
         tmp = self.path / (name + ".tmp")
         tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
         os.replace(tmp, self.path / name)
@@ -124,10 +151,7 @@ class Run:
     def drop_partial(self, samples_per_task: int) -> None:
         """Rewrite samples.jsonl without tasks that have fewer samples than they should."""
         keep = self.completed_tasks(samples_per_task)
-        kept = [s for s in self.samples() if s["task_id"] in keep]
-        tmp = self.path / "samples.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(s, default=str) + "\n" for s in kept))
-        os.replace(tmp, self.path / "samples.jsonl")
+        self.write_jsonl("samples.jsonl", [s for s in self.samples() if s["task_id"] in keep])
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -13,18 +13,19 @@ from dataclasses import field
 
 from tasks.base import Task
 from tasks.splits import split
-from tasks.suites import BENCHMARKS, load_suite
+from tasks.suites import BENCHMARKS, check_suite, is_file_suite, load_suite
 
 
 @dataclasses.dataclass
 class TaskConfig:
-    suite: str = field(default="liststats", metadata={"help": "a benchmark (gsm8k, svamp, mawps, countdown, humaneval, mbpp) or a generated family (liststats, mixed, ...)"})
+    suite: str = field(default="liststats", metadata={"help": "a benchmark (gsm8k, svamp, mawps, countdown, humaneval, mbpp), a generated family (liststats, mixed, ...) or a JSONL file of questions ({\"question\": ..., \"answer\": ...} per line)"})
     difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
     task_seed: int = field(default=0, metadata={"help": "seed of the generated questions"})
 
     def __post_init__(self):
         if self.difficulty < 1:
             raise ValueError(f"difficulty ({self.difficulty}) must be >= 1")
+        check_suite(self.suite)
 
 
 @dataclasses.dataclass
@@ -42,6 +43,8 @@ class SplitConfig:
         for name in ("train_size", "eval_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be >= 1")
+        if self.eval_suite is not None:
+            check_suite(self.eval_suite)
         if self.eval_difficulty is not None and self.eval_difficulty < 1:
             raise ValueError(f"eval_difficulty ({self.eval_difficulty}) must be >= 1 (or unset: the suite's)")
 
@@ -70,7 +73,7 @@ def load_split(task: TaskConfig, split_config: SplitConfig) -> tuple[list[Task],
         held = load_suite(s.eval_suite, n=s.eval_size, seed=task.task_seed + 10_000,
                           difficulty=s.eval_difficulty or task.difficulty)
         return train, held
-    if task.suite in BENCHMARKS:
+    if task.suite in BENCHMARKS or is_file_suite(task.suite):
         if families or rng or s.eval_difficulty is not None:
             raise ValueError("held_out_families, held_out_min and eval_difficulty apply to generated suites; "
                              f"{task.suite} is a fixed benchmark file")

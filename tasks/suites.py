@@ -4,14 +4,16 @@ Benchmarks (gsm8k, svamp, mawps, countdown, humaneval, mbpp; gsm8k_train, GSM8K'
 split, which is not shipped in the package: from ../shared/data or $LATENTCODE_DATA) load
 their default local file; ``n`` takes the first n records (``seed`` and ``difficulty`` do not apply). Generated
 families take ``n`` (default 100), ``seed`` and ``difficulty``; ``mixed`` takes turns
-across all seven families.
+across all seven families. A path to a JSONL file of questions is a suite too (``load_file``).
 """
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from tasks.base import Task
 from tasks.generators import FAMILIES, generate
+from tasks.jsonl import DatasetError, _parse_line
 
 BENCHMARKS = ("gsm8k", "svamp", "mawps", "countdown", "humaneval", "mbpp", "gsm8k_train")
 # a benchmark whose name is not its module: (module, keyword arguments of its load)
@@ -31,7 +33,65 @@ def load_suite(name: str, *, n: int | None = None, seed: int = 0, difficulty: in
         return generate(name, count, seed=seed, difficulty=difficulty)
     if name == "mixed":
         return _mixed(count, seed, difficulty)
-    raise ValueError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}")
+    if is_file_suite(name):
+        return load_file(name)[:n]
+    raise ValueError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}, or a JSONL file "
+                     "of questions (path ending in .jsonl)")
+
+
+def is_file_suite(name: str) -> bool:
+    """Whether ``--suite`` names a JSONL file of questions rather than a suite."""
+    return name not in SUITES and (name.endswith(".jsonl") or Path(name).is_file())
+
+
+def check_suite(name: str) -> None:
+    """A one-line error now for a suite that cannot load, before a run folder or a model."""
+    if name in SUITES:
+        return
+    if not is_file_suite(name):
+        raise ValueError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}, or a JSONL file "
+                         "of questions (path ending in .jsonl)")
+    if not Path(name).is_file():
+        raise FileNotFoundError(f"{name}: no such file; --suite takes a suite name ({', '.join(SUITES)}) "
+                                "or a JSONL file of questions")
+
+
+def load_file(path: str | Path) -> list[Task]:
+    """Your own questions: a JSONL file, one per line, either ``{"question": ..., "answer": ...}``
+    (optional ``id``, ``family``; the family defaults to the file's name) or a task as
+    ``Task.to_dict`` writes it (``id``, ``prompt``, ``answer``, ``family``, ``meta``). A bad line
+    is named by file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; --suite takes a suite name ({', '.join(SUITES)}) "
+                                "or a JSONL file of questions")
+    tasks, ids = [], set()
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            row = _parse_line(line, where, ())
+            try:
+                if "prompt" in row:
+                    task = Task.from_dict(row)
+                else:
+                    if "question" not in row or "answer" not in row:
+                        raise ValueError('needs "question" and "answer" (or a task\'s "id", "prompt", '
+                                         '"answer", "family")')
+                    if not isinstance(row["question"], str) or isinstance(row["answer"], (dict, list, bool)):
+                        raise ValueError("question must be a string and answer a string or a number")
+                    task = Task(str(row.get("id", f"{path.stem}/{len(tasks)}")), row["question"],
+                                str(row["answer"]), str(row.get("family", path.stem)))
+            except ValueError as e:
+                raise DatasetError(f"{where}: {e}") from None
+            if task.id in ids:
+                raise DatasetError(f"{where}: id {task.id!r} appears twice; ids name questions in run folders")
+            ids.add(task.id)
+            tasks.append(task)
+    if not tasks:
+        raise DatasetError(f"{path}: no questions (the file is empty)")
+    return tasks
 
 
 def program_to_run(task: Task, program: str) -> str:

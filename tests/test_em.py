@@ -136,7 +136,7 @@ def test_resume_refuses_another_kind_of_run(coder, tmp_path):
     other = tmp_path / "bench-run"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"kind": "bench", "bench": {}}))
-    with pytest.raises(ValueError, match="not an EM run folder"):
+    with pytest.raises(ValueError, match="is a bench run, not an em run .continue it with `latentcode bench --resume"):
         train_em(small(coder, tmp_path, resume=str(other)))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import field
 
 import torch
@@ -76,6 +77,7 @@ class Expert:
         self.prompt_config = prompt or PromptConfig()
         self._prefix: _PrefixCache | None = None
         self._generator = torch.Generator(device=model.device).manual_seed(self.config.seed)
+        self.on_generated: Callable[[], None] | None = None  # called as each completion ends (progress)
 
     def reseed(self, seed: int) -> None:
         """Restart the sampling generator at ``seed`` (a trainer reseeds per iteration, so a
@@ -135,7 +137,8 @@ class Expert:
             prefix_len=len(prefix.ids) if prefix is not None else 0,
             finished=lambda row, t: _may_end(tok.decode(t[-1:]))
             and self.answered(tok.decode(t, skip_special_tokens=True)),
-            generator=generator, keep_eos=keep_eos, lookahead=cfg.lookahead if temperature <= 0 else 0)
+            generator=generator, keep_eos=keep_eos, lookahead=cfg.lookahead if temperature <= 0 else 0,
+            on_done=(lambda row: self.on_generated()) if self.on_generated is not None else None)
 
     def forget_prefix(self) -> None:
         """Drop the cached prompt prefix. Needed after weight updates that autograd's version

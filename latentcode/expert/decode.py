@@ -233,8 +233,8 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
                  top_p: float = 1.0, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
                  prefix_len: int = 0, finished: Callable[[int, list[int]], bool] | None = None,
                  generator: torch.Generator | None = None, keep_eos: bool = False,
-                 admit_every: int | None = None, lookahead: int = 0, step_tokens: int = 48
-                 ) -> tuple[list[list[int]], list[bool]]:
+                 admit_every: int | None = None, lookahead: int = 0, step_tokens: int = 48,
+                 on_done: Callable[[int], None] | None = None) -> tuple[list[list[int]], list[bool]]:
     """New tokens for every prompt, decoding at most ``batch_size`` rows at a time: when rows
     finish, waiting prompts take their places (continuous batching), so the batch stays full
     until the queue is empty. Returns, per prompt in order, its tokens and whether it ended
@@ -251,7 +251,9 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
     drafted tokens per row (prompt lookup: what followed the row's last tokens earlier in its
     prompt or reply), keeping the ones the model itself would have produced, so a step can
     emit several tokens. It drafts only while rows x (1 + drafts) <= ``step_tokens``: a small
-    batch costs about the same per step whatever its width, a large one does not."""
+    batch costs about the same per step whatever its width, a large one does not.
+
+    ``on_done(i)`` is called as prompt ``i``'s row stops (progress bars)."""
     device = model.device
     n = len(prompts)
     out: list[list[int]] = [[] for _ in range(n)]
@@ -281,6 +283,8 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
             else:
                 going.append(i)
                 continue
+            if on_done is not None:
+                on_done(row)
         return going
 
     while queue or batch is not None:

@@ -15,6 +15,8 @@ import dataclasses
 import functools
 import re
 
+from latentcode.expert.pyparse import parse_program
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(```|\Z)", re.S)
 _CODE_LANGS = {"", "python", "py", "python3"}
 _EOF_MESSAGES = ("unexpected EOF", "was never closed", "expected an indented block",
@@ -64,7 +66,7 @@ def _checked(code: str, finished: bool) -> Extraction:
 
 def _ends_incomplete(code: str) -> bool:
     try:
-        ast.parse(code)
+        parse_program(code)
     except SyntaxError as e:
         return any(m in str(e.msg) for m in _EOF_MESSAGES) or (e.lineno or 0) >= code.count("\n") + 1
     except (ValueError, RecursionError, MemoryError):
@@ -75,7 +77,7 @@ def _ends_incomplete(code: str) -> bool:
 def _looks_like_code(text: str) -> bool:
     """Bare code: parses as Python and is more than one bare name or sentence-like line."""
     try:
-        tree = ast.parse(text)
+        tree = parse_program(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     if not tree.body:

@@ -32,6 +32,7 @@ import re
 from tasks.base import Task
 from tasks.check import final_answer, grade, is_correct, number_spans, numbers_in
 from tasks.generators import regenerate
+from latentcode.expert.pyparse import parse_program
 
 MAX_VALUES = 12  # values moved one at a time per program (all of them also move together)
 
@@ -78,7 +79,7 @@ def substitute(code: str, mapping: dict) -> str | None:
     strings (of 3+ characters) inside longer string literals. None if nothing changed or
     the code does not parse."""
     try:
-        tree = ast.parse(code)
+        tree = parse_program(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     numbers = {float(k): v for k, v in mapping.items() if _is_num(k)}

@@ -26,6 +26,7 @@ import statistics
 import zlib
 
 from latentcode.expert.extract import ast_node_count, literal_chars
+from latentcode.expert.pyparse import parse_program
 from tasks.generators import FAMILIES, generate
 
 _ZLIB_EMPTY = len(zlib.compress(b"", 9))
@@ -36,7 +37,7 @@ def strip_program(code: str) -> str:
     """The program without comments, docstrings and blank lines (formatting normalised by
     ``ast.unparse``); for code Python rejects, without comment-only and blank lines."""
     try:
-        tree = ast.parse(code)
+        tree = parse_program(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "\n".join(line for line in code.splitlines()
                          if line.strip() and not line.lstrip().startswith("#"))

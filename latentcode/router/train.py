@@ -15,7 +15,6 @@ read, never recomputed: the paths ran once, in the label runs.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import field
 from pathlib import Path
@@ -162,7 +161,7 @@ def train_router(setup: RouterSetup) -> Path:
     model, mlps = prepare_model(model, config)
     run = Run.create(config.runs_dir, config.run_name or f"router-{config.form}-{config.objective}",
                      {"kind": "router", **to_dict(setup), "train_questions": len(train),
-                      "heldout_questions": len(heldout), "argv": sys.argv})
+                      "heldout_questions": len(heldout)})
     t0 = time.perf_counter()
     states = read_states(model, tok, train, config)
     held_states = read_states(model, tok, heldout, config) if heldout else None

@@ -41,12 +41,15 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from latentcode.config import parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
 from latentcode.runs import Run
+from latentcode.training.quiet import trl_deprecations
+from latentcode.training.summary import training_summary
 from latentcode.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
@@ -106,6 +109,7 @@ class EMConfig:
 class EMSetup:
     """Everything an EM run reads, one section per part (``latentcode.config``). LoRA is on by
     default (``--lora false`` trains every weight)."""
+    KIND: ClassVar[str] = "em"  # what config.json records; resume refuses other kinds
     em: EMConfig = field(default_factory=EMConfig)
     model: ModelArgs = field(default_factory=lambda: ModelArgs(use_peft=True))
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -142,6 +146,7 @@ def _bits(sample) -> float:
     return float(sample.lengths.get("zlib_bits", 0))
 
 
+@trl_deprecations()
 def train_em(setup: EMSetup) -> Path:
     """Run EM; returns the run folder."""
     from transformers import set_seed  # here, not at the top: start-up cost
@@ -298,7 +303,7 @@ def parse_setup(argv: list[str] | None = None) -> EMSetup:
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(train_em(parse_setup(argv)))
+    print(training_summary(train_em(parse_setup(argv)), "em"))
     return 0
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -31,6 +32,8 @@ from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
 from latentcode.runs import Run
+from latentcode.training.quiet import trl_deprecations
+from latentcode.training.summary import training_summary
 from latentcode.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
 from latentcode.training.es_algorithm import es_step, make_optimizer, mix
 from latentcode.training.heldout import RunLog, evaluate_heldout
@@ -75,7 +78,9 @@ class ESConfig:
                 raise ValueError(f"{name} ({value}) must be > 0")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', not {self.optimizer!r}")
-        for name in ("max_steps", "eval_every", "save_every"):
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps ({self.max_steps}) must be at least 1")
+        for name in ("eval_every", "save_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be >= 0")
 
@@ -84,6 +89,7 @@ class ESConfig:
 class ESSetup:
     """Everything an ES run reads, one section per part (``latentcode.config``). Every weight is
     perturbed by default (``--lora true``: the LoRA adapters only)."""
+    KIND: ClassVar[str] = "es"  # what config.json records; resume refuses other kinds
     es: ESConfig = field(default_factory=ESConfig)
     model: ModelArgs = field(default_factory=ModelArgs)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -231,6 +237,7 @@ def _fitness(expert, rewards, tasks: list, step: int, autocast) -> Callable[[], 
     return fitness_fn
 
 
+@trl_deprecations()
 def train_es(setup: ESSetup) -> Path:
     """Train with evolution strategies; returns the run folder (on every rank)."""
     from tqdm.auto import tqdm  # here, not at the top: start-up cost
@@ -301,7 +308,7 @@ def parse_setup(argv: list[str] | None = None) -> ESSetup:
 def main(argv: list[str] | None = None) -> int:
     path = train_es(parse_setup(argv))
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"run folder: {path}")
+        print(training_summary(path, "es"))
     return 0
 
 

@@ -23,10 +23,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
-from transformers import TrainerCallback, TrainerControl
+from transformers import ProgressCallback, TrainerCallback, TrainerControl
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 from trl.models import unwrap_model_for_generation
@@ -35,10 +36,12 @@ from latentcode.config import parse, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, float32_logits, trained_weights_dtype
-from latentcode.runs import Run
-from latentcode.checkpoints import WarmStart
+from latentcode.runs import Run, command_line
+from latentcode.training.summary import training_summary
+from latentcode.checkpoints import WarmStart, check_resumable
 from latentcode.training.em import e_step
 from latentcode.training.heldout import RunLog, evaluate_heldout
+from latentcode.training.quiet import trl_deprecations
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
 from sandbox.config import SandboxConfig
 from tasks.config import SplitConfig, TaskConfig, load_split
@@ -57,6 +60,11 @@ class CodeGRPOConfig(GRPOConfig):
     """GRPOConfig plus the fence stop, the held-out evaluation and the run folder; the model,
     tasks, prompt, rewards and sandbox are their own sections of ``GRPOSetup``. The device is
     the trainer's (cuda when available; ``use_cpu`` forces the CPU)."""
+
+    # what GRPOConfig's __post_init__ derives from other fields (or this project sets): a resumed
+    # run re-derives them (latentcode.config)
+    derived_fields: ClassVar[tuple[str, ...]] = ("generation_batch_size", "steps_per_generation",
+                                                 "output_dir", "logging_dir")
 
     stop_at_fence: bool = field(default=True, metadata={"help": "a completion ends when its code block closes: sampled with the project's decoder (the shared prompt start prefilled once), or with --use-vllm by vLLM with the closing fence as a stop string (False: TRL's model.generate, which runs every completion to max_completion_length)"})
     eval_every: int = field(default=10, metadata={"help": "held-out evaluation every N steps (0: only at start and end)"})
@@ -84,6 +92,9 @@ class CodeGRPOConfig(GRPOConfig):
     bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast (default: on GPUs with bf16 and on CPUs that multiply bf16 natively); trained weights stay float32 unless --dtype says otherwise, LoRA's frozen base weights are stored in bf16"})
 
     def __post_init__(self):
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps ({self.max_steps}) must be at least 1 (or -1: train num_train_epochs "
+                             "over the training split)")
         if self.questions_per_step is not None:
             total = self.questions_per_step * (self.num_generations or 1)
             if self.questions_per_step < 1 or total % self.per_device_train_batch_size:
@@ -146,6 +157,7 @@ class CodeGRPOConfig(GRPOConfig):
 class GRPOSetup:
     """Everything a GRPO run reads, one section per part (``latentcode.config``). LoRA is on by
     default here (``--lora false`` trains every weight)."""
+    KIND: ClassVar[str] = "grpo"  # what config.json records; resume refuses other kinds
     grpo: CodeGRPOConfig = field(default_factory=CodeGRPOConfig)
     model: ModelArgs = field(default_factory=lambda: ModelArgs(use_peft=True))
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -212,6 +224,34 @@ class MetricsLog(TrainerCallback):
         row["loss"] = logs.get("loss")
         row["wall_s"] = self.offset + time.perf_counter() - self.t0
         self.log.append("metrics.jsonl", [row])
+
+
+class StepLine(ProgressCallback):
+    """transformers' progress bar, writing one short line per logged step (step, reward, the
+    reward functions' means, completion length, loss, seconds) and per held-out evaluation
+    instead of the whole log dict (30-odd keys)."""
+
+    def __init__(self):
+        super().__init__()
+        self.t0 = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or self.training_bar is None or not logs:
+            return
+        if "reward" in logs:
+            parts = [f"step {state.global_step}/{state.max_steps}", f"reward {logs['reward']:+.3f}"]
+            parts += [f"{k.split('/')[1]} {v:+.3f}" for k, v in logs.items()
+                      if k.startswith("rewards/") and k.endswith("/mean") and isinstance(v, float)]
+            if isinstance(logs.get("completions/mean_length"), float):
+                parts.append(f"{logs['completions/mean_length']:.0f} tokens")
+            if isinstance(logs.get("loss"), float):
+                parts.append(f"loss {logs['loss']:+.4f}")
+            now = time.perf_counter()
+            parts.append(f"{now - self.t0:.0f} s")
+            self.t0 = now
+            self.training_bar.write(" | ".join(parts))
+        elif "heldout/accuracy" in logs:
+            self.training_bar.write(f"step {state.global_step}: held-out accuracy {logs['heldout/accuracy']:.1%}")
 
 
 class CodeGRPOTrainer(GRPOTrainer):
@@ -307,15 +347,21 @@ def _training_samples(log: RunLog):
     return on_outcomes
 
 
+# settings a resumed run may be given anew: how long it trains, how often it logs, evaluates and saves
+_RESUMABLE = {"max_steps", "num_train_epochs", "eval_every", "save_steps", "logging_steps", "report_to",
+              "runs_dir", "run_name", "resume"}
+
+
 def _open_run(setup: GRPOSetup):
     """(run, checkpoint to resume from or None). Resuming drops log rows after the checkpoint."""
     config = setup.grpo
     if config.resume is None:
         run = Run.create(config.runs_dir, config.run_name or f"grpo-{setup.task.suite}", {})
         config.output_dir = str(run.path / "checkpoints")
-        run.write_json("config.json", {"kind": "grpo", **to_dict(setup)})
+        run.write_json("config.json", {"kind": "grpo", **to_dict(setup), "argv": command_line()})
         return run, None
     run = Run.open(config.resume)
+    check_resumable(run.config, setup, "grpo", config.resume, _RESUMABLE | set(CodeGRPOConfig.derived_fields))
     config.output_dir = str(run.path / "checkpoints")
     last = get_last_checkpoint(config.output_dir) if (run.path / "checkpoints").is_dir() else None
     if last is None:
@@ -335,6 +381,7 @@ def build_dataset(tasks, expert):
                               for t, row in zip(tasks, tasks_to_rows(tasks))])
 
 
+@trl_deprecations()
 def train_grpo(setup: GRPOSetup) -> Path:
     """Train, logging into a run folder (a new one, or ``setup.grpo.resume``); returns its path."""
     trainer, run_path, checkpoint = build_trainer(setup)
@@ -342,6 +389,7 @@ def train_grpo(setup: GRPOSetup) -> Path:
     return run_path
 
 
+@trl_deprecations()
 def build_trainer(setup: GRPOSetup):
     """(trainer, run folder, checkpoint to resume from or None), ready for ``trainer.train``.
     ``trainer.remove_callback(HeldoutEval)`` leaves out the held-out evaluations."""
@@ -374,6 +422,8 @@ def build_trainer(setup: GRPOSetup):
                               peft_config=setup.model.peft_config(), expert=expert,
                               callbacks=[heldout_eval, metrics_log])
     heldout_eval.handler = trainer.callback_handler
+    if trainer.pop_callback(ProgressCallback) is not None:  # shown unless --disable-tqdm
+        trainer.add_callback(StepLine())
     if start is not None and checkpoint is None:  # a resumed run's own checkpoint has the adapters
         start.into_adapters(trainer.model)
     if config.curriculum_samples:  # filtered with the starting model, adapters and all
@@ -392,7 +442,7 @@ def parse_setup(argv: list[str] | None = None) -> GRPOSetup:
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(train_grpo(parse_setup(argv)))
+    print(training_summary(train_grpo(parse_setup(argv)), "grpo"))
     return 0
 
 
