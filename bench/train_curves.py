@@ -2,11 +2,12 @@
 and held-out accuracy against completions, one line per run (ES and GRPO side by side).
 
     python bench/train_curves.py runs/*-grpo-liststats runs/*-es-liststats \\
-        --out docs/img/reward_vs_completions.svg --json bench/results/train_curves.json
+        --out docs/img/reward_vs_completions --json bench/results/train_curves.json
+    python bench/train_curves.py --from-json bench/results/train_curves.json   # redraw
 
 Completions generated is the common currency: GRPO spends them on groups per question, ES on
-population members per task batch. Writes a self-contained SVG (no plotting library needed)
-and prints a table of first/last held-out evaluations per run.
+population members per task batch. Draws OUT.png and OUT.svg (matplotlib) and prints a table
+of first/last held-out evaluations per run.
 """
 from __future__ import annotations
 
@@ -15,9 +16,6 @@ import json
 from pathlib import Path
 
 from latentcode.runs import read_jsonl, run_kind
-
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-
 
 def load(run: Path) -> dict:
     config = json.loads((run / "config.json").read_text())
@@ -76,59 +74,59 @@ def smooth(ys: list[float], k: int) -> list[float]:
     return out
 
 
-def svg_panel(series: list[tuple[str, list[float], list[float]]], title: str, ylabel: str,
-              x0: int, width: int = 420, height: int = 280) -> str:
-    xs = [x for _, sx, _ in series for x in sx] or [0, 1]
-    ys = [y for _, _, sy in series for y in sy] or [0, 1]
-    lo_x, hi_x = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    lo_y, hi_y = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    pad = 0.05 * (hi_y - lo_y)
-    lo_y, hi_y = lo_y - pad, hi_y + pad
-    left, top, w, h = x0 + 55, 30, width - 75, height - 75
+def figure(runs: list[dict], label: dict[str, str], smooth_k: int):
+    """Two panels against completions generated: the training reward (moving average), and
+    held-out accuracy with each evaluation marked (SVG group ``evaluations-<i>``); the legend
+    below both, outside the data."""
+    import matplotlib  # here, not at the top: only the figure needs it
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, smaller
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    for i, r in enumerate(runs):
+        name = label[r["run"]]
+        steps = [m for m in r["metrics"] if m.get("reward_mean") is not None]
+        line, = left.plot([m["completions"] for m in steps], smooth([m["reward_mean"] for m in steps], smooth_k),
+                          label=name, linewidth=1.6)
+        evals = [e for e in r["evals"] if e.get("completions") is not None]
+        right.plot([e["completions"] for e in evals], [100 * e["accuracy"] for e in evals], marker="o",
+                   markersize=5, color=line.get_color(), linewidth=1.6, gid=f"evaluations-{i}")
+    left.set(title=f"training reward (moving average of {smooth_k} steps)", xlabel="completions generated",
+             ylabel="mean reward")
+    right.set(title="held-out accuracy (greedy; dots: evaluations)", xlabel="completions generated",
+              ylabel="accuracy (%)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=min(3, len(runs)), frameon=False)
+    return fig
 
-    def px(x):
-        return left + (x - lo_x) / (hi_x - lo_x) * w
 
-    def py(y):
-        return top + h - (y - lo_y) / (hi_y - lo_y) * h
-
-    parts = [f'<text x="{left + w / 2}" y="18" text-anchor="middle" font-size="13">{title}</text>',
-             f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#888"/>']
-    for i in range(5):
-        yv = lo_y + (hi_y - lo_y) * i / 4
-        xv = lo_x + (hi_x - lo_x) * i / 4
-        parts.append(f'<text x="{left - 5}" y="{py(yv) + 4:.1f}" text-anchor="end" font-size="10">{yv:.2f}</text>')
-        parts.append(f'<text x="{px(xv):.1f}" y="{top + h + 14}" text-anchor="middle" font-size="10">{xv:.0f}</text>')
-    parts.append(f'<text x="{left + w / 2}" y="{top + h + 30}" text-anchor="middle" font-size="11">'
-                 'completions generated</text>')
-    parts.append(f'<text x="{x0 + 12}" y="{top + h / 2}" font-size="11" text-anchor="middle" '
-                 f'transform="rotate(-90 {x0 + 12} {top + h / 2})">{ylabel}</text>')
-    for i, (name, sx, sy) in enumerate(series):
-        color = COLORS[i % len(COLORS)]
-        pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(sx, sy))
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{pts}"/>')
-        parts.append(f'<text x="{left + 6}" y="{top + 14 + 13 * i}" font-size="10" fill="{color}">{name}</text>')
-    return "\n".join(parts)
+def plot(runs: list[dict], label: dict[str, str], smooth_k: int, out: Path) -> list[Path]:
+    """``figure`` written as OUT.png and OUT.svg."""
+    import matplotlib.pyplot as plt
+    fig = figure(runs, label, smooth_k)
+    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--out", type=Path, default=Path("docs/img/reward_vs_completions.svg"))
+    ap.add_argument("runs", nargs="*", type=Path, help="run folders (GRPO, ES, EM)")
+    ap.add_argument("--from-json", type=Path, help="redraw from a JSON this script wrote instead of run folders")
+    ap.add_argument("--out", type=Path, default=Path("docs/img/reward_vs_completions"),
+                    help="figure path; written as .png and .svg")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--smooth", type=int, default=5, help="moving average over N logged steps")
     args = ap.parse_args(argv)
-    runs = [load(r) for r in args.runs]
+    if bool(args.runs) == bool(args.from_json):
+        ap.error("give run folders or --from-json FILE (one of them)")
+    runs = json.loads(args.from_json.read_text()) if args.from_json else [load(r) for r in args.runs]
     label = {r["run"]: f'{r["kind"]}: {r["run"].split("-", 2)[-1]}' for r in runs}
-    reward = [(label[r["run"]], [m["completions"] for m in r["metrics"]],
-               smooth([m["reward_mean"] for m in r["metrics"]], args.smooth)) for r in runs]
-    acc = [(label[r["run"]], [e["completions"] for e in r["evals"] if e["completions"] is not None],
-            [e["accuracy"] for e in r["evals"] if e["completions"] is not None]) for r in runs]
-    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="860" height="280" font-family="sans-serif">\n'
-           + svg_panel(reward, f"training reward (moving average of {args.smooth})", "mean reward", 0)
-           + "\n" + svg_panel(acc, "held-out accuracy (greedy)", "accuracy", 430) + "\n</svg>\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(svg)
+    written = plot(runs, label, args.smooth, args.out)
     print("| run | completions | held-out accuracy | per family | ran ok | mean AST nodes "
           "(all / correct) | hard-coded, held-out | hard-coded, training samples |")
     print("|---|---:|---|---|---|---|---|---|")
@@ -148,7 +146,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(runs, indent=1, default=str))
-    print(f"wrote {args.out}")
+    print("wrote " + ", ".join(map(str, written)))
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training figures in docs/results.md: SmolLM2-135M, generated tasks, held-out families.
 # One job at a time (two torch jobs on 2 cores slow each other far more than 2x).
-# Then: python bench/train_curves.py $RUNS/* --out docs/img/reward_vs_completions.svg \
+# Then: python bench/train_curves.py $RUNS/* --out docs/img/reward_vs_completions \
 #           --json bench/results/train_curves.json
 set -euo pipefail
 RUNS=${RUNS:-runs/train-figures}

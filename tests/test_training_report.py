@@ -99,3 +99,28 @@ def test_grpo_hours_leave_out_evaluations_and_a_warm_start_counts_its_source(rep
     (tmp_path / em.name / "metrics.jsonl").unlink()
     with pytest.raises(SystemExit, match="started from is not here"):
         report.load(run)
+
+
+def test_train_curves_mark_evaluations_and_keep_the_legend_off_the_data(tmp_path):
+    """bench/train_curves.py (matplotlib): PNG and SVG from run folders or from its own JSON;
+    one dot per evaluation; the legend sits below both panels."""
+    spec = importlib.util.spec_from_file_location("train_curves", SCRIPT.parent / "train_curves.py")
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    run = em_run(tmp_path)
+    record = tmp_path / "curves.json"
+    assert curves.main([str(run), "--out", str(tmp_path / "a"), "--json", str(record)]) == 0
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (tmp_path / "a.svg").read_text()
+    assert "em: d2-lambda0-seed0" in svg and "held-out accuracy" in svg
+    # redrawn from the JSON alone: the same figure
+    assert curves.main(["--from-json", str(record), "--out", str(tmp_path / "b")]) == 0
+    b = (tmp_path / "b.svg").read_text()
+    dots = b[b.index('<g id="evaluations-0">'):]
+    assert dots[:dots.index("</g>")].count("<use ") == 2  # two evaluations, two dots
+    runs = json.loads(record.read_text())
+    fig = curves.figure(runs, {runs[0]["run"]: "x"}, 5)
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    for ax in fig.axes:  # below both panels, clear of their data
+        assert not legend.overlaps(ax.get_window_extent()) and legend.y1 <= ax.get_window_extent().y0
