@@ -154,6 +154,32 @@ class Run:
         self.write_jsonl("samples.jsonl", [s for s in self.samples() if s["task_id"] in keep])
 
 
+def find_runs(root: str | Path, kind: str | None = None) -> list[Run]:
+    """The run folders under ``root`` (its children and grandchildren: runs/<run>,
+    runs/router/<run>), oldest first by their timestamped names; ``kind``: only bench, grpo,
+    es, em or router runs. A folder whose config.json is damaged is left out."""
+    root = Path(root)
+    found = []
+    for config in sorted(root.glob("*/config.json")) + sorted(root.glob("*/*/config.json")):
+        run = Run(config.parent)
+        try:
+            if kind is None or run.kind == kind:
+                found.append(run)
+        except ValueError:
+            continue
+    return sorted(found, key=lambda r: r.path.name)
+
+
+def latest_run(root: str | Path, kind: str | None = None) -> Run:
+    """The newest run under ``root`` (of ``kind``); a clear FileNotFoundError when there is none."""
+    runs = find_runs(root, kind)
+    if not runs:
+        what = f"{kind} run" if kind else "run folder"
+        raise FileNotFoundError(f"no {what} under {root}: make one first (`latentcode bench --suite liststats "
+                                f"--n 20`, `latentcode train ...`) or point at a folder of your own")
+    return runs[-1]
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """Every complete line of a JSON-lines log; a line cut by a kill mid-write is dropped
     (and only that). A missing file is an empty log."""

@@ -153,6 +153,12 @@ def _card(s: dict, highlight, fmt) -> str:
 
 
 def write_html(run: Run, selected: list[dict], path: str, total: int | None = None, filters: str = "") -> None:
+    """``page_html`` written to ``path``."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page_html(run, selected, total, filters))
+
+
+def page_html(run: Run, selected: list[dict], total: int | None = None, filters: str = "") -> str:
     """One self-contained page: a summary header (kind, model, suite, the filter, right and
     wrong, statuses, the command), then a card per sample: RIGHT or WRONG in words, the
     answer beside the target, the program with line numbers, its output and error. Buttons
@@ -174,5 +180,4 @@ def write_html(run: Run, selected: list[dict], path: str, total: int | None = No
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
             f"<style>{_PAGE_CSS}</style></head><body><header><h1>{esc(title)}</h1>"
             f"<table class=summary>{head}</table></header>show: {radios}<main>{cards}</main></body></html>")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
+    return page
