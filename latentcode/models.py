@@ -11,6 +11,7 @@ Tokenizers are set up for batched generation: left padding, a pad token.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 import importlib.util
@@ -200,16 +201,17 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None,
     8-bit weights, through ``trl.get_quantization_config``) apply to hub ids and folders."""
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    if name_or_path in ("tiny", "smollm2-135m"):
-        if quantization is not None or revision != "main":
-            raise ValueError(f"{name_or_path} is built here: quantization and model_revision apply "
-                             "to hub ids and folders only")
-        model, tok = build_tiny_model() if name_or_path == "tiny" else _load_smollm2()
-        if attn_implementation is not None:
-            model.set_attn_implementation(attn_implementation)
-    else:
-        model, tok = _load_auto(name_or_path, revision=revision, attn_implementation=attn_implementation,
-                                quantization=quantization)
+    with _no_loading_bar():
+        if name_or_path in ("tiny", "smollm2-135m"):
+            if quantization is not None or revision != "main":
+                raise ValueError(f"{name_or_path} is built here: quantization and model_revision apply "
+                                 "to hub ids and folders only")
+            model, tok = build_tiny_model() if name_or_path == "tiny" else _load_smollm2()
+            if attn_implementation is not None:
+                model.set_attn_implementation(attn_implementation)
+        else:
+            model, tok = _load_auto(name_or_path, revision=revision, attn_implementation=attn_implementation,
+                                    quantization=quantization)
     _prepare_tokenizer(tok)
     if dev.type == "cpu" and attn_implementation is None:
         model.set_attn_implementation(ATTENTION)  # sdpa's CPU kernel is slow for decode steps
@@ -219,6 +221,20 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None,
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id
     return model, tok
+
+
+@contextlib.contextmanager
+def _no_loading_bar():
+    """transformers draws a "Loading weights" bar for every load, even of a cached 270-tensor
+    model that takes a second; a command's own progress is what its user watches."""
+    from transformers.utils import logging as hf_logging  # here, not at the top: start-up cost
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _prepare_tokenizer(tok) -> None:
@@ -330,7 +346,8 @@ def build_tiny_tokenizer(vocab_size: int = 384):
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)  # its bar writes blank lines to stdout
     tk.train_from_iterator(_TINY_CORPUS * 4, trainer=trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|im_start|>",
                                   eos_token="<|im_end|>", pad_token="<|endoftext|>",

@@ -163,10 +163,11 @@ def find_runs(root: str | Path, kind: str | None = None) -> list[Run]:
     for config in sorted(root.glob("*/config.json")) + sorted(root.glob("*/*/config.json")):
         run = Run(config.parent)
         try:
-            if kind is None or run.kind == kind:
-                found.append(run)
+            found_kind = run.kind
         except ValueError:
             continue
+        if kind is None or found_kind == kind:
+            found.append(run)
     return sorted(found, key=lambda r: r.path.name)
 
 

@@ -207,3 +207,24 @@ def test_runs_created_at_once_do_not_collide(tmp_path):
     assert len(set(paths)) == 16
     makers = sorted(json.loads((Path(p) / "config.json").read_text())["maker"] for p in paths)
     assert makers == sorted(list(range(8)) * 2)
+
+
+@pytest.mark.parametrize("command", [["bench"], ["train", "grpo"], ["train", "es"], ["train", "em"],
+                                     ["train", "router"], ["inspect"], ["demo"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0 and "--" in capsys.readouterr().out
+
+
+def test_finding_runs_by_kind_and_saying_when_there_is_none(tmp_path, bench_run):
+    from latentcode.runs import find_runs, latest_run
+    with pytest.raises(FileNotFoundError, match="no bench run under .*latentcode bench --suite liststats"):
+        latest_run(tmp_path, kind="bench")
+    (tmp_path / "nested").mkdir()
+    older = Run.create(tmp_path / "nested", "a", {"kind": "bench"})
+    Run.create(tmp_path, "b", {"kind": "grpo"})
+    (tmp_path / "20991231-000000-broken").mkdir()
+    (tmp_path / "20991231-000000-broken" / "config.json").write_text("{cut")
+    assert [r.path for r in find_runs(tmp_path, "bench")] == [older.path]  # the damaged folder is left out
+    assert latest_run(tmp_path).kind == "grpo"

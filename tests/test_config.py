@@ -112,7 +112,7 @@ def test_bench_refuses_lora():
 # every documented command line parses -----------------------------------------------------
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMAND = re.compile(r"(?:(?:python -m )?latentcode (bench|train grpo|train es|train em)|"
+COMMAND = re.compile(r"(?:(?:python -m )?latentcode (bench|train grpo|train es|train em|train router)|"
                      r"-m latentcode\.training\.(grpo|es|em))(?=\s|$)(.*)")
 
 
@@ -134,21 +134,23 @@ def documented_commands() -> list[tuple[str, str, str]]:
                     continue
                 kind = m.group(1) or f"train {m.group(2)}"
                 flags = m.group(3).strip()
-                if flags and not flags.startswith("--"):
-                    continue  # prose that names the command
+                if (flags and not flags.startswith("--")) or (kind == "train router" and not flags):
+                    continue  # prose that names the command (a router needs --labels)
                 out.append((where, kind, flags))
     return out
 
 
 def test_the_docs_show_commands():
     kinds = {k for _, k, _ in documented_commands()}
-    assert kinds == {"bench", "train grpo", "train es", "train em"}
+    assert kinds == {"bench", "train grpo", "train es", "train em", "train router"}
 
 
 @pytest.mark.parametrize("where, kind, flags", documented_commands(), ids=lambda x: str(x)[:60])
 def test_documented_command_parses(where, kind, flags):
     argv = [a for a in shlex.split(flags) if not a.startswith("&")]
-    setup_cls = {"bench": BenchSetup, "train grpo": GRPOSetup, "train es": ESSetup, "train em": EMSetup}[kind]
+    from latentcode.router.train import RouterSetup
+    setup_cls = {"bench": BenchSetup, "train grpo": GRPOSetup, "train es": ESSetup, "train em": EMSetup,
+                 "train router": RouterSetup}[kind]
     argv = [str(ROOT / a) if a.startswith("configs/") else a for a in argv]
     parse(setup_cls, argv + (["--use-cpu"] if setup_cls is GRPOSetup else []))
 

@@ -44,7 +44,7 @@ class RouterConfig:
     steps: int = setting(300, "Adam steps per gate")
     batch_questions: int = setting(64, "training questions per step (0: all of them every step)")
     learning_rate: float = setting(0.01, "Adam learning rate")
-    weight_decays: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1], metadata={"help": "L2 penalties on the gate's weights to choose from: each is fitted on 80% of the training questions and the one with the best expected utility on the other 20% is refitted on all"})
+    weight_decays: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1], metadata={"help": "L2 penalties on the gate's weights to choose from: each is fitted on four fifths of the training questions and the one with the best expected utility on the other fifth is refitted on all"})
     seed: int = setting(0, "seed of the upcycled routers and of the policy-gradient sampling")
     batch_size: int = setting(16, "prompts per forward pass when reading the questions")
     device: str | None = setting(None, "cpu, cuda (default: cuda if available)")
