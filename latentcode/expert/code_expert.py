@@ -10,12 +10,11 @@ model for a text answer, so the two paths are compared on the same questions.
 """
 from __future__ import annotations
 
-import sandbox
 from latentcode.expert.base import Expert, ExpertConfig  # noqa: F401 (re-exported)
 from latentcode.expert.grading import grade_code
 from latentcode.expert.prompts import PromptConfig, code_messages
 from latentcode.expert.samples import Generation, Sample, direct_answer  # noqa: F401 (re-exported)
-from sandbox.config import SandboxConfig
+from sandbox.config import SandboxConfig, make_pool
 
 
 def _has_closed_block(text: str) -> bool:
@@ -27,7 +26,7 @@ class CodeExpert(Expert):
                  prompt: PromptConfig | None = None, sandbox_config: SandboxConfig | None = None):
         super().__init__(model, tokenizer, config, prompt=prompt)
         self.sandbox = sandbox_config or SandboxConfig()
-        self.pool = sandbox.Pool()  # its own servers, started on first use
+        self.pool = make_pool(self.sandbox)  # its own servers (or Ray actors), started on first use
 
     def messages(self, task) -> list[dict]:
         return code_messages(task, self.prompt_config)

@@ -46,7 +46,7 @@ from latentcode.expert.samples import Generation
 from latentcode.expert.grading import grade_code
 from latentcode.expert.hardcode import answer_is_input
 from latentcode.expert.mdl import MEASURES, model_bits, program_length, reference_length
-from sandbox.config import SandboxConfig
+from sandbox.config import SandboxConfig, make_pool
 from tasks.base import Task
 from tasks.check import list_credit
 
@@ -188,7 +188,7 @@ class CodeRewards:
         self._memo: OrderedDict = OrderedDict()
         self._logged: OrderedDict = OrderedDict()
         self._memo_size = memo_size
-        self.pool = sandbox.Pool()  # its own servers (started on first use), not the process's
+        self.pool = make_pool(sandbox_config)  # its own servers (started on first use), not the process's
         self._unit: float | None = None  # the length measure's reference length, on first use
 
     # the core -----------------------------------------------------------------------------
