@@ -117,13 +117,9 @@ class Run:
         self.append_jsonl("samples.jsonl", samples)
 
     def append_jsonl(self, name: str, rows: dict | list[dict]) -> None:
-        """Append rows to a JSON-lines log, flushed to disk."""
+        """Append rows to a JSON-lines log, flushed to disk (``append_lines``)."""
         WRITTEN.setdefault(self.path, False)
-        with open(self.path / name, "a") as f:
-            for row in [rows] if isinstance(rows, dict) else rows:
-                f.write(json.dumps(row, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_lines(self.path / name, [rows] if isinstance(rows, dict) else rows)
 
     def write_jsonl(self, name: str, rows: list[dict]) -> None:
         """Replace a JSON-lines file as a whole (written beside it, then renamed)."""
@@ -179,6 +175,23 @@ def latest_run(root: str | Path, kind: str | None = None) -> Run:
         raise FileNotFoundError(f"no {what} under {root}: make one first (`latentcode bench --suite liststats "
                                 f"--n 20`, `latentcode train ...`) or point at a folder of your own")
     return runs[-1]
+
+
+def append_lines(path: str | Path, rows: list[dict]) -> None:
+    """Append rows to a JSON-lines file in one write under an exclusive lock, then fsync: the
+    processes of a distributed run (each logging its own completions) never interleave lines."""
+    import fcntl
+    if not rows:
+        return
+    data = "".join(json.dumps(r, default=str) + "\n" for r in rows).encode()
+    with open(path, "ab") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

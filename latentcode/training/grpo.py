@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,12 +185,13 @@ class HeldoutEval(TrainerCallback):
         self.handler = None  # the trainer's callback_handler, set once the trainer exists
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if state.global_step == 0:  # a resumed run evaluated its checkpoint's step before saving it
+        if state.global_step == 0 and state.is_world_process_zero:  # a resumed run evaluated its checkpoint's step
             self.evaluate(args, state, control, model)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         every = self.config.eval_every
-        if (every and state.global_step % every == 0) or state.global_step >= state.max_steps:
+        due = (every and state.global_step % every == 0) or state.global_step >= state.max_steps
+        if due and state.is_world_process_zero:  # the other ranks wait at the next step's all-reduce
             self.evaluate(args, state, control, model)
 
     def evaluate(self, args, state, control, model):
@@ -216,7 +218,7 @@ class MetricsLog(TrainerCallback):
         self.t0 = time.perf_counter()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "reward" not in logs:  # train summary, held-out scalars
+        if not logs or "reward" not in logs or not state.is_world_process_zero:  # summary, held-out scalars
             return
         row = {"step": state.global_step, "completions": self.first + state.global_step * self.per_step,
                "reward_mean": logs["reward"]}
@@ -353,6 +355,30 @@ _RESUMABLE = {"max_steps", "num_train_epochs", "eval_every", "save_steps", "logg
 
 
 def _open_run(setup: GRPOSetup):
+    """(run, checkpoint to resume from or None), on every process of a distributed run
+    (``accelerate launch``): the main process makes or checks the folder and tells the others
+    its path, or its error, so a refusal stops every rank instead of leaving them waiting."""
+    _ = setup.grpo.device  # sets up the process group as the trainer will (use_cpu: gloo)
+    state = setup.grpo.distributed_state
+    if state.num_processes == 1:
+        return _open_run_here(setup)
+    found: list = [None, None, None]
+    if state.is_main_process:
+        try:
+            run, last = _open_run_here(setup)
+            found = [str(run.path), last, None]
+        except (ValueError, OSError) as e:
+            found = [None, None, f"{type(e).__name__}: {e}"]
+    import torch.distributed as dist  # here, not at the top: start-up cost
+    dist.broadcast_object_list(found, src=0)
+    path, last, error = found
+    if error is not None:
+        raise ValueError(error.split(": ", 1)[1]) if error.startswith("ValueError") else OSError(error)
+    setup.grpo.output_dir = str(Path(path) / "checkpoints")
+    return Run(Path(path)), last
+
+
+def _open_run_here(setup: GRPOSetup):
     """(run, checkpoint to resume from or None). Resuming drops log rows after the checkpoint."""
     config = setup.grpo
     if config.resume is None:
@@ -426,6 +452,9 @@ def build_trainer(setup: GRPOSetup):
         trainer.add_callback(StepLine())
     if start is not None and checkpoint is None:  # a resumed run's own checkpoint has the adapters
         start.into_adapters(trainer.model)
+    if config.curriculum_samples and trainer.accelerator.num_processes > 1:
+        raise ValueError("curriculum_samples runs on one process; filter once with one process "
+                         "(its curriculum.jsonl is reused on resume), or set it to 0")
     if config.curriculum_samples:  # filtered with the starting model, adapters and all
         chosen, metrics_log.first = _curriculum(setup, log, trainer.model, tok, train_tasks)
         trainer.train_dataset = build_dataset(chosen, expert)  # read when train() builds its loader
@@ -442,7 +471,11 @@ def parse_setup(argv: list[str] | None = None) -> GRPOSetup:
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(training_summary(train_grpo(parse_setup(argv)), "grpo"))
+    """``latentcode train grpo``; under ``accelerate launch`` every process runs this and the
+    main one prints the summary."""
+    path = train_grpo(parse_setup(argv))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(training_summary(path, "grpo"))
     return 0
 
 

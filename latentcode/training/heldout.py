@@ -18,7 +18,7 @@ from pathlib import Path
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import bf16_autocast
-from latentcode.runs import read_jsonl
+from latentcode.runs import append_lines, read_jsonl
 from tasks.base import Task
 
 
@@ -92,11 +92,7 @@ class RunLog:
         self.path.mkdir(parents=True, exist_ok=True)
 
     def append(self, name: str, rows: list[dict]) -> None:
-        with open(self.path / name, "a") as f:
-            for r in rows:
-                f.write(json.dumps(r, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_lines(self.path / name, rows)
 
     def read(self, name: str) -> list[dict]:
         return read_jsonl(self.path / name)
