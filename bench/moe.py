@@ -64,14 +64,14 @@ class RouterOnly(nn.Module):
     def __init__(self, layer: MoELayer):
         super().__init__()
         self.layer = layer
-        self.probe = torch.randn(layer.config.top_k * 1_000_000)
+        self.register_buffer("probe", torch.randn(layer.config.top_k * 1_000_000), persistent=False)  # moves with .to()
 
     def forward(self, x):
         routing = self.layer.router(x.reshape(-1, x.shape[-1]))
         balance = balance_loss_from_probs(routing.router_probs, routing.expert_index)
         routing_metrics(routing.router_probs, routing.tokens_per_expert, 0.0)
         gates = routing.combine_weights
-        return (gates * self.probe[: gates.numel()]).sum() + self.layer.config.load_balancing_coef * balance
+        return (gates * self.probe[: gates.numel()].view_as(gates).to(gates.dtype)).sum() + self.layer.config.load_balancing_coef * balance
 
 
 def router_and_permutation(layer: MoELayer) -> MoELayer:
@@ -100,15 +100,23 @@ def mixtral_block(layer: MoELayer, implementation: str) -> nn.Module:
     return block
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def step(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> float:
     module.zero_grad(set_to_none=True)
     x.grad = None
+    _sync(x.device)  # a GPU runs asynchronously: time what it did, not what was queued
     start = time.perf_counter()
     out = module(x)
     if isinstance(out, MoEOutput):  # we pay for the aux loss too; Mixtral's block has none
-        torch.autograd.backward([out.hidden_states, module.aux_loss(out)], [grad, torch.ones(())])
+        aux = module.aux_loss(out)
+        torch.autograd.backward([out.hidden_states, aux], [grad, torch.ones((), device=aux.device, dtype=aux.dtype)])
     else:
         out.backward(grad if out.dim() else None)
+    _sync(x.device)
     return time.perf_counter() - start
 
 
@@ -124,11 +132,15 @@ def run(num_experts: int, args) -> dict:
         "hf_grouped_mm": mixtral_block(ours, "grouped_mm"),
         "hf_eager": mixtral_block(ours, "eager"),
     }
-    x = torch.randn(args.batch, args.tokens // args.batch, d_model, requires_grad=True)
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    for module in contenders.values():
+        module.to(device=device, dtype=dtype)
+    x = torch.randn(args.batch, args.tokens // args.batch, d_model, device=device, dtype=dtype, requires_grad=True)
     grad = torch.randn_like(x)
     with torch.no_grad():  # same function, so the comparison is fair
         ref = contenders["hf_eager"](x)
-        assert torch.allclose(ours(x).hidden_states, ref, atol=1e-4), "ours and Mixtral disagree"
+        tol = 1e-4 if dtype == torch.float32 else 5e-2  # bf16 keeps 8 bits of mantissa
+        assert torch.allclose(ours(x).hidden_states.float(), ref.float(), atol=tol), "ours and Mixtral disagree"
     times = {name: [] for name in contenders}
     random.seed(num_experts)
     for round_ in range(args.warmup + args.rounds):
@@ -196,7 +208,7 @@ def run_without_page_faults(args) -> list[dict]:
         out = Path(tmp) / "moe.json"
         argv = [sys.executable, __file__, "--allocator", "current", "--out", str(out)]
         argv += ["--experts", *map(str, args.experts), "--rounds", str(args.rounds), "--warmup", str(args.warmup)]
-        argv += ["--eager-rounds", str(args.eager_rounds)]
+        argv += ["--eager-rounds", str(args.eager_rounds), "--dtype", args.dtype]
         subprocess.run(argv, env=os.environ | NO_PAGE_FAULTS_ENV, check=True, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())["results"]
 
@@ -218,8 +230,12 @@ def main(argv=None) -> int:
         default="both",
         help="both: also rerun with glibc told to keep freed memory (no page faults); current: this process only",
     )
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU table (bench/gpu.sh)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--out", default="bench/results/moe.json")
     args = parser.parse_args(argv)
+    if args.device != "cpu":
+        args.allocator = "current"  # the page-fault rerun is about glibc's allocator on a CPU
     load_before = os.getloadavg()  # the machine is shared: a busy neighbour shows up here
     results = [run(e, args) for e in args.experts]
     print("Default allocator (what a training run gets):")
@@ -240,6 +256,7 @@ def _meta(args) -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu": _cpu_name(),
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "args": vars(args),
     }
