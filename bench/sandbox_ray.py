@@ -5,8 +5,8 @@
 A local Ray instance with as many CPUs as this machine has; methods measured side by side,
 interleaved round by round (this machine is shared and noisy), medians reported:
 - local        sandbox.Pool with one server per core (what bench and the trainers use);
-- ray-1        RayPool, 1 actor reserving every core (one server per core inside it);
-- ray-2        RayPool, 2 actors reserving half the cores each.
+- ray-1        RayPool, 1 actor with one sandbox server per core;
+- ray-2        RayPool, 2 actors with half the cores' servers each.
 Each program's source is unique (a trailing comment defeats the servers' compile cache).
 The overhead per program is (1 / ray rate - 1 / local rate): what the actors, Ray's object
 store and the chunking add, per program, when the cores are the same.
@@ -49,9 +49,11 @@ def main() -> None:
     from sandbox.ray_backend import RayPool
     cores = os.cpu_count() or 2
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # every pool stays up for the interleaved rounds, so the actors reserve only a quarter of
+    # a CPU each from Ray; their sandbox servers (workers_per_actor) are what use the cores
     pools = {"local": sandbox.Pool(cores),
-             "ray-1": RayPool(1, cpus_per_actor=cores, chunk=args.chunk, max_in_flight=2),
-             "ray-2": RayPool(2, cpus_per_actor=cores / 2, workers_per_actor=max(1, cores // 2),
+             "ray-1": RayPool(1, cpus_per_actor=0.25, workers_per_actor=cores, chunk=args.chunk, max_in_flight=2),
+             "ray-2": RayPool(2, cpus_per_actor=0.25, workers_per_actor=max(1, cores // 2),
                               chunk=args.chunk, max_in_flight=2)}
     for p in pools.values():  # warm: servers and actors started
         rate(p, 4 * cores, -1)

@@ -58,7 +58,8 @@ class RayPool:
     at a time)."""
 
     def __init__(self, actors: int = 2, *, workers_per_actor: int | None = None, cpus_per_actor: float = 1,
-                 chunk: int = 32, max_in_flight: int = 2, address: str | None = None):
+                 chunk: int = 32, max_in_flight: int = 2, address: str | None = None,
+                 start_timeout_s: float = 120.0):
         if actors < 1 or chunk < 1 or max_in_flight < 1 or cpus_per_actor <= 0:
             raise ValueError(f"RayPool: actors ({actors}), chunk ({chunk}) and max_in_flight ({max_in_flight}) "
                              f"must be >= 1 and cpus_per_actor ({cpus_per_actor}) > 0")
@@ -69,6 +70,14 @@ class RayPool:
         # max_concurrency 2: pid() answers while a batch runs
         self._remote = ray.remote(num_cpus=cpus_per_actor, max_concurrency=2, max_restarts=0)(_SandboxActor)
         self.actors = [self._spawn() for _ in range(actors)]
+        try:  # an actor the cluster cannot place would leave every batch waiting: fail now instead
+            ray.get([a.pid.remote() for a in self.actors], timeout=start_timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            for a in self.actors:
+                ray.kill(a)
+            raise RuntimeError(f"RayPool: {actors} sandbox actors of {cpus_per_actor} CPUs each did not start within "
+                               f"{start_timeout_s:g} s; the cluster has {ray.cluster_resources().get('CPU', 0):g} CPUs "
+                               "(lower actors or cpus_per_actor, or add nodes)") from None
         self.lock = threading.Lock()
         self.replaced = 0  # actors started in place of dead ones (a figure for tests and logs)
 

@@ -115,3 +115,9 @@ def test_nothing_imports_ray_unless_asked():
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_actors_the_cluster_cannot_place_fail_at_once(cluster):
+    from sandbox.ray_backend import RayPool
+    with pytest.raises(RuntimeError, match="did not start within 5 s; the cluster has 2 CPUs"):
+        RayPool(actors=3, cpus_per_actor=1, start_timeout_s=5)
