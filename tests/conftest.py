@@ -45,3 +45,15 @@ def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam) -
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return str(folder)
+
+
+def tiny_labels(root) -> dict:
+    """Two `bench --mode both` runs of the `tiny` model (router labels), "train" and "heldout",
+    each on four questions of a JSONL file: {name: run folder}."""
+    from latentcode.cli import main
+    for name in ("train", "heldout"):
+        questions = root / f"{name}.jsonl"
+        questions.write_text("".join(f'{{"question": "What is {i} + 3?", "answer": {i + 3}}}\n' for i in range(4)))
+        assert main(["bench", "--model", "tiny", "--mode", "both", "--suite", str(questions), "--max-new-tokens", "8",
+                     "--runs-dir", str(root / "labels"), "--name", name, "--quiet"]) == 0
+    return {p.name.rsplit("-", 1)[-1]: p for p in (root / "labels").iterdir()}

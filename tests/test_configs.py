@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import tiny_labels
 from latentcode.cli import main
 from latentcode.runs import Run, flat_settings
 
@@ -32,13 +33,7 @@ def test_every_config_is_tested():
 
 @pytest.fixture(scope="module")
 def labels(tmp_path_factory):
-    root = tmp_path_factory.mktemp("labels")
-    for name in ("train", "heldout"):
-        questions = root / f"{name}.jsonl"
-        questions.write_text("".join(f'{{"question": "What is {i} + 3?", "answer": {i + 3}}}\n' for i in range(4)))
-        assert main(["bench", "--model", "tiny", "--mode", "both", "--suite", str(questions), "--max-new-tokens", "8",
-                     "--runs-dir", str(root / "runs"), "--name", name, "--quiet"]) == 0
-    return {p.name.rsplit("-", 1)[-1]: str(p) for p in (root / "runs").iterdir()}
+    return {k: str(v) for k, v in tiny_labels(tmp_path_factory.mktemp("labels")).items()}
 
 
 @pytest.mark.parametrize("name", sorted(SHRINK))

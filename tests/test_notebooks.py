@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from conftest import tiny_labels
 from latentcode.cli import main
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -17,12 +18,7 @@ TINY = ["--model", "tiny", "--max-new-tokens", "8", "--quiet"]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    for name in ("train", "heldout"):
-        questions = root / f"{name}.jsonl"
-        questions.write_text("".join(f'{{"question": "What is {i} + 2?", "answer": {i + 2}}}\n' for i in range(4)))
-        assert main(["bench", *TINY, "--mode", "both", "--suite", str(questions), "--runs-dir", str(root / "labels"),
-                     "--name", name]) == 0
-    labels = {p.name.split("-")[-1]: p for p in (root / "labels").iterdir()}
+    labels = tiny_labels(root)
     assert main(["train", "router", "--labels", str(labels["train"]), "--eval-labels", str(labels["heldout"]),
                  "--form", "probe", "--steps", "20", "--runs-dir", str(root / "router")]) == 0
     assert main(["train", "grpo", "--model", "tiny", "--max-steps", "2", "--save-steps", "2", "--num-generations", "2",
