@@ -35,6 +35,7 @@ trainable weights after iteration N), from which ``--resume`` continues bit for 
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 import statistics
@@ -46,11 +47,12 @@ from typing import ClassVar
 from latentcode.config import parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
+from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, resolve_device, trained_weights_dtype
 from latentcode.runs import Run
 from latentcode.training.quiet import trl_deprecations
 from latentcode.training.summary import training_summary
 from latentcode.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
+from latentcode.training.distributed import gather, open_shared_run, process_state
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
 from sandbox.config import SandboxConfig
@@ -84,6 +86,8 @@ class EMConfig:
     resume: str | None = setting(None, "run folder to continue from its last checkpoint")
     seed: int = setting(0, "seed of the question draws, the sampling and the M-step")
     quiet: bool = setting(False, "no progress output")
+    dump_weights: bool = setting(False, "every process writes its final trainable weights to "
+                                 "final-rank<R>.safetensors in the run folder (to check that ranks agree)")
 
     def __post_init__(self):
         for name in ("iterations", "questions", "samples", "max_new_tokens", "batch_size", "epochs",
@@ -120,7 +124,8 @@ class EMSetup:
 
 
 # may differ between a run and its resumption: nothing else may, or the weights would
-_RESUMABLE = {"iterations", "eval_every", "eval_start", "runs_dir", "run_name", "resume", "quiet", "device"}
+_RESUMABLE = {"iterations", "eval_every", "eval_start", "runs_dir", "run_name", "resume", "quiet", "device",
+              "dump_weights"}
 
 
 def posterior_weights(bits: list[float], lam: float) -> list[float]:
@@ -156,17 +161,20 @@ def train_em(setup: EMSetup) -> Path:
     if config.questions > len(train):
         raise ValueError(f"questions ({config.questions}) exceeds the {len(train)} training tasks; "
                          "lower --questions or raise --train-size")
-    run, ckpt = _open_run(setup)
+    state = process_state(cpu=resolve_device(config.device).type == "cpu")  # torchrun / accelerate launch
+    main = state.is_main_process
+    run, ckpt = open_shared_run(state, lambda: _open_run(setup))
     log = RunLog(run.path)
     set_seed(config.seed)  # LoRA's initial weights come from the global generator
-    model, tok = setup.model.load(device=config.device,
+    device = config.device if state.num_processes == 1 else str(state.device)  # a GPU per process
+    model, tok = setup.model.load(device=device,
                                   default_dtype=trained_weights_dtype(config.bf16, setup.model.use_peft))
     if setup.model.use_peft:
         from peft import get_peft_model  # here, not at the top: start-up cost
         model = get_peft_model(model, setup.model.peft_config())
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     start = load_trainable(ckpt, named)["step"] if ckpt else 0
-    if config.resume:
+    if config.resume and main:
         for name in ("metrics.jsonl", "samples.jsonl", "evals.jsonl", "eval_samples.jsonl"):
             log.truncate_after(name, start if start else -1)
     rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
@@ -179,26 +187,34 @@ def train_em(setup: EMSetup) -> Path:
                         prompt=setup.prompt, sandbox_config=setup.sandbox)
     autocast = bf16_autocast(model, config.bf16)
     completions = _completions_so_far(log, start)
+    say = (lambda text: _say(config, text)) if main else (lambda text: None)
 
-    def heldout_eval(t: int) -> None:
+    def heldout_eval(t: int) -> None:  # on the main process; the others wait at the next gather
+        if not main:
+            return
         result = evaluate_heldout(model, tok, heldout, prompt=setup.prompt, max_new_tokens=config.max_new_tokens,
                                   rewards=eval_rewards, on_rows=log.rows_writer("eval_samples.jsonl", t),
                                   bf16=config.bf16)
         log.append("evals.jsonl", [{"step": t, **result}])
-        _say(config, f"iteration {t}: held-out accuracy {result['accuracy']:.1%} ({result['questions']} questions)")
+        say(f"iteration {t}: held-out accuracy {result['accuracy']:.1%} ({result['questions']} questions)")
 
     if start == 0 and config.eval_start:
         heldout_eval(0)
     for t in range(start + 1, config.iterations + 1):
         t0 = time.perf_counter()
         tasks = random.Random(f"{config.seed}-questions-{t}").sample(train, config.questions)
-        expert.reseed(config.seed * 1_000_003 + t)  # iteration t samples the same on resume
+        # iteration t samples the same on resume; each process samples its own share of the questions
+        expert.reseed(config.seed * 1_000_003 + t + 7_919 * state.process_index)
+        prompts = [expert.prompt(task) for task in tasks]
+        mine = list(range(state.process_index, len(tasks), state.num_processes))
         with autocast():
-            prompts = [expert.prompt(task) for task in tasks]
-            rows, kept = e_step(expert, rewards, tasks, prompts, setup.em.mdl_lambda)
+            local = e_step(expert, rewards, [tasks[q] for q in mine], [prompts[q] for q in mine],
+                           setup.em.mdl_lambda)
+        rows, kept = _merge(gather(state, (mine, *local)), config.samples)
         for row in rows:
             row["step"] = t
-        log.append("samples.jsonl", rows)
+        if main:
+            log.append("samples.jsonl", rows)
         completions += len(rows)
         rng = random.Random(f"{config.seed}-draw-{t}")
         data = [{"prompt": prompts[q], "completion": rows[i]["completion"]}
@@ -210,20 +226,43 @@ def train_em(setup: EMSetup) -> Path:
 
         def wmean(key):
             return math.fsum(r["weight"] * r[key] for r in right) / math.fsum(weights) if right else None
-        log.append("metrics.jsonl", [{
+        metrics = [{
             "step": t, "completions": completions, "questions": len(tasks),
             "pass_at_k": len(kept) / len(tasks), "kept": len(right),
             "mean_bits": statistics.fmean(r["bits"] for r in right) if right else None,
             "posterior_mean_bits": wmean("bits"),
             "mean_ast_nodes": statistics.fmean(r["lengths"].get("ast_nodes", 0) for r in right) if right else None,
-            "m_step_programs": len(data), "m_step_loss": loss, "wall_s": time.perf_counter() - t0}])
-        _say(config, f"iteration {t}: pass@{config.samples} {len(kept)}/{len(tasks)}, kept {len(right)}, "
-                     f"M-step on {len(data)} programs" + (f", loss {loss:.3f}" if loss is not None else ""))
-        save_trainable(run.path / "checkpoints" / f"iter-{t}", named, {"step": t})
+            "m_step_programs": len(data), "m_step_loss": loss, "wall_s": time.perf_counter() - t0}]
+        say(f"iteration {t}: pass@{config.samples} {len(kept)}/{len(tasks)}, kept {len(right)}, "
+            f"M-step on {len(data)} programs" + (f", loss {loss:.3f}" if loss is not None else ""))
+        if main:
+            log.append("metrics.jsonl", metrics)
+            save_trainable(run.path / "checkpoints" / f"iter-{t}", named, {"step": t})
         if t == config.iterations or (config.eval_every and t % config.eval_every == 0):
             heldout_eval(t)
-    shutil.rmtree(run.path / "m-step", ignore_errors=True)
+    if config.dump_weights:
+        from safetensors.torch import save_file  # here, not at the top: start-up cost
+        save_file({n: p.detach().cpu().contiguous() for n, p in named},
+                  str(run.path / f"final-rank{state.process_index}.safetensors"))
+    if state.num_processes > 1:
+        state.wait_for_everyone()
+    if main:
+        shutil.rmtree(run.path / "m-step", ignore_errors=True)
     return run.path
+
+
+def _merge(parts: list, k: int) -> tuple[list[dict], dict]:
+    """Every process's E-step (its question indices, rows, kept) as one E-step over all the
+    questions, in question order: rows of question q at q*k.., kept[q] = [(row, weight)]."""
+    n = sum(len(mine) for mine, _, _ in parts)
+    rows: list = [None] * (n * k)
+    kept: dict = {}
+    for mine, local_rows, local_kept in parts:
+        for j, q in enumerate(mine):
+            rows[q * k:(q + 1) * k] = local_rows[j * k:(j + 1) * k]
+            if j in local_kept:
+                kept[q] = [(q * k + (i - j * k), w) for i, w in local_kept[j]]
+    return rows, dict(sorted(kept.items()))
 
 
 def e_step(expert: CodeExpert, rewards: CodeRewards, tasks: list, prompts: list[str], lam: float):
@@ -303,7 +342,11 @@ def parse_setup(argv: list[str] | None = None) -> EMSetup:
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(training_summary(train_em(parse_setup(argv)), "em"))
+    """``latentcode train em``; under ``torchrun`` or ``accelerate launch`` every process runs
+    this and the main one prints the summary."""
+    path = train_em(parse_setup(argv))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(training_summary(path, "em"))
     return 0
 
 

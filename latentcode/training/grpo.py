@@ -41,6 +41,7 @@ from latentcode.runs import Run, command_line
 from latentcode.training.summary import training_summary
 from latentcode.checkpoints import WarmStart, check_resumable
 from latentcode.training.em import e_step
+from latentcode.training.distributed import open_shared_run
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.quiet import trl_deprecations
 from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
@@ -356,26 +357,11 @@ _RESUMABLE = {"max_steps", "num_train_epochs", "eval_every", "save_steps", "logg
 
 def _open_run(setup: GRPOSetup):
     """(run, checkpoint to resume from or None), on every process of a distributed run
-    (``accelerate launch``): the main process makes or checks the folder and tells the others
-    its path, or its error, so a refusal stops every rank instead of leaving them waiting."""
+    (``accelerate launch``): the main process makes or checks the folder (``open_shared_run``)."""
     _ = setup.grpo.device  # sets up the process group as the trainer will (use_cpu: gloo)
-    state = setup.grpo.distributed_state
-    if state.num_processes == 1:
-        return _open_run_here(setup)
-    found: list = [None, None, None]
-    if state.is_main_process:
-        try:
-            run, last = _open_run_here(setup)
-            found = [str(run.path), last, None]
-        except (ValueError, OSError) as e:
-            found = [None, None, f"{type(e).__name__}: {e}"]
-    import torch.distributed as dist  # here, not at the top: start-up cost
-    dist.broadcast_object_list(found, src=0)
-    path, last, error = found
-    if error is not None:
-        raise ValueError(error.split(": ", 1)[1]) if error.startswith("ValueError") else OSError(error)
-    setup.grpo.output_dir = str(Path(path) / "checkpoints")
-    return Run(Path(path)), last
+    run, last = open_shared_run(setup.grpo.distributed_state, lambda: _open_run_here(setup))
+    setup.grpo.output_dir = str(run.path / "checkpoints")
+    return run, last
 
 
 def _open_run_here(setup: GRPOSetup):
