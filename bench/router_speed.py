@@ -12,6 +12,8 @@
    (hidden states pooled over the question; for the code slot, the MoE routers' inputs) and its
    gate. The code slot is timed on the upcycled model (4 experts, top-1) against the upcycled
    model's own forward. Medians of --repeats alternating runs.
+3. The router's reading of whole prompts against reading after the prompts' shared start
+   (what bench --mode routed does): the same 16 prompts, medians of alternating runs.
 """
 from __future__ import annotations
 
@@ -77,9 +79,10 @@ def overhead(model, tok, prompts, questions, repeats: int, slot: bool) -> dict:
         if slot:  # the slots in the routers, read in the forward pass (what bench --mode routed does)
             for m, s in zip(mlps, slots):
                 m.slot = s
-            slot_probabilities(model, tok, prompts, questions, batch_size=len(prompts))
+            slot_probabilities(model, tok, prompts, questions, batch_size=len(prompts), share_prefix=False)
             return
-        states = read_questions(model, tok, prompts, questions, layers=layers, batch_size=len(prompts))
+        states = read_questions(model, tok, prompts, questions, layers=layers, batch_size=len(prompts),
+                                share_prefix=False)
         with torch.no_grad():
             probe(states)
 
@@ -97,6 +100,23 @@ def overhead(model, tok, prompts, questions, repeats: int, slot: bool) -> dict:
         m.slot = None  # the plain forward again, for whoever measures next
     return {"form": "slot" if slot else "probe", "prompts": len(prompts), "forward_s": base,
             "with_router_s": with_router, "overhead": with_router / base - 1}
+
+
+def prefix_reading(model, tok, prompts, questions, repeats: int) -> dict:
+    """The probe's reading of every whole prompt against reading after the prompts' shared start
+    (system prompt and worked examples, run once per batch): medians of alternating runs."""
+    layers = default_layers(model)
+    times = {False: [], True: []}
+    for share in (False, True):  # warm-up
+        read_questions(model, tok, prompts, questions, layers=layers, batch_size=len(prompts), share_prefix=share)
+    for _ in range(repeats):
+        for share in (False, True):
+            t0 = time.perf_counter()
+            read_questions(model, tok, prompts, questions, layers=layers, batch_size=len(prompts), share_prefix=share)
+            times[share].append(time.perf_counter() - t0)
+    whole, shared = statistics.median(times[False]), statistics.median(times[True])
+    return {"prompts": len(prompts), "whole_prompts_s": whole, "after_shared_prefix_s": shared,
+            "speedup": whole / shared}
 
 
 def main() -> None:
@@ -118,6 +138,10 @@ def main() -> None:
     tasks = load_suite("gsm8k", n=16)
     expert = DirectExpert(model, tok, prompt=PromptConfig(few_shot=3))
     prompts, questions = [expert.prompt(t) for t in tasks], [t.prompt for t in tasks]
+    out["prefix_reading"] = prefix_reading(model, tok, prompts, questions, args.repeats)
+    r = out["prefix_reading"]
+    print(f"router reading, {r['prompts']} 3-shot GSM8K prompts: whole prompts {r['whole_prompts_s']:.3f} s, "
+          f"after the shared prefix {r['after_shared_prefix_s']:.3f} s ({r['speedup']:.1f}x)")
     out["overhead"] = [overhead(model, tok, prompts, questions, args.repeats, slot=False)]
     torch.manual_seed(0)
     moe = upcycle(copy.deepcopy(model), num_experts=4, top_k=1)

@@ -198,6 +198,39 @@ def test_the_code_slot_leaves_the_ffn_unchanged_and_is_what_the_gate_reads():
     torch.testing.assert_close(gate.token_probs(states), live, rtol=2e-2, atol=2e-3)  # bf16 inputs
 
 
+def test_reading_after_the_shared_prefix_gives_the_same_states():
+    """The prompts' shared start (system prompt, worked examples) runs once per chunk; the
+    question tokens' states, and so p(code), are the full forward's up to float rounding."""
+    from latentcode.expert.direct_expert import DirectExpert
+    from latentcode.expert.prompts import PromptConfig
+    from latentcode.models import load_model
+    from latentcode.moe.upcycle import add_slot, upcycle
+    from latentcode.router.features import read_questions, slot_probabilities
+    from latentcode.router.gates import SlotGate
+    model, tok = load_model("tiny", device="cpu", dtype="float32")
+    torch.manual_seed(0)
+    expert = DirectExpert(model, tok, prompt=PromptConfig(few_shot=2))
+    tasks = questions(1)
+    prompts, qs = [expert.prompt(t) for t in tasks], [t.prompt for t in tasks]
+    shared = read_questions(model, tok, prompts, qs, layers=[1, 2], batch_size=4)
+    full = read_questions(model, tok, prompts, qs, layers=[1, 2], batch_size=4, share_prefix=False)
+    torch.testing.assert_close(shared.pooled, full.pooled, rtol=1e-4, atol=1e-4)
+    moe = upcycle(copy.deepcopy(model), num_experts=4, top_k=2)
+    mlps = add_slot(moe)
+    gate = SlotGate(len(mlps), 64)
+    with torch.no_grad():
+        gate.weight.normal_(std=0.3)
+        gate.bias.uniform_(-1, 1)
+    gate.into(mlps)
+    a, _ = slot_probabilities(moe, tok, prompts, qs, batch_size=4)
+    b, _ = slot_probabilities(moe, tok, prompts, qs, batch_size=4, share_prefix=False)
+    assert a == pytest.approx(b, abs=1e-4) and len(set(a)) > 1
+    slot = read_questions(moe, tok, prompts, qs, slot=True, batch_size=4)
+    slot_full = read_questions(moe, tok, prompts, qs, slot=True, batch_size=4, share_prefix=False)
+    assert torch.equal(slot.token_question, slot_full.token_question)  # the same question tokens
+    torch.testing.assert_close(slot.slot_lse, slot_full.slot_lse, rtol=1e-4, atol=1e-4)
+
+
 # labels read back -------------------------------------------------------------------------------
 
 def test_bad_labels_are_named(labels, tmp_path):

@@ -74,13 +74,60 @@ def question_masks(tokenizer, prompts: list[str], questions: list[str], enc) -> 
     return mask
 
 
+_MIN_PREFIX = 16  # shared tokens below which a separate prefix pass costs more than it saves
+
+
+def _forward_questions(model, tokenizer, prompts: list[str], questions: list[str], *,
+                       hidden_states: bool, share_prefix: bool, before_suffix=None):
+    """One forward over ``prompts``; returns (output, mask): ``mask`` (B, T) marks each
+    question's tokens in the output's positions. With ``share_prefix``, the tokens every prompt
+    starts with (the system prompt and worked examples; never a question token) run once, as a
+    batch of one, and the rest of each prompt runs after that cache, left-padded as the decoder
+    prefills: the output then covers those positions only (``before_suffix()`` is called between
+    the two passes)."""
+    from latentcode.expert.decode import forward_kv, growing_cache, new_cache_of  # here: start-up cost
+    enc = tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True,
+                    padding=True, return_tensors="pt")
+    mask = question_masks(tokenizer, prompts, questions, enc)
+    keep = enc["attention_mask"].bool()  # the unpadded rows, whichever side the tokenizer pads
+    ids = [enc["input_ids"][b][keep[b]].tolist() for b in range(len(prompts))]
+    qmask = [mask[b][keep[b]] for b in range(len(prompts))]
+    first_q = min(int(m.nonzero()[0]) for m in qmask)
+    n = 0
+    if share_prefix:
+        while n < first_q and all(len(x) > n and x[n] == ids[0][n] for x in ids):
+            n += 1
+    if n < _MIN_PREFIX:  # nothing (worth) sharing: the plain batch
+        out = model(input_ids=enc["input_ids"].to(model.device), attention_mask=enc["attention_mask"].to(model.device),
+                    output_hidden_states=hidden_states, use_cache=False)
+        return out, mask
+    prefix = new_cache_of(model(input_ids=torch.tensor([ids[0][:n]], device=model.device), use_cache=True))
+    if before_suffix is not None:
+        before_suffix()
+    rest = [x[n:] for x in ids]
+    w = max(map(len, rest))
+    pad = tokenizer.pad_token_id
+    suffix = torch.tensor([[pad] * (w - len(x)) + x for x in rest], device=model.device)
+    attention = torch.tensor([[1] * n + [0] * (w - len(x)) + [1] * len(x) for x in rest], device=model.device)
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)[:, n:]
+    cache = growing_cache([(layer.keys, layer.values) for layer in prefix.layers], len(rest))
+    out = forward_kv(model, cache, input_ids=suffix, attention_mask=attention, position_ids=positions,
+                     output_hidden_states=hidden_states)
+    suffix_mask = torch.zeros(len(rest), w, dtype=torch.bool)
+    for b, (m, x) in enumerate(zip(qmask, rest)):
+        suffix_mask[b, w - len(x):] = m[n:]
+    return out, suffix_mask
+
+
 @torch.no_grad()
 def read_questions(model, tokenizer, prompts: list[str], questions: list[str], *,
                    layers: list[int] | None = None, slot: bool = False,
-                   batch_size: int = 16) -> QuestionStates:
+                   batch_size: int = 16, share_prefix: bool = True) -> QuestionStates:
     """The router's inputs for each prompt: ``layers`` (indices into the model's hidden
     states, 0 the embeddings) pooled for the probe; with ``slot``, the MoE routers' inputs
-    over the question tokens (the model must be upcycled)."""
+    over the question tokens (the model must be upcycled). ``share_prefix``: the tokens a
+    chunk's prompts share run once (``_forward_questions``); the states are the same up to
+    float rounding."""
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("the router finds the question's tokens by offsets: it needs a fast tokenizer")
     mlps = [m for m in model.modules() if isinstance(m, MoEMLP)] if slot else []
@@ -97,13 +144,9 @@ def read_questions(model, tokenizer, prompts: list[str], questions: list[str], *
     try:
         for start in range(0, len(prompts), batch_size):
             chunk, qs = prompts[start:start + batch_size], questions[start:start + batch_size]
-            enc = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True,
-                            padding=True, return_tensors="pt")
-            mask = question_masks(tokenizer, chunk, qs, enc)
             captured.clear()
-            out = model(input_ids=enc["input_ids"].to(model.device),
-                        attention_mask=enc["attention_mask"].to(model.device),
-                        output_hidden_states=layers is not None, use_cache=False)
+            out, mask = _forward_questions(model, tokenizer, chunk, qs, hidden_states=layers is not None,
+                                           share_prefix=share_prefix, before_suffix=captured.clear)
             m = mask.to(model.device)
             if layers is not None:
                 weights = m.float() / m.sum(1, keepdim=True)  # (B, T)
@@ -128,7 +171,7 @@ def read_questions(model, tokenizer, prompts: list[str], questions: list[str], *
 
 @torch.no_grad()
 def slot_probabilities(model, tokenizer, prompts: list[str], questions: list[str], *,
-                       batch_size: int = 16) -> tuple[list[float], float]:
+                       batch_size: int = 16, share_prefix: bool = True) -> tuple[list[float], float]:
     """p(code) per prompt as the routers compute it in the forward pass: each MoE layer's slot
     probability (``MoEMLP.slot_probs``), averaged over the layers and the question's tokens;
     and the seconds spent. What a routed answer uses: nothing is copied out but one number per
@@ -140,11 +183,8 @@ def slot_probabilities(model, tokenizer, prompts: list[str], questions: list[str
     t0 = time.perf_counter()
     for start in range(0, len(prompts), batch_size):
         chunk, qs = prompts[start:start + batch_size], questions[start:start + batch_size]
-        enc = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True,
-                        padding=True, return_tensors="pt")
-        mask = question_masks(tokenizer, chunk, qs, enc).to(model.device)
-        model(input_ids=enc["input_ids"].to(model.device), attention_mask=enc["attention_mask"].to(model.device),
-              use_cache=False)
+        _, mask = _forward_questions(model, tokenizer, chunk, qs, hidden_states=False, share_prefix=share_prefix)
+        mask = mask.to(model.device)
         per_token = torch.stack([m.slot_probs for m in mlps]).mean(0).view(mask.shape)  # (B, T)
         out += ((per_token * mask).sum(1) / mask.sum(1)).tolist()
     return out, time.perf_counter() - t0
