@@ -33,3 +33,18 @@ def check_limits(timeout_s, memory_mb, max_output_bytes, stdin) -> None:
         raise ValueError(f"max_output_bytes must be an int in (0, 64 MiB], got {max_output_bytes!r}")
     if not isinstance(stdin, str) or len(stdin) > 1 << 20:
         raise ValueError("stdin must be a str of at most 1 MiB")
+
+
+def screen(codes, timeout_s, memory_mb, max_output_bytes, stdin) -> tuple[list[Result | None], list[int]]:
+    """What every pool does before sending a batch anywhere: check the limits, and answer the
+    programs ``refuse`` turns away. Returns (results with those filled in, indices still to run)."""
+    if isinstance(codes, str):
+        raise TypeError("run_many takes a list of programs; use sandbox.run for one string")
+    check_limits(timeout_s, memory_mb, max_output_bytes, stdin)
+    results: list[Result | None] = [None] * len(codes)
+    todo = []
+    for i, code in enumerate(codes):
+        results[i] = refuse(code)
+        if results[i] is None:
+            todo.append(i)
+    return results, todo

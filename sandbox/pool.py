@@ -26,7 +26,7 @@ import weakref
 import time
 import json
 
-from sandbox.limits import check_limits, refuse
+from sandbox.limits import screen
 from sandbox.result import Result
 from sandbox.server import COMPILE_KILL_SIGNAL, encode_request
 
@@ -175,23 +175,13 @@ class Pool:
                  max_output_bytes: int = 65536, stdin: str = "",
                  python_policy: bool = True) -> list[Result]:
         """``sandbox.run_many`` on this pool's servers."""
-        if isinstance(codes, str):
-            raise TypeError("run_many takes a list of programs; use sandbox.run for one string")
-        check_limits(timeout_s, memory_mb, max_output_bytes, stdin)
+        results, slots = screen(codes, timeout_s, memory_mb, max_output_bytes, stdin)
         if self.pid != os.getpid():
             raise RuntimeError("this sandbox Pool belongs to the process that forked this "
                                "one; make a new Pool (sandbox.default_pool does)")
         header = {"timeout_s": float(timeout_s), "memory_mb": int(memory_mb),
                   "max_output_bytes": int(max_output_bytes), "policy": bool(python_policy)}
-        results: list[Result | None] = [None] * len(codes)
-        requests, slots = [], []
-        for i, code in enumerate(codes):
-            refused = refuse(code)
-            if refused is not None:
-                results[i] = refused
-            else:
-                requests.append(code.encode("utf-8"))
-                slots.append(i)
+        requests = [codes[i].encode("utf-8") for i in slots]
         if requests:
             with self.lock:
                 self._start()

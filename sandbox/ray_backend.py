@@ -25,7 +25,7 @@ import os
 import threading
 import time
 
-from sandbox.limits import check_limits, refuse
+from sandbox.limits import screen
 from sandbox.result import Result
 
 try:
@@ -100,19 +100,9 @@ class RayPool:
     def run_many(self, codes: list[str], *, timeout_s: float = 2.0, memory_mb: int = 256,
                  max_output_bytes: int = 65536, stdin: str = "", python_policy: bool = True) -> list[Result]:
         """``sandbox.run_many`` over the cluster: one Result per input, in order."""
-        if isinstance(codes, str):
-            raise TypeError("run_many takes a list of programs; use sandbox.run for one string")
-        check_limits(timeout_s, memory_mb, max_output_bytes, stdin)
+        results, todo = screen(codes, timeout_s, memory_mb, max_output_bytes, stdin)
         limits = {"timeout_s": float(timeout_s), "memory_mb": int(memory_mb),
                   "max_output_bytes": int(max_output_bytes), "stdin": stdin, "python_policy": bool(python_policy)}
-        results: list[Result | None] = [None] * len(codes)
-        todo = []
-        for i, code in enumerate(codes):
-            refused = refuse(code)
-            if refused is None:
-                todo.append(i)
-            else:
-                results[i] = refused
         chunks = [todo[k:k + self.chunk] for k in range(0, len(todo), self.chunk)]
         with self.lock:
             self._run_chunks(codes, chunks, limits, results, timeout_s)
