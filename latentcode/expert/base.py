@@ -155,13 +155,13 @@ class Expert:
         limit = min(map(len, ids)) - 1  # every row keeps at least one token to feed
         cached = self._prefix
         if cached is not None and cached.version == version:
-            n = _common_prefix_len([cached.ids] + ids, limit)
-            if n >= _MIN_PREFIX:
+            n = common_prefix_len([cached.ids] + ids, limit)
+            if n >= MIN_PREFIX:
                 if n < len(cached.ids):
                     cached.crop(n)  # a batch shared more than the preamble; keep the part all share
                 return cached
-        n = _common_prefix_len(ids, limit)
-        if n < _MIN_PREFIX:
+        n = common_prefix_len(ids, limit)
+        if n < MIN_PREFIX:
             return None
         self._prefix = _PrefixCache.build(self.model, ids[0][:n], version)
         return self._prefix
@@ -179,10 +179,11 @@ class Expert:
         return self.grade_generations(tasks, gens, gen_s)
 
 
-_MIN_PREFIX = 16  # tokens; below this the copy costs about what it saves
+MIN_PREFIX = 16  # tokens; below this the copy costs about what it saves
 
 
-def _common_prefix_len(seqs: list[list[int]], limit: int) -> int:
+def common_prefix_len(seqs: list[list[int]], limit: int) -> int:
+    """How many leading tokens every sequence shares, at most ``limit``."""
     first = seqs[0]
     n = min(limit, len(first))
     for s in seqs[1:]:

@@ -74,9 +74,6 @@ def question_masks(tokenizer, prompts: list[str], questions: list[str], enc) -> 
     return mask
 
 
-_MIN_PREFIX = 16  # shared tokens below which a separate prefix pass costs more than it saves
-
-
 def _forward_questions(model, tokenizer, prompts: list[str], questions: list[str], *,
                        hidden_states: bool, share_prefix: bool, before_suffix=None):
     """One forward over ``prompts``; returns (output, mask): ``mask`` (B, T) marks each
@@ -85,6 +82,7 @@ def _forward_questions(model, tokenizer, prompts: list[str], questions: list[str
     batch of one, and the rest of each prompt runs after that cache, left-padded as the decoder
     prefills: the output then covers those positions only (``before_suffix()`` is called between
     the two passes)."""
+    from latentcode.expert.base import MIN_PREFIX, common_prefix_len  # here, not at the top: start-up cost
     from latentcode.expert.decode import forward_kv, growing_cache, new_cache_of  # here: start-up cost
     enc = tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True,
                     padding=True, return_tensors="pt")
@@ -92,12 +90,9 @@ def _forward_questions(model, tokenizer, prompts: list[str], questions: list[str
     keep = enc["attention_mask"].bool()  # the unpadded rows, whichever side the tokenizer pads
     ids = [enc["input_ids"][b][keep[b]].tolist() for b in range(len(prompts))]
     qmask = [mask[b][keep[b]] for b in range(len(prompts))]
-    first_q = min(int(m.nonzero()[0]) for m in qmask)
-    n = 0
-    if share_prefix:
-        while n < first_q and all(len(x) > n and x[n] == ids[0][n] for x in ids):
-            n += 1
-    if n < _MIN_PREFIX:  # nothing (worth) sharing: the plain batch
+    first_q = min(int(m.nonzero()[0]) for m in qmask)  # no question token goes into the shared part
+    n = common_prefix_len(ids, first_q) if share_prefix else 0
+    if n < MIN_PREFIX:  # nothing (worth) sharing: the plain batch
         out = model(input_ids=enc["input_ids"].to(model.device), attention_mask=enc["attention_mask"].to(model.device),
                     output_hidden_states=hidden_states, use_cache=False)
         return out, mask
