@@ -22,6 +22,13 @@ from latentcode.models import ModelArgs
 from latentcode.runs import Run
 
 
+def dump_rank_weights(run_path: Path, named, rank: int) -> None:
+    """``--dump-weights``: this process's trainable parameters to ``final-rank<rank>.safetensors``
+    in the run folder, so a distributed run's ranks can be checked to agree."""
+    from safetensors.torch import save_file  # here, not at the top: start-up cost
+    save_file({n: p.detach().cpu().contiguous() for n, p in named}, str(Path(run_path) / f"final-rank{rank}.safetensors"))
+
+
 def save_trainable(path: Path, named, state: dict, optimizer=None) -> None:
     """Write the parameters ``named`` ((name, tensor) pairs), ``state`` and the optimizer's
     state to the checkpoint folder ``path``, replacing it."""

@@ -152,10 +152,6 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, OSError, ModelNotAvailable)
 
 
-RESUME_COMMANDS = {"bench": "latentcode bench --resume {}", "grpo": "latentcode train grpo --resume {}",
-                   "es": "latentcode train es --resume {}", "em": "latentcode train em --resume {}"}
-
-
 def _saved(run) -> str:
     """What a run folder holds: its samples and its newest checkpoint."""
     from latentcode.runs import read_jsonl  # here, not at the top: start-up cost
@@ -169,23 +165,22 @@ def _after_failure(interrupted: bool) -> list[str]:
     """Remove the run folders this command created and left holding nothing; for the others,
     an interrupted command says what was saved and how to go on."""
     import shutil
+    from latentcode.config import resume_command  # here, not at the top: start-up cost
     from latentcode.runs import WRITTEN, Run  # here, not at the top: start-up cost
     lines = []
     for path, created in WRITTEN.items():
-        run = Run(path)
         if not path.is_dir():
             continue
+        run = Run(path)
         if created and run.holds_nothing():
             shutil.rmtree(path, ignore_errors=True)
             lines.append(f"removed {path} (nothing was saved in it)")
         elif interrupted:
             try:
-                kind = run.kind
-            except ValueError:
-                kind = None
-            how = RESUME_COMMANDS.get(kind)
-            lines.append(f"saved {_saved(run)} in {path}"
-                         + (f"; continue with: {how.format(path)}" if how else ""))
+                how = resume_command(run.kind, path)
+            except ValueError:  # a damaged config.json: say what was saved, no command
+                how = None
+            lines.append(f"saved {_saved(run)} in {path}" + (f"; continue with: {how}" if how else ""))
     return lines
 
 

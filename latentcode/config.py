@@ -123,14 +123,22 @@ class SetupParser(TrlParser):
             self.set_defaults(**{k: v for k, v in values.items() if k in fields})
 
 
+def resume_command(kind: str | None, path) -> str | None:
+    """The command that continues a run folder of ``kind`` (None: that kind does not resume)."""
+    if kind == "bench":
+        return f"latentcode bench --resume {path}"
+    if kind in ("grpo", "es", "em"):
+        return f"latentcode train {kind} --resume {path}"
+    return None
+
+
 def other_kind(found: str | None, kind: str, resume: str) -> str:
     """The message refusing to resume a run folder of kind ``found`` as a ``kind`` run."""
     def a(k: str) -> str:
         return f"{'an' if k[:1] in 'aeiou' else 'a'} {k}"
-    how = {"bench": "latentcode bench --resume", "router": None}.get(found, f"latentcode train {found} --resume")
     what = f"{a(found)} run" if isinstance(found, str) else "not a run of a known kind"
-    return (f"resume: {resume} is {what}, not {a(kind)} run"
-            + (f" (continue it with `{how} {resume}`)" if isinstance(found, str) and how else "")
+    how = resume_command(found, resume)
+    return (f"resume: {resume} is {what}, not {a(kind)} run" + (f" (continue it with `{how}`)" if how else "")
             + "; to start a new run, leave out --resume")
 
 

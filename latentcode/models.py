@@ -61,11 +61,9 @@ class ModelArgs(ModelConfig):
         if self.use_peft and self.lora_r < 1:
             raise ValueError(f"lora_r ({self.lora_r}) must be >= 1, or set use_peft (--lora) false "
                              "to train every weight")
-        name = self.model_name_or_path
-        if isinstance(name, str) and _looks_like_path(name) and not (Path(name).expanduser() / "config.json").is_file():
-            what = "has no config.json" if Path(name).expanduser().is_dir() else "does not exist"
-            raise ValueError(f"model folder {name!r} {what}; pass a folder holding a model's config.json "
-                             "and weights, a hub id (org/name), or smollm2-135m")
+        missing = _missing_folder(self.model_name_or_path) if isinstance(self.model_name_or_path, str) else None
+        if missing:
+            raise ValueError(missing)
         targets = self.lora_target_modules
         super().__post_init__()
         self.lora_target_modules = targets  # ModelConfig turns a one-name list into a str (a regex to peft)
@@ -87,10 +85,15 @@ class ModelArgs(ModelConfig):
         return get_peft_config(self) if self.use_peft else None
 
 
-def _looks_like_path(name: str) -> bool:
-    """A local folder was meant (./x, /x, ~/x, x/y/z, or an existing folder), not a hub id (org/name)."""
-    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
-            or Path(name).expanduser().is_dir())
+def _missing_folder(name: str) -> str | None:
+    """Why ``name`` cannot load, when a local folder was meant (./x, /x, ~/x, x/y/z, or an
+    existing folder; not a hub id, org/name) and holds no config.json; None otherwise."""
+    folder = Path(name).expanduser()
+    meant = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or folder.is_dir()
+    if not meant or (folder / "config.json").is_file():
+        return None
+    return (f"model folder {name!r} {'has no config.json' if folder.is_dir() else 'does not exist'}; pass a "
+            "folder holding a model's config.json and weights, a hub id (org/name), or one of: smollm2-135m, tiny")
 
 
 def hub_reachable(timeout_s: float = 3.0) -> bool:
@@ -250,10 +253,9 @@ def _load_auto(name_or_path: str, *, revision: str = "main", attn_implementation
     if quantization is not None:
         from trl import get_quantization_config  # here, not at the top: start-up cost
         kwargs.update(quantization_config=get_quantization_config(quantization), device_map="auto")
-    if _looks_like_path(name_or_path) and not (Path(name_or_path).expanduser() / "config.json").is_file():
-        raise ModelNotAvailable(f"cannot load {name_or_path!r}: no such model folder (no config.json there). "
-                                "Pass a local folder with config.json and weights, a hub id reachable "
-                                "from here, or one of: smollm2-135m, tiny.")
+    missing = _missing_folder(name_or_path)
+    if missing:
+        raise ModelNotAvailable(missing)
     if not Path(name_or_path).is_dir() and not hub_reachable():
         # offline: only the hub cache can serve it; fail now instead of after minutes of retries
         from huggingface_hub import try_to_load_from_cache  # here, not at the top: start-up cost

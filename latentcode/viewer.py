@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import sys
 
-from latentcode.runs import Run
+from latentcode.runs import Run, flat_settings, run_kind
 
 
 def select(samples: list[dict], *, failed: bool = False, status: str | None = None,
@@ -93,43 +93,41 @@ label.filters{margin-right:1em;cursor:pointer}
 """
 
 
-def _command(run: Run) -> str:
+def _command(argv) -> str:
     """The command that made the run (config.json's argv), as it would be typed."""
     import shlex
-    try:
-        argv = run.config.get("argv")
-    except (OSError, ValueError):
-        return ""
     if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
         return ""
     return shlex.join(["latentcode", *argv[1:]] if argv and argv[0].endswith(("latentcode", "__main__.py")) else argv)
 
 
 def _summary_rows(run: Run, selected: list[dict], total: int, filters: str) -> list[tuple[str, str]]:
+    from collections import Counter
     right = sum(bool(s.get("correct")) for s in selected)
-    statuses: dict[str, int] = {}
-    for s in selected:
-        statuses[str(s.get("status"))] = statuses.get(str(s.get("status")), 0) + 1
+    statuses = Counter(str(s.get("status")) for s in selected)
     try:
-        kind = run.kind
-        settings = run.settings
+        config = run.config  # read once: kind, settings and command all come from it
     except (OSError, ValueError):
-        kind, settings = "?", {}
-    rows = [("kind", kind), ("model", str(settings.get("model", "?"))), ("suite", str(settings.get("suite", "?"))),
+        config = {}
+    settings = flat_settings(config)
+    rows = [("kind", run_kind(config) if config else "?"), ("model", str(settings.get("model", "?"))),
+            ("suite", str(settings.get("suite", "?"))),
             ("shown", f"{len(selected)} of {total} samples" + (f" (filter: {filters})" if filters else "")),
             ("right", f"{right} of {len(selected)}" + (f" ({right / len(selected):.1%})" if selected else "")),
-            ("statuses", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items(), key=lambda kv: -kv[1])) or "-")]
-    command = _command(run)
+            ("statuses", ", ".join(f"{k} {v}" for k, v in statuses.most_common()) or "-")]
+    command = _command(config.get("argv"))
     if command:
         rows.append(("command", command))
     return rows
 
 
-def _card(s: dict, highlight, fmt) -> str:
+def _card(s: dict, highlight) -> str:
+    """One sample's card; ``highlight(code)``: the program as highlighted HTML."""
     esc = html.escape
     right = bool(s.get("correct"))
+    route = route_of(s)
     if s.get("program"):
-        body = highlight(s["program"], fmt)
+        body = highlight(s["program"])
     else:
         body = f"<pre class=reply>{esc(str(s.get('completion', '')))}</pre>"
     meta = [f"<span class=verdict>{'RIGHT' if right else 'WRONG'}</span>",
@@ -138,8 +136,8 @@ def _card(s: dict, highlight, fmt) -> str:
             f"<span>status <b>{esc(str(s.get('status')))}</b></span>"]
     if s.get("step") is not None:
         meta.append(f"<span>step {esc(str(s['step']))}</span>")
-    if route_of(s):
-        meta.append(f"<span>{esc(route_of(s))}</span>")
+    if route:
+        meta.append(f"<span>{esc(route)}</span>")
     if s.get("reward") is not None:
         meta.append(f"<span>reward {esc(str(s['reward']))}</span>")
     out = f"<pre class=out>{esc(str(s['stdout'])[:5000])}</pre>" if s.get("stdout") else ""
@@ -170,7 +168,7 @@ def page_html(run: Run, selected: list[dict], total: int | None = None, filters:
     lexer = PythonLexer()
     esc = html.escape
     total = len(run.samples()) if total is None else total
-    cards = "".join(_card(s, lambda code, f: highlight(code, lexer, f), fmt) for s in selected)
+    cards = "".join(_card(s, lambda code: highlight(code, lexer, fmt)) for s in selected)
     head = "".join(f"<tr><td>{esc(k)}</td><td class='{esc(k)}'>{esc(v)}</td></tr>"
                    for k, v in _summary_rows(run, selected, total, filters))
     title = f"latentcode run {run.path.name}"

@@ -32,13 +32,13 @@ def open_shared_run(state, open_here: Callable[[], tuple[Run, object]]) -> tuple
             run, extra = open_here()
             found = [str(run.path), extra, None]
         except (ValueError, OSError) as e:
-            found = [None, None, (type(e).__name__, str(e))]
+            found = [None, None, (isinstance(e, ValueError), str(e))]
     import torch.distributed as dist  # here, not at the top: start-up cost
     dist.broadcast_object_list(found, src=0)
     path, extra, error = found
     if error is not None:
-        kind, message = error
-        raise (ValueError if kind.endswith("ValueError") or kind == "DatasetError" else OSError)(message)
+        bad_value, message = error
+        raise (ValueError if bad_value else OSError)(message)
     return Run(Path(path)), extra
 
 

@@ -51,7 +51,7 @@ from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, resolve_de
 from latentcode.runs import Run
 from latentcode.training.quiet import trl_deprecations
 from latentcode.training.summary import training_summary
-from latentcode.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
+from latentcode.checkpoints import check_resumable, dump_rank_weights, last_checkpoint, load_trainable, save_trainable
 from latentcode.training.distributed import gather, open_shared_run, process_state
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
@@ -241,9 +241,7 @@ def train_em(setup: EMSetup) -> Path:
         if t == config.iterations or (config.eval_every and t % config.eval_every == 0):
             heldout_eval(t)
     if config.dump_weights:
-        from safetensors.torch import save_file  # here, not at the top: start-up cost
-        save_file({n: p.detach().cpu().contiguous() for n, p in named},
-                  str(run.path / f"final-rank{state.process_index}.safetensors"))
+        dump_rank_weights(run.path, named, state.process_index)
     if state.num_processes > 1:
         state.wait_for_everyone()
     if main:

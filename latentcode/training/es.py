@@ -34,7 +34,7 @@ from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_we
 from latentcode.runs import Run
 from latentcode.training.quiet import trl_deprecations
 from latentcode.training.summary import training_summary
-from latentcode.checkpoints import check_resumable, last_checkpoint, load_trainable, save_trainable
+from latentcode.checkpoints import check_resumable, dump_rank_weights, last_checkpoint, load_trainable, save_trainable
 from latentcode.training.es_algorithm import es_step, make_optimizer, mix
 from latentcode.training.heldout import RunLog, evaluate_heldout
 from latentcode.training.rewards import CodeRewards, RewardConfig
@@ -291,9 +291,7 @@ def _finish(config: ESConfig, run, named, dist_info: _Dist) -> Path:
         dist.broadcast_object_list(path, src=0)
     path = Path(path[0])
     if config.dump_weights:
-        from safetensors.torch import save_file  # here, not at the top: start-up cost
-        save_file({n: p.detach().cpu().contiguous() for n, p in named},
-                  str(path / f"final-rank{dist_info.rank}.safetensors"))
+        dump_rank_weights(path, named, dist_info.rank)
     if dist_info.world_size > 1:
         dist.barrier()
         dist.destroy_process_group()
