@@ -57,3 +57,22 @@ def tiny_labels(root) -> dict:
         assert main(["bench", "--model", "tiny", "--mode", "both", "--suite", str(questions), "--max-new-tokens", "8",
                      "--runs-dir", str(root / "labels"), "--name", name, "--quiet"]) == 0
     return {p.name.rsplit("-", 1)[-1]: p for p in (root / "labels").iterdir()}
+
+
+PRINT_THREE = "```python\nprint(1 + 2)\n```"
+
+
+@pytest.fixture(scope="module")
+def coder(tmp_path_factory):
+    """A tiny model folder that answers code prompts with ``print(1 + 2)`` in a code block some
+    of the time (right for 'what is 1 + 2'): rewards that differ within a group, programs to
+    keep. A module may define its own ``coder`` (tests/test_es.py does)."""
+    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), PRINT_THREE, 60, torch.optim.AdamW)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now: a distributed test's rendezvous."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

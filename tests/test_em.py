@@ -12,19 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import fit_tiny_coder
 from latentcode.config import compose
 from latentcode.training import em
 from latentcode.training.em import EMSetup, draw_programs, posterior_weights, train_em
 from tasks.base import Task
-
-REPLY = "```python\nprint(1 + 2)\n```"
-
-
-@pytest.fixture(scope="module")
-def coder(tmp_path_factory):
-    """A tiny model that writes the right program (for 'what is 1 + 2') some of the time."""
-    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 60, torch.optim.AdamW)
 
 
 @pytest.fixture

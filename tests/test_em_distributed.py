@@ -4,34 +4,19 @@ folder is written once. Checked: one folder, both ranks end with the same weight
 every question's programs logged once (none lost, none twice)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import fit_tiny_coder
-
-REPLY = "```python\nprint(1 + 2)\n```"
-
-
-@pytest.fixture(scope="module")
-def coder(tmp_path_factory):
-    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 60, torch.optim.AdamW)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port
 
 
 def test_two_processes_share_the_e_step_and_agree_after_the_m_step(coder, tmp_path):
     questions = tmp_path / "sums.jsonl"  # answer 3: the coder's program is right
     questions.write_text("".join(f'{{"question": "What is 1 + 2? (case {i})", "answer": 3}}\n' for i in range(10)))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
            "-m", "latentcode.training.em", "--model", coder, "--suite", str(questions), "--device", "cpu",
            "--bf16", "false", "--lora", "false", "--iterations", "2", "--questions", "4", "--samples", "4",
            "--max-new-tokens", "16", "--batch-size", "16", "--learning-rate", "5e-3", "--train-batch-size", "4",

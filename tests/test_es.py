@@ -8,7 +8,6 @@ break that program in different ways, and the fitness differs between members.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import fit_tiny_coder
+from conftest import fit_tiny_coder, free_port
 from latentcode.config import compose
 from latentcode.training.es import ESSetup, parse_setup as parse_config, train_es
 from latentcode.training.es_algorithm import centered_ranks, es_step, noise, perturb
@@ -148,15 +147,9 @@ def test_bf16_members_are_evaluated_at_their_own_weights():
     assert (fresh - before).abs().max() > 0.1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_agree_with_one(coder, straight, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-port", str(_free_port()), "-m", "latentcode.training.es", "--model", coder,
+           "--master-port", str(free_port()), "-m", "latentcode.training.es", "--model", coder,
            "--device", "cpu", "--population", "4", "--sigma", "0.02", "--lr", "1e-3",
            "--batch-size", "2", "--max-new-tokens", "24", "--train-size", "8", "--eval-size", "4",
            "--eval-every", "0", "--save-every", "0", "--max-steps", "4", "--metamorphic", "false",

@@ -12,19 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import fit_tiny_coder
 from latentcode.config import compose
 from latentcode.training.grpo import GRPOSetup, main, train_grpo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-REPLY = "```python\nprint(1 + 2)\n```"
-
-
-@pytest.fixture(scope="module")
-def coder(tmp_path_factory):
-    """A tiny model folder that writes code blocks some of the time."""
-    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 60, torch.optim.AdamW)
 
 
 def small_config(model: str, runs_dir, **overrides) -> GRPOSetup:

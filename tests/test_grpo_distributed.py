@@ -4,35 +4,19 @@ ending completions on every rank, and each completion scored once (by the rank t
 it), not once per rank."""
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+from conftest import free_port
 
-from conftest import fit_tiny_coder
-
-REPLY = "```python\nprint(1 + 2)\n```"
 WORKER = Path(__file__).with_name("grpo_ranks.py")
-
-
-@pytest.fixture(scope="module")
-def coder(tmp_path_factory):
-    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 60, torch.optim.AdamW)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_processes_train_one_run(coder, tmp_path):
     # --multi_gpu picks the torchrun launcher; without CUDA its processes use gloo on the CPU
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--mixed_precision", "no", "--main_process_port", str(_free_port()), str(WORKER),
+           "--mixed_precision", "no", "--main_process_port", str(free_port()), str(WORKER),
            "--model", coder, "--use-cpu", "true", "--max-steps", "2", "--save-steps", "2",
            "--num-generations", "2", "--per-device-train-batch-size", "2", "--max-completion-length", "24",
            "--train-size", "8", "--eval-size", "2", "--eval-every", "0", "--temperature", "1.0",
