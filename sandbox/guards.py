@@ -28,7 +28,6 @@ import functools
 import importlib
 import inspect
 import keyword
-import opcode
 import operator
 import string
 import sys
@@ -91,71 +90,71 @@ class PolicyError(Exception):
     """Raised at run time when the program reaches for something the policy refuses."""
 
 
-class AuditGate:
-    """A CPython audit hook (PEP 578) installed in each child before its program runs,
-    and never removed. The guards check the names a program writes; this gate checks
-    what any code does on the program's behalf, whoever wrote that code: it refuses
-    every audited event except those ordinary computation raises. So library code the
-    program drives (a typing forward reference, functools.update_wrapper, a match
-    statement, a raw file object) still cannot open a file, import, compile or run
-    source, reach a frame or a code object, load ctypes, or touch the os.
+AUDIT_ALLOWED = frozenset({
+    "builtins.id", "object.__setattr__", "object.__delattr__", "time.sleep",
+    "array.__new__", "sys.addaudithook", "sys.excepthook", "sys.unraisablehook",
+    "random.seed",
+})
 
-    Allowed beyond the plain events: compile/exec/code reads by the trusted callers
-    (the sandbox's runner and error reporter, dataclasses' and namedtuple's code
-    generators, whose inputs are identifiers, and ast.parse, which builds only a tree), inspect reading a signature (dataclasses
-    builds its ``__doc__`` that way), stdlib frames asking for their caller's module
-    name, and typing's forward references when the string is a dotted public name.
+
+def make_audit_hook(program_globals: dict, runner_globals: dict):
+    """A CPython audit hook (PEP 578), installed in each child before its program runs and
+    never removed. The guards check the names a program writes; this hook checks what any
+    code does on the program's behalf, whoever wrote that code: it refuses every audited
+    event except those ordinary computation raises. So library code the program drives (a
+    typing forward reference, functools.update_wrapper, a match statement, a raw file
+    object) still cannot open a file, import, compile or run source, reach a frame or a
+    code object, load ctypes, or touch the os.
+
+    The hook is a closure with no state a program could set: no flag, no attribute, no
+    object of the sandbox's holding it (the interpreter's hook list is not reachable from
+    Python). It never reads an audited attribute itself, so it needs no re-entrancy flag:
+    it finds the frame that raised the event as ``sys._getframe(0).f_back`` (``f_back``
+    and ``f_globals`` raise no event; the nested ``sys._getframe`` event it causes is
+    recognised by the frame's globals being this module's), and it decides by the
+    *module* that frame runs in, compared by identity.
+
+    Allowed beyond the plain events:
+    - ``exec``/``compile`` from the sandbox's runner (``runner_globals``), from the code
+      generators of dataclasses and namedtuple (whose inputs the guards check to be plain
+      identifiers) and from ``ast.parse`` (which builds only a tree);
+    - ``compile`` of a dotted public name anywhere (``typing.Optional["Node"]`` compiles
+      its forward reference); *running* such code is refused, so no forward reference is
+      ever evaluated, in any namespace;
+    - ``object.__getattr__`` (frames, code objects) from the runner's error report and
+      from inspect reading a signature (dataclasses builds its ``__doc__`` that way);
+    - ``sys._getframe`` from any frame that is not the program's (namedtuple, enum and
+      typing ask for their caller's module name); the program's own frames are refused.
     """
+    getframe = sys._getframe
+    own = globals()
+    allowed = AUDIT_ALLOWED
+    compilers = (runner_globals, vars(dataclasses), vars(collections), vars(ast))
+    frame_readers = (runner_globals, vars(inspect))
+    program = program_globals
 
-    ALLOWED = frozenset({
-        "builtins.id", "object.__setattr__", "object.__delattr__", "time.sleep",
-        "array.__new__", "sys.addaudithook", "sys.excepthook", "sys.unraisablehook",
-        "random.seed",
-    })
-
-    def __init__(self, trusted_code=()):
-        # ast.parse only builds a tree (the arithmetic eval walks one), never code
-        self.trusted = frozenset(trusted_code) | {dataclasses._create_fn.__code__,
-                                                  collections.namedtuple.__code__,
-                                                  ast.parse.__code__}
-        self.inspect_file = inspect.__file__
-        self.getframe = sys._getframe
-        self.addaudithook = sys.addaudithook
-        self.busy = False
-        self.name_ops = frozenset(opcode.opmap[n] for n in (
-            "RESUME", "LOAD_NAME", "LOAD_ATTR", "RETURN_VALUE", "CACHE", "NOP")
-            if n in opcode.opmap)
-
-    def install(self) -> None:
-        self.addaudithook(self.hook)
-
-    def hook(self, event, args):
-        if event in self.ALLOWED or self.busy:
+    def hook(event, args):
+        if event in allowed:
             return
-        self.busy = True  # sys._getframe raises an event of its own
-        try:
-            caller = self.getframe(1).f_code
-        finally:
-            self.busy = False
-        if caller in self.trusted:
+        if event == "sys._getframe" and args and getattr(args[0], "f_globals", None) is own:
+            return  # the getframe(0) just below, in a nested call of this hook
+        caller = getframe(0).f_back
+        module = caller.f_globals if caller is not None else None
+        if event in ("exec", "compile"):
+            for g in compilers:
+                if module is g:
+                    return
+            if event == "compile" and _dotted_public_name(args[0]):
+                return
+        elif event == "object.__getattr__":
+            for g in frame_readers:
+                if module is g:
+                    return
+        elif event == "sys._getframe" and module is not program and module is not None:
             return
-        if event == "sys._getframe" and caller.co_filename not in ("<program>", "<string>"):
-            return  # namedtuple, enum and typing find their caller's module this way
-        if event == "object.__getattr__" and caller.co_filename == self.inspect_file:
-            return
-        if event == "compile" and _dotted_public_name(args[0]):
-            return  # typing.ForwardRef("Node")
-        if event == "exec" and self._only_names(args[0]):
-            return  # ... and its evaluation
         raise PolicyError(f"the sandbox refuses '{event}' while a program runs")
 
-    def _only_names(self, code) -> bool:
-        if not isinstance(code, types.CodeType) or code.co_filename != "<string>":
-            return False
-        if any(n.startswith("_") for n in code.co_names) or code.co_consts not in ((), (None,)):
-            return False
-        raw = code.co_code
-        return all(raw[i] in self.name_ops for i in range(0, len(raw), 2))
+    return hook
 
 
 def _dotted_public_name(source) -> bool:
@@ -245,7 +244,8 @@ class Guards:
         """Instances may be modified (each program runs in its own process, so nothing
         leaks to the next); modules and classes the program did not define may not."""
         if isinstance(obj, (ModuleView, types.ModuleType, types.FunctionType,
-                            types.BuiltinFunctionType)):
+                            types.BuiltinFunctionType, dataclasses.Field)):
+            # a dataclass Field's name is written into the code dataclasses generates
             raise PolicyError(f"cannot modify {obj!r}")
         if isinstance(obj, type) and obj not in self.own_classes:
             raise PolicyError(f"cannot modify class {obj.__name__}: the program did not define it")
@@ -327,10 +327,18 @@ def _checked_format(value):
     owner = getattr(value, "__self__", None)
     if isinstance(value, types.BuiltinMethodType) and isinstance(owner, str):
         if value.__name__ == "format":
-            return functools.partial(_safe_format, owner)
+            return _bound(_safe_format, owner)
         if value.__name__ == "format_map":
-            return functools.partial(_safe_format_map, owner)
+            return _bound(_safe_format_map, owner)
     return value
+
+
+def _bound(fn, first):
+    """fn with its first argument bound, as a closure: a functools.partial would show
+    the program its ``func``, ``args`` and ``keywords``."""
+    def method(*args, **kwargs):
+        return fn(first, *args, **kwargs)
+    return method
 
 
 class _SafeFormatter(string.Formatter):
@@ -376,39 +384,44 @@ def _arith(node):
                       f"not {type(node).__name__}")
 
 
-class _AttrGetter:
-    """operator.attrgetter through the guard: each step is a guarded getattr."""
-    __slots__ = ("_paths", "_guards")
+def _guarded_attrgetter(guarded_getattr):
+    """operator.attrgetter through the guard: each step is a guarded getattr. Built as
+    closures, so that nothing the program receives (the factory, a getter) has an
+    attribute leading to the guards: a closure's cells are behind ``__closure__``, which
+    no route allows."""
 
-    def __init__(self, guards: "Guards", *names):
+    def attrgetter(*names):
         for n in names:
             if not isinstance(n, str):
                 raise TypeError("attribute name must be a string")
             for part in n.split("."):
                 check_attribute_name(part)
-        self._paths = [n.split(".") for n in names]
-        self._guards = guards
+        paths = tuple(tuple(n.split(".")) for n in names)
 
-    def __call__(self, obj):
-        got = []
-        for path in self._paths:
-            value = obj
-            for part in path:
-                value = self._guards.getattr(value, part)
-            got.append(value)
-        return got[0] if len(got) == 1 else tuple(got)
+        def get(obj):
+            got = []
+            for path in paths:
+                value = obj
+                for part in path:
+                    value = guarded_getattr(value, part)
+                got.append(value)
+            return got[0] if len(got) == 1 else tuple(got)
+        return get
+
+    return attrgetter
 
 
-class _MethodCaller:
-    """operator.methodcaller through the guard."""
-    __slots__ = ("_name", "_args", "_kwargs", "_guards")
+def _guarded_methodcaller(guarded_getattr):
+    """operator.methodcaller through the guard (closures, as above)."""
 
-    def __init__(self, guards: "Guards", name, *args, **kwargs):
+    def methodcaller(name, *args, **kwargs):
         check_attribute_name(name)
-        self._name, self._args, self._kwargs, self._guards = name, args, kwargs, guards
 
-    def __call__(self, obj):
-        return self._guards.getattr(obj, self._name)(*self._args, **self._kwargs)
+        def call(obj):
+            return guarded_getattr(obj, name)(*args, **kwargs)
+        return call
+
+    return methodcaller
 
 
 def _checked_update_wrapper(wrapper, wrapped, assigned=functools.WRAPPER_ASSIGNMENTS,
@@ -423,8 +436,9 @@ def _checked_update_wrapper(wrapper, wrapped, assigned=functools.WRAPPER_ASSIGNM
 
 def _checked_wraps(wrapped, assigned=functools.WRAPPER_ASSIGNMENTS,
                    updated=functools.WRAPPER_UPDATES):
-    return functools.partial(_checked_update_wrapper, wrapped=wrapped, assigned=assigned,
-                             updated=updated)
+    def decorate(wrapper):
+        return _checked_update_wrapper(wrapper, wrapped, assigned, updated)
+    return decorate
 
 
 def _checked_dataclass(cls=None, /, **kwargs):
@@ -432,13 +446,30 @@ def _checked_dataclass(cls=None, /, **kwargs):
     must be identifiers (a class built another way could carry any string)."""
 
     def wrap(c):
-        annotations = c.__dict__.get("__annotations__", {})
-        for name in annotations:
-            if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)):
-                raise PolicyError(f"dataclass field name {name!r} is not an identifier")
+        # Its own fields, and every field it inherits: a base's Field objects are what
+        # dataclasses writes into the new class's __init__, __repr__ and __eq__.
+        for name in c.__dict__.get("__annotations__", {}):
+            _check_field_name(name)
+        for base in c.__mro__[1:]:
+            inherited = base.__dict__.get("__dataclass_fields__", {})
+            if type(inherited) is not dict:
+                raise PolicyError("a dataclass base has malformed fields")
+            for name, f in inherited.items():
+                _check_field_name(name)
+                if type(f) is not dataclasses.Field:
+                    raise PolicyError(f"dataclass field {name!r} is not a Field")
+                _check_field_name(f.name)
+                if f.name != name:
+                    raise PolicyError(f"dataclass field {name!r} was renamed")
         return dataclasses.dataclass(c, **kwargs)
 
     return wrap if cls is None else wrap(cls)
+
+
+def _check_field_name(name) -> None:
+    # type() is str: a str subclass could answer isidentifier() or repr() as it likes
+    if not (type(name) is str and str.isidentifier(name) and not keyword.iskeyword(name)):
+        raise PolicyError(f"dataclass field name {str.__repr__(str(name))[:80]} is not an identifier")
 
 
 def _sys_view(stdout, stderr, stdin) -> dict:
@@ -592,8 +623,8 @@ def make_globals(guards: Guards, stdout, stderr, stdin) -> dict:
     views = dict(guards.views)
     views["sys"] = ModuleView("sys", _sys_view(stdout, stderr, stdin))
     views["operator"] = ModuleView("operator", dict(
-        views["operator"]._attrs, attrgetter=functools.partial(_AttrGetter, guards),
-        methodcaller=functools.partial(_MethodCaller, guards)))
+        views["operator"]._attrs, attrgetter=_guarded_attrgetter(guards.getattr),
+        methodcaller=_guarded_methodcaller(guards.getattr)))
     guards.views = views
     return {
         "__builtins__": b, "__name__": "__main__", "__metaclass__": type,

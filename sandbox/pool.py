@@ -281,8 +281,9 @@ class _Batch:
         now = time.monotonic()
         for s in list(self.pool.servers):
             if s.pending and s.busy_since is not None:
-                # compiling (<= timeout_s + 0.25 s of CPU) and running (<= timeout_s)
-                budget = 2 * self.header["timeout_s"] + _GRACE_S
+                # compiling and running share timeout_s (a compile stuck in C code is
+                # stopped at timeout_s + 0.25 s of CPU)
+                budget = self.header["timeout_s"] + 0.25 + _GRACE_S
                 if now - s.busy_since > budget:
                     self._died(sel, s, "server stopped answering")
 

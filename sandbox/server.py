@@ -37,6 +37,7 @@ import socket
 import struct
 import sys
 import time
+import types
 from collections import OrderedDict
 
 import marshal
@@ -119,7 +120,6 @@ class Server:
         self.landlock = oslayer.Landlock(abi) if abi else None
         self.seccomp = oslayer.Seccomp() if oslayer.IS_X86_64 else None
         self.prctl = oslayer._libc.prctl  # resolved here, not in every child
-        self.devnull = os.open(os.devnull, os.O_WRONLY)
         # The program's streams, guards and globals are built here, once, before the
         # zygote is forked: in each child they would cost ~1 ms of copy-on-write faults.
         # The streams name fds 0-2, which the child points at its own pipes first.
@@ -130,9 +130,14 @@ class Server:
         self.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8",
                                       errors="replace")
         self.guards = guards.Guards(self.views, self.stdin)
-        self.restricted_globals = guards.make_globals(self.guards, self.stdout, self.stderr,
-                                                      self.stdin)
-        self.audit = guards.AuditGate(trusted_code=(_run.__code__, _error_report.__code__))
+        # The program's globals are the namespace of a module the child registers as
+        # __main__: code that library functions generate for the program's classes
+        # (dataclasses looks up sys.modules[cls.__module__]) then runs with the
+        # sandbox's builtins, never with the server's own __main__ (real builtins, sys).
+        self.main_module = types.ModuleType("__main__")
+        self.main_module.__dict__.update(guards.make_globals(
+            self.guards, self.stdout, self.stderr, self.stdin))
+        self.restricted_globals = self.main_module.__dict__
         self.layers = {
             "policy": "RestrictedPython + guards + audit hook",
             "network": self.network, "ipc": self.ipc, "chroot": self.root is not None,
@@ -189,6 +194,7 @@ class Server:
 
     # one request --------------------------------------------------------------------
     def handle(self, req: dict, code: bytes, stdin: bytes) -> dict:
+        """One program: compiling and running share its one ``timeout_s``."""
         t0 = time.perf_counter()
         timeout_s, memory_mb = float(req["timeout_s"]), int(req["memory_mb"])
         policy = bool(req.get("policy", True))
@@ -196,32 +202,39 @@ class Server:
         if isinstance(compiled, dict):
             compiled["wall_s"] = time.perf_counter() - t0
             return compiled
-        return self.run_child(compiled, stdin, timeout_s, memory_mb,
+        if time.perf_counter() - t0 >= timeout_s:
+            return {"status": "timeout", "error": "wall-clock limit exceeded while compiling",
+                    "error_type": "Timeout", "wall_s": time.perf_counter() - t0}
+        return self.run_child(compiled, stdin, t0, timeout_s, memory_mb,
                               int(req["max_output_bytes"]), policy)
 
-    def run_child(self, compiled: bytes, stdin: bytes, timeout_s: float, memory_mb: int,
-                  cap: int, policy: bool) -> dict:
+    def run_child(self, compiled: bytes, stdin: bytes, t0: float, timeout_s: float,
+                  memory_mb: int, cap: int, policy: bool) -> dict:
+        """Run compiled code in a fresh child; the deadline is ``t0 + timeout_s``. The
+        child's fds 0-3 are four pipes of this program's (code and stdin, stdout, stderr,
+        report): nothing of the host's, so no inode, timestamp or lock is shared."""
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
-        t0 = time.perf_counter()
         feed = struct.pack("<I", len(compiled)) + compiled + stdin
         if len(feed) <= _PIPE_BYTES:  # the usual case: in the pipe before the child exists
             write_all(in_w, feed)
             os.close(in_w)
             in_w, feed = None, b""
         try:
-            limits = struct.pack(_LIMITS, timeout_s, memory_mb, cap, policy)
-            socket.send_fds(self.zygote_sock, [limits], [in_r, out_w, res_w])
+            left = max(0.001, timeout_s - (time.perf_counter() - t0))
+            limits = struct.pack(_LIMITS, left, memory_mb, cap, policy)
+            socket.send_fds(self.zygote_sock, [limits], [in_r, out_w, err_w, res_w])
         finally:
-            for fd in (in_r, out_w, res_w):
+            for fd in (in_r, out_w, err_w, res_w):
                 os.close(fd)
         pid = struct.unpack("<i", self._from_zygote(4))[0]
         try:
-            reply = _supervise(self, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap,
-                               memory_mb)
+            reply = _supervise(self, pid, in_w, feed, out_r, err_r, res_r, t0, timeout_s,
+                               cap, memory_mb)
         finally:
-            for fd in (out_r, res_r):
+            for fd in (out_r, err_r, res_r):
                 os.close(fd)
         return reply
 
@@ -298,10 +311,10 @@ def _zygote_loop(server: Server, sock: socket.socket) -> None:
     gc.freeze()  # children never walk what the zygote allocated
     zygote_pid = os.getpid()
     while True:
-        msg, fds, _, _ = socket.recv_fds(sock, 64, 3)
+        msg, fds, _, _ = socket.recv_fds(sock, 64, 4)
         if not msg:
             return
-        if len(msg) != struct.calcsize(_LIMITS) or len(fds) != 3:
+        if len(msg) != struct.calcsize(_LIMITS) or len(fds) != 4:
             for fd in fds:
                 os.close(fd)
             return
@@ -320,11 +333,11 @@ def _zygote_loop(server: Server, sock: socket.socket) -> None:
 # the server's side of a child: feed, deadline, output cap, exit status
 # ------------------------------------------------------------------------------------
 
-def _supervise(server: Server, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap,
+def _supervise(server: Server, pid, in_w, feed, out_r, err_r, res_r, t0, timeout_s, cap,
                memory_mb) -> dict:
     zfd = server.zygote_sock.fileno()
     poller = select.poll()
-    for fd in (out_r, res_r, zfd):
+    for fd in (out_r, err_r, res_r, zfd):
         poller.register(fd, select.POLLIN)
     feed = memoryview(feed)
     if in_w is not None:
@@ -332,7 +345,7 @@ def _supervise(server: Server, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap
         poller.register(in_w, select.POLLOUT)
     out, res = bytearray(), bytearray()
     res_cap = 4 * cap + (1 << 16)
-    open_fds = {out_r, res_r}
+    open_fds = {out_r, res_r, err_r}
     killed = None
     exit_record = None
     deadline = t0 + timeout_s
@@ -358,7 +371,8 @@ def _supervise(server: Server, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap
                 if not data:
                     poller.unregister(fd)
                     open_fds.discard(fd)
-                (out if fd == out_r else res).extend(data)
+                if fd != err_r:  # stderr is read so the child never blocks, then dropped
+                    (out if fd == out_r else res).extend(data)
         if len(out) > cap or len(res) > res_cap:
             killed = "output_limit"
             break
@@ -368,7 +382,7 @@ def _supervise(server: Server, pid, in_w, feed, out_r, res_r, t0, timeout_s, cap
         _kill(pid)
         exit_record = server._from_zygote(struct.calcsize(_EXIT))
     else:  # drain whatever the child wrote before it exited
-        for fd in list(open_fds):
+        for fd in list(open_fds - {err_r}):
             buf = out if fd == out_r else res
             os.set_blocking(fd, False)
             try:
@@ -478,10 +492,10 @@ def _child(server: Server, limits, zygote_pid, fds):
     timeout_s, memory_mb, cap, policy = limits
     code = 70
     try:
-        in_r, out_w, res_w = fds
+        in_r, out_w, err_w, res_w = fds
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
-        os.dup2(server.devnull, 2)
+        os.dup2(err_w, 2)
         os.dup2(res_w, _RESULT_FD)
         os.closerange(_RESULT_FD + 1, 1 << 16)
         gc.freeze()
@@ -533,7 +547,8 @@ def _run(compiled, server: Server, policy: bool, cap: int) -> bytes:
     if policy:
         server.guards.reset()
         g = server.restricted_globals
-        server.audit.install()
+        sys.modules["__main__"] = server.main_module
+        sys.addaudithook(guards.make_audit_hook(g, globals()))
     else:
         g = {"__builtins__": __builtins__, "__name__": "__main__"}
     try:
@@ -596,7 +611,9 @@ def _error_report(e: BaseException) -> bytes:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # A child that exits without reading its stdin closes the pipe the server feeds:
+    # that must be EPIPE for the one write, never a signal that ends the server.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     Server(int(argv[0]) if argv else 0).serve()
     return 0
 
