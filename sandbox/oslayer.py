@@ -184,40 +184,57 @@ _ERRNO = 0x00050000
 _EPERM, _ENOSYS = 1, 38
 _AUDIT_ARCH_X86_64 = 0xC000003E
 
-# x86-64 system call numbers.
-_DENY = {
-    "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "socketpair": 53,
-    "accept4": 288, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322,
-    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
-    "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
-    "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
-    "setrlimit": 160, "prlimit64": 302, "creat": 85, "mknod": 133, "mknodat": 259,
-    "mkdir": 83, "mkdirat": 258, "rmdir": 84, "rename": 82, "renameat": 264,
-    "renameat2": 316, "unlink": 87, "unlinkat": 263, "link": 86, "linkat": 265,
-    "symlink": 88, "symlinkat": 266, "chmod": 90, "fchmod": 91, "fchmodat": 268,
-    "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260, "truncate": 76,
-    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272,
-    "setns": 308, "memfd_create": 319, "userfaultfd": 323, "bpf": 321,
-    "perf_event_open": 298, "io_uring_setup": 425, "io_uring_enter": 426,
-    "io_uring_register": 427, "keyctl": 250, "add_key": 248, "request_key": 249,
-    "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246,
-    "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163, "syslog": 103,
-    "open_by_handle_at": 304, "name_to_handle_at": 303, "personality": 135,
-    "settimeofday": 164, "clock_settime": 227, "iopl": 172, "ioperm": 173,
-    "quotactl": 179, "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114,
-    "setresuid": 117, "setresgid": 119, "setgroups": 116, "capset": 126,
-    "landlock_add_rule": 445,
-    # System V IPC and POSIX message queues: a segment or queue outlives the program
-    # (shared memory stays resident beyond memory_mb) and could carry data to the next one.
-    "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65,
-    "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
-    "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243,
-    "mq_notify": 244, "mq_getsetattr": 245,
+# x86-64 system call numbers. An allow-list: what a forked CPython needs to compute, read
+# its pipes, allocate memory, sleep and exit. Everything else is refused with EPERM,
+# including what a process could use to reach the host or a neighbour without a file or a
+# socket: file locks and leases (flock, fcntl F_SETLK/F_OFD_*/F_SETLEASE/F_NOTIFY),
+# timestamps (utime*, futimesat), permission and owner changes (chmod*, fchmodat2,
+# chown*), extended attributes, fanotify/inotify, scheduling and I/O priority
+# (sched_set*, setpriority, ioprio_set), threads and processes (clone), System V and
+# POSIX IPC, sockets, exec, ptrace, namespaces, keyrings, io_uring, bpf.
+ALLOWED_SYSCALLS = {
+    "read": 0, "write": 1, "close": 3, "stat": 4, "fstat": 5, "lstat": 6, "poll": 7,
+    "lseek": 8, "mmap": 9, "mprotect": 10, "munmap": 11, "brk": 12, "rt_sigaction": 13,
+    "rt_sigprocmask": 14, "rt_sigreturn": 15, "readv": 19, "writev": 20, "access": 21,
+    "pipe": 22, "select": 23, "sched_yield": 24, "mremap": 25, "msync": 26, "mincore": 27,
+    "madvise": 28, "dup": 32, "dup2": 33, "pause": 34, "nanosleep": 35, "getitimer": 36,
+    "alarm": 37, "setitimer": 38, "getpid": 39, "exit": 60, "uname": 63, "getcwd": 79,
+    "readlink": 89, "gettimeofday": 96, "getrlimit": 97, "getrusage": 98, "times": 100,
+    "getuid": 102, "getgid": 104, "geteuid": 107, "getegid": 108, "getppid": 110,
+    "getpgrp": 111, "getgroups": 115, "getresuid": 118, "getresgid": 120, "getpgid": 121,
+    "getsid": 124, "rt_sigpending": 127, "rt_sigtimedwait": 128, "rt_sigsuspend": 130,
+    "sigaltstack": 131, "arch_prctl": 158, "gettid": 186, "time": 201, "futex": 202,
+    "sched_getaffinity": 204, "getdents64": 217, "set_tid_address": 218,
+    "restart_syscall": 219, "clock_gettime": 228, "clock_getres": 229,
+    "clock_nanosleep": 230, "exit_group": 231, "newfstatat": 262, "readlinkat": 267,
+    "faccessat": 269, "pselect6": 270, "ppoll": 271, "set_robust_list": 273, "dup3": 292,
+    "pipe2": 293, "getcpu": 309, "getrandom": 318, "statx": 332, "rseq": 334,
+    "close_range": 436, "faccessat2": 439,
 }
-_CLONE, _CLONE3, _OPEN, _OPENAT, _OPENAT2 = 56, 435, 2, 257, 437
-_KILL_NR, _TKILL, _TGKILL = 62, 200, 234
+# Allowed with a look at their arguments (see seccomp_program).
+_OPEN, _OPENAT, _FCNTL, _IOCTL, _PRLIMIT64 = 2, 257, 72, 16, 302
+_KILL_NR, _TGKILL = 62, 234
+_CLONE3, _OPENAT2 = 435, 437  # ENOSYS: glibc falls back to the calls checked here
+# fcntl: F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC (no lock, lease,
+# owner, signal, notify or pipe-size command)
+_FCNTL_CMDS = (0, 1, 2, 3, 4, 1030)
+# ioctl: TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX (no TIOCSTI)
+_IOCTL_CMDS = (0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451)
 # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE's __O_TMPFILE bit
 _WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000 | 0o20000000
+# Refused calls a test names (tests/test_sandbox_channels.py): every one must be EPERM.
+REFUSED = {
+    "flock": 73, "fchmod": 91, "chmod": 90, "fchmodat": 268, "fchmodat2": 452,
+    "fchown": 93, "utime": 132, "utimes": 235, "futimesat": 261, "utimensat": 280,
+    "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197,
+    "fremovexattr": 199, "fanotify_init": 300, "fanotify_mark": 301, "inotify_init1": 294,
+    "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setparam": 142,
+    "sched_setattr": 314, "setpriority": 141, "ioprio_set": 251, "clone": 56, "fork": 57,
+    "socket": 41, "execve": 59, "ptrace": 101, "shmget": 29, "msgget": 68, "mq_open": 240,
+    "memfd_create": 319, "unshare": 272, "prctl": 157, "fallocate": 285, "ftruncate": 77,
+    "mlock": 149, "sysinfo": 99, "process_vm_readv": 310, "pidfd_open": 434,
+    "io_uring_setup": 425, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
+}
 
 
 def _arg_low(i: int) -> int:
@@ -235,10 +252,10 @@ def seccomp_program(own_pid: int = _PID_SLOT) -> bytes:
     kernel builds its per-syscall action cache by running the filter for every number at
     install time (that alone took ~0.25 ms per child with a linear chain).
     """
-    actions = {nr: "eperm" for nr in _DENY.values()}
-    actions.update({_CLONE3: "enosys", _OPENAT2: "enosys",  # glibc falls back to the checked calls
-                    _CLONE: "clone", _OPEN: "open1", _OPENAT: "open2",
-                    _KILL_NR: "pid0", _TKILL: "pid0", _TGKILL: "pid0"})
+    actions = {nr: "allow" for nr in ALLOWED_SYSCALLS.values()}
+    actions.update({_CLONE3: "enosys", _OPENAT2: "enosys", _OPEN: "open1", _OPENAT: "open2",
+                    _FCNTL: "fcntl", _IOCTL: "ioctl", _PRLIMIT64: "prlimit",
+                    _KILL_NR: "pid0", _TGKILL: "pid0"})
     entries = sorted(actions.items())
     prog: list[tuple] = [
         (_LD_ABS, 4), (_JEQ, _AUDIT_ARCH_X86_64, None, "kill"),
@@ -249,7 +266,7 @@ def seccomp_program(own_pid: int = _PID_SLOT) -> bytes:
     def emit(lo: int, hi: int) -> None:
         if hi - lo <= 4:
             prog.extend((_JEQ, nr, label, None) for nr, label in entries[lo:hi])
-            prog.append((_RET, _ALLOW))
+            prog.append((_RET, _ERRNO | _EPERM))  # not on the list
             return
         mid, right = (lo + hi) // 2, f"node{next(counter)}"
         prog.append((_JGE, entries[mid][0], right, None))
@@ -259,10 +276,17 @@ def seccomp_program(own_pid: int = _PID_SLOT) -> bytes:
 
     emit(0, len(entries))
     prog += [
-        ("clone",), (_LD_ABS, _arg_low(0)), (_JSET, CLONE_THREAD, "allow", "eperm"),
         ("open1",), (_LD_ABS, _arg_low(1)), (_JSET, _WRITE_FLAGS, "eperm", "allow"),
         ("open2",), (_LD_ABS, _arg_low(2)), (_JSET, _WRITE_FLAGS, "eperm", "allow"),
         ("pid0",), (_LD_ABS, _arg_low(0)), (_JEQ, own_pid, "allow", "eperm"),
+        ("fcntl",), (_LD_ABS, _arg_low(1)),
+        *[(_JEQ, cmd, "allow", None) for cmd in _FCNTL_CMDS], (_RET, _ERRNO | _EPERM),
+        ("ioctl",), (_LD_ABS, _arg_low(1)),
+        *[(_JEQ, cmd, "allow", None) for cmd in _IOCTL_CMDS], (_RET, _ERRNO | _EPERM),
+        # prlimit64(0, resource, NULL, old): reading a limit; any new limit is refused
+        ("prlimit",), (_LD_ABS, _arg_low(2)), (_JEQ, 0, None, "eperm"),
+        (_LD_ABS, _arg_low(2) + 4), (_JEQ, 0, None, "eperm"),
+        (_LD_ABS, _arg_low(0)), (_JEQ, 0, "allow", "eperm"),
         ("allow",), (_RET, _ALLOW),
         ("eperm",), (_RET, _ERRNO | _EPERM),
         ("enosys",), (_RET, _ERRNO | _ENOSYS),
