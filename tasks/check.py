@@ -255,6 +255,46 @@ def list_credit(prediction: str | None, target: str, *, rel_tol: float | None = 
     return right / max(len(p_list), len(t_list))
 
 
+def credit_beyond_question(prediction: str | None, target: str, question: str, *,
+                           case_sensitive: bool = False) -> float | None:
+    """Partial credit a list answer earns for work: the share of positions it gets right
+    beyond what the question's own items already get, in the order the question gives them
+    or its reverse (echoing, reversing, appending to or renaming the question's list earns
+    nothing), rescaled to [0, 1]. None if the target is not a list."""
+    share = list_credit(prediction, target, case_sensitive=case_sensitive, question=question)
+    if share is None:
+        return None
+    told = question_order(target, question)
+    base = max((list_credit("[" + ", ".join(x) + "]", target, case_sensitive=case_sensitive,
+                            question=question) or 0.0) for x in (told, told[::-1]))
+    if base >= 1:
+        return 0.0
+    return max(0.0, share - base) / (1 - base)
+
+
+def question_order(target: str, question: str) -> list[str]:
+    """The target list's elements in the order the question first names them (numbers by
+    value, anything else as a whole word, ignoring case); repeated elements take successive
+    mentions, and an element the question never names is left out."""
+    t = str(target).strip()
+    items = _as_list(t, loose=parse_number(t) is None) or []
+    numbers = number_spans(question)
+    used: set[int] = set()
+    placed = []
+    for item in items:
+        x = parse_number(item)
+        if x is not None:
+            spots = [pos for pos, v in numbers if v == x[0]]
+        else:
+            word = re.escape(item.strip("'\" "))
+            spots = [m.start() for m in re.finditer(rf"(?<!\w){word}(?!\w)", question, re.I)] if word else []
+        spot = next((p for p in spots if p not in used), None)
+        if spot is not None:
+            used.add(spot)
+            placed.append((spot, item))
+    return [item for _, item in sorted(placed)]
+
+
 def _as_bool(s: str) -> bool | None:
     word = s.strip(" .!'\"").lower()
     return True if word in _TRUE else False if word in _FALSE else None

@@ -39,28 +39,51 @@ def generate(family: str, n: int, *, seed: int = 0, difficulty: int = 1) -> list
     return tasks
 
 
-def regenerate(task: Task, seed: int) -> Task:
+def regenerate(task: Task, seed: int, *, answer: str | None = None) -> Task:
     """The same question (template, difficulty) with new numbers, deterministic in ``seed``.
 
-    Tries for a different answer too, so a program that hard-codes the old one fails; a
-    template with few possible answers (yes/no) may keep it after 50 tries.
+    Tries for a different answer too, so a program that hard-codes the old one fails.
+    ``answer``: for a yes/no template (``answer_classes``), the class the new question must
+    have ("True" or "False"); its "no"s are near misses (an odd composite free of small
+    factors, a palindrome with one inner letter changed, a century that is not a leap
+    year), so re-asks of both classes test the rule and not the class.
     """
     family, name = task.meta["template"].split(".")
     make, difficulty = _templates(family)[name], task.meta["difficulty"]
+    if answer is not None:
+        if answer not in answer_classes(task):
+            raise ValueError(f"{task.meta['template']} has no answer class {answer!r}; "
+                             f"its classes: {answer_classes(task) or 'none (not a yes/no template)'}")
+        classed = FAMILIES[family].CLASSED[name]
+        make = lambda rng, d: classed(rng, d, answer == "True")  # noqa: E731
     fallback = None
     for attempt in range(50):
-        draft = make(random.Random(f"{task.id}:regenerate:{seed}:{attempt}"), difficulty)
+        salt = "" if answer is None else f":{answer}"
+        draft = make(random.Random(f"{task.id}:regenerate:{seed}:{attempt}{salt}"), difficulty)
         if draft.prompt == task.prompt:
             continue
         fallback = fallback or draft
-        if draft.answer != task.answer:
+        if answer is not None or draft.answer != task.answer:
             break
     else:
         draft = fallback
     if draft is None:
         raise ValueError(f"could not find new numbers for {task.id} ({task.meta['template']})")
     meta = {"seed": task.meta.get("seed"), "regenerated_from": task.id, "regenerate_seed": seed}
-    return _task(f"{task.id}/r{seed}", family, name, draft, **meta, difficulty=difficulty)
+    return _task(f"{task.id}/r{seed}{'' if answer is None else answer[0]}", family, name, draft,
+                 **meta, difficulty=difficulty)
+
+
+def answer_classes(task: Task) -> tuple[str, ...]:
+    """("True", "False") for a generated yes/no template that can draw either class on
+    demand; () for every other task."""
+    template = (task.meta or {}).get("template")
+    if not isinstance(template, str) or "." not in template:
+        return ()
+    family, name = template.split(".", 1)
+    if name not in getattr(FAMILIES.get(family), "CLASSED", {}):
+        return ()
+    return ("True", "False")
 
 
 def _task(task_id: str, family: str, name: str, draft: Draft, **meta) -> Task:

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from latentcode.expert.hardcode import prompt_mapping, reasked_programs, substitute
+from latentcode.expert.hardcode import prompt_mapping, reasks, substitute
 from latentcode.expert.mdl import model_bits, program_length
 from latentcode.models import load_model
-from latentcode.training.rewards import CodeRewards, RewardConfig, completion_text, tasks_to_rows
+from latentcode.training.rewards import COLUMNS, CodeRewards, RewardConfig, completion_text, tasks_to_rows
 from tasks.base import Task
 from tasks.check import list_credit
 from tasks.generators import generate
@@ -26,9 +26,12 @@ SORT = Task("s0", "Sort [3, 1, 2] ascending.", "[1, 2, 3]", "sorting", {})
 
 
 def call(rewards, tasks, texts, **extra):
-    """As TRL calls a reward function: columns repeated per completion, keyword arguments."""
-    cols = {k: [r[k] for r in tasks_to_rows(tasks)] for k in ("task_id", "answer", "family", "meta")}
-    return {f.__name__: f(completions=texts, prompts=[t.prompt for t in tasks], **cols, **extra)
+    """As TRL calls a reward function: columns repeated per completion, keyword arguments,
+    and the prompts as chat messages (which the reward must not read the question from)."""
+    cols = {k: [r[k] for r in tasks_to_rows(tasks)] for k in COLUMNS}
+    prompts = [[{"role": "system", "content": "Answer with a program."},
+                {"role": "user", "content": f"Question: {t.prompt}"}] for t in tasks]
+    return {f.__name__: f(completions=texts, prompts=prompts, **cols, **extra)
             for f in rewards.functions()}
 
 
@@ -67,12 +70,13 @@ def test_the_metamorphic_check_catches_what_the_ast_check_misses():
 
 
 def test_a_re_asked_question_rewrites_every_redrawn_value():
-    variant, codes, ambiguous = reasked_programs(MEAN, MEAN.meta["reference_program"])
+    [reask], wanted = reasks(MEAN, 1)
+    variant, codes = reask.task, reask.programs(MEAN.meta["reference_program"])
     assert variant.answer != MEAN.answer and variant.meta["template"] == MEAN.meta["template"]
-    assert str(variant.meta["numbers"]) in codes[0] and not ambiguous
+    assert str(variant.meta["numbers"]) in codes[0] and wanted == 1
     assert substitute("x = -5 + 2\nprint(x * 2.5)", {5: 7, 2: 3}) == "x = -7 + 3\nprint(x * 2.5)"
     assert prompt_mapping("Add 1 and 1.", "Add 2 and 3.") is None  # one old value, two new ones
-    assert reasked_programs(SORT, "print([1, 2, 3])") is None  # not a generated task
+    assert reasks(SORT, 1) == ([], 0)  # not a generated task
 
 
 def test_list_answers_get_partial_credit():
@@ -80,10 +84,12 @@ def test_list_answers_get_partial_credit():
     assert list_credit("[1, 2, 3, 4]", "[1, 2, 3]") == pytest.approx(3 / 4)
     assert list_credit("7", "7") is None and list_credit(None, "[1]") == 0.0
     texts = [block("ys = sorted([3, 1, 2])\nys[2] = 9\nprint(ys)"), block("print(sorted([3, 1, 2]))")]
-    # off by default; on, a share of the gap below the lowest correct reward
+    # off by default; on, a share of the gap below the lowest correct reward, for the
+    # positions right beyond the question's own order or its reverse ([2, 1, 3] gets 1 of 3):
+    # (2/3 - 1/3) / (1 - 1/3) = 1/2
     on = call(CodeRewards(RewardConfig(partial_credit=0.5)), [SORT] * 2, texts)["correctness"]
     off = call(CodeRewards(RewardConfig()), [SORT] * 2, texts)["correctness"]
-    assert on == [pytest.approx(0.5 * 2 / 3), 1.0] and off == [0.0, 1.0]
+    assert on == [pytest.approx(0.5 * 1 / 2), 1.0] and off == [0.0, 1.0]
 
 
 def test_mdl_charges_correct_programs_only():

@@ -6,12 +6,14 @@ what text counts as the answer.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import sandbox
 from latentcode.expert.extract import extract_program
 from latentcode.expert.hardcode import check
 from latentcode.expert.mdl import program_lengths
+from latentcode.expert.pyparse import blank_docstrings
 from latentcode.expert.samples import Sample, direct_answer
 from sandbox.config import SandboxConfig
 from tasks.check import final_answer, grade
@@ -19,8 +21,9 @@ from tasks.suites import program_to_run
 
 
 def program_for(task, program: str) -> str:
-    """What the sandbox runs: a code benchmark appends its tests to the function."""
-    return program_to_run(task, program)
+    """What the sandbox runs: the program with its docstrings blanked (unmeasured, so
+    unreadable), and for a code benchmark its tests appended to the function."""
+    return program_to_run(task, blank_docstrings(program))
 
 
 def grade_program(task, result: sandbox.Result) -> tuple[str | None, bool]:
@@ -89,18 +92,39 @@ def grade_code(tasks, gens, *, tokenizer=None, sandbox_config: SandboxConfig | N
                            limits.memory_mb)
     exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
     for (task, s), r in zip(runnable, results):
+        r = finished(task, r)
         s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s
+        s.run_s = r.wall_s
         s.answer, s.correct = grade_program(task, r)
     if check_hardcoding and runnable:
         verdicts = check([t for t, _ in runnable], [s.program for _, s in runnable], results,
                          pool=pool, timeout_s=limits.timeout_s, memory_mb=limits.memory_mb)
         for (_, s), v in zip(runnable, verdicts):
-            s.hardcoded = bool(v and v.hardcoded)
+            record_verdict(s, v)
     for ss in samples:
         for s in ss:
             if s.program:
                 s.lengths = program_lengths(s.program, tokenizer)
     return samples
+
+
+def finished(task, result: sandbox.Result) -> sandbox.Result:
+    """A code benchmark's run that ends 'ok' without the harness's completion marker
+    stopped before its tests (a clean exit, ``sys.exit(0)``): an error, never scored above
+    failing the tests honestly."""
+    if task.kind == "code" and result.ok and not grade(task, result):
+        return dataclasses.replace(result, status="error",
+                                   error="stopped before the tests finished (no completion marker)")
+    return result
+
+
+def record_verdict(sample: Sample, verdict) -> None:
+    """What the hard-coding check found, on the sample a run folder records."""
+    if verdict is None:
+        return
+    sample.hardcoded = verdict.hardcoded
+    sample.checked = "hardcoded" if verdict.hardcoded else "unknown" if verdict.unknown else "computed"
+    sample.reasks, sample.reasks_wanted = verdict.reasks, verdict.reasks_wanted
 
 
 def run_programs(pool, codes: list[str], timeouts: list[float], memory_mb: int):

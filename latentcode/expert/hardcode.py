@@ -2,37 +2,43 @@
 
 Decided by behaviour, never by syntax: ``print(42)``, ``print(43 - 1)``, ``int('42')`` and a
 literal print followed by an unused one are all the same constant, and an honest program
-that sorts in place or parses its numbers out of a string is not. The question's values
-(its numbers, number words, month names and quoted strings: ``question_values``) are
-located in the program wherever they stand (numeric literals, inside string literals) and
-moved, one at a time and all together; the program runs again each time. Its output is
-**hard-coded** when
+that sorts in place or parses its numbers out of a string is not. Every checked program
+runs once more unchanged: an output that changes between two identical runs (a coin flip)
+is not computed from the question. Then:
 
-- the program holds none of the question's values (its output cannot depend on them), or
-- no moved copy that runs prints a different answer (the output does not move when the
-  numbers it must depend on move; a copy that raises or times out proves nothing), or
-- for a generated task, the program rewritten for a re-asked question (``regenerate``:
-  the same template with new values, every redrawn value mapped by its position in the
-  question) is not right there too (for a program whose first answer was wrong: its
-  answer there does not move; a wrong computation is wrong, not memorised).
+- a **generated** question is asked again (``reasks``): the same template with other
+  values, the program rewritten for each (every redrawn value mapped by its position in
+  the question, in the forms a program writes it: an ordinal's index, a percentage's
+  fraction, a date's ISO string). A right answer must be right on every re-ask; a yes/no
+  template is re-asked in both classes, its "no"s near misses, so a rule that follows the
+  class (parity for primality) fails; a re-ask where a rewritten constant would print the
+  new answer is not used. A wrong answer (partial credit) must move on the first re-ask.
+- any **other** question has its values (numbers, number words, month names, quoted
+  strings: ``question_values``) moved in the program, one at a time and all together; a
+  program holding none of them, or whose output moves with none, is hard-coded.
 
-``check(tasks, programs, results, pool=...)`` runs every copy of a batch in one sandbox
-call. Code benchmarks (HumanEval, MBPP) are not checked: their tests call the function
-with inputs of their own.
+A copy that runs out of time or memory proves nothing: the verdict is *unknown* (not
+hard-coded, not paid as correct). Re-asks get a time limit scaled with the original run's
+time (``reask_limit``). ``check(tasks, programs, results, pool=...)`` runs every copy of a
+batch in one sandbox call per time limit. Code benchmarks (HumanEval, MBPP) are not checked:
+their tests call the function with inputs of their own.
 """
 from __future__ import annotations
 
 import ast
 import calendar
 import dataclasses
+import datetime
 import functools
+import itertools
 import json
 import re
+from fractions import Fraction
 
 from tasks.base import Task
 from tasks.check import final_answer, grade, is_correct, number_spans, numbers_in
-from tasks.generators import regenerate
-from latentcode.expert.pyparse import parse_program
+from tasks.generators import answer_classes, regenerate
+from latentcode.expert.pyparse import blank_docstrings, parse_program
 
 MAX_VALUES = 12  # values moved one at a time per program (all of them also move together)
 
@@ -49,8 +55,11 @@ _VALUE = re.compile(r"(?P<q>'[^'\n]{1,200}'|\"[^\"\n]{1,200}\")|(?P<w>[A-Za-z]+)
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     hardcoded: bool
-    reason: str | None = None  # why, when it is
+    reason: str | None = None  # why, when it is (or why it is unknown)
     runs: int = 0  # extra sandbox runs it took
+    unknown: bool = False  # no evidence either way (a copy ran out of time): not hard-coded, not paid
+    reasks: int = 0  # re-asked questions run (generated tasks)
+    reasks_wanted: int = 0  # ... and how many were wanted: fewer is a shortfall
 
 
 def question_values(text: str) -> list:
@@ -73,19 +82,24 @@ def question_values(text: str) -> list:
 # rewriting the program's values
 # ------------------------------------------------------------------------------------
 
-def substitute(code: str, mapping: dict) -> str | None:
+def substitute(code: str, mapping: dict, hold: frozenset = frozenset()) -> str | None:
     """``code`` with every occurrence of a mapped value replaced: numeric literals (a
     negative one too), string literals equal to a mapped string, and mapped numbers and
-    strings (of 3+ characters) inside longer string literals. None if nothing changed or
-    the code does not parse."""
+    strings (of 3+ characters) inside longer string literals, lists written out whole, a
+    date's three arguments (``date(2024, 3, 5)``) together. ``hold``: the occurrences
+    (counted in ``structural_literals`` order) of structural numbers (0, 1, 2) to leave as
+    they are. None if nothing changed or the code does not parse."""
     try:
         tree = parse_program(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     numbers = {float(k): v for k, v in mapping.items() if _is_num(k)}
     strings = {k: v for k, v in mapping.items() if isinstance(k, str)}
-    lists = {tuple(float(x) for x in k[1:]): v for k, v in mapping.items() if isinstance(k, tuple)}
-    swap = _Swap(numbers, strings, lists)
+    lists = {tuple(float(x) for x in k[1:]): v for k, v in mapping.items()
+             if isinstance(k, tuple) and k[:1] == ("list",)}
+    indices = {k[1]: v for k, v in mapping.items() if isinstance(k, tuple) and k[:1] == ("index",)}
+    dates = {tuple(k[1:]): v for k, v in mapping.items() if isinstance(k, tuple) and k[:1] == ("date",)}
+    swap = _Swap(numbers, strings, lists, indices, dates, hold)
     try:
         out = ast.unparse(ast.fix_missing_locations(swap.visit(tree)))
     except (RecursionError, ValueError):
@@ -94,8 +108,13 @@ def substitute(code: str, mapping: dict) -> str | None:
 
 
 class _Swap(ast.NodeTransformer):
-    def __init__(self, numbers: dict, strings: dict, lists: dict | None = None):
+    def __init__(self, numbers: dict, strings: dict, lists: dict | None = None,
+                 indices: dict | None = None, dates: dict | None = None,
+                 hold: frozenset = frozenset()):
         self.numbers, self.strings, self.changed = numbers, strings, False
+        self.indices = indices or {}  # an ordinal's 0-based index: x[2] for the 3rd
+        self.dates = dates or {}  # (y, m, d) -> (y', m', d'): date(y, m, d) swapped whole
+        self.hold, self.structural = hold, 0  # structural literals seen so far, in order
         self.lists = lists or {}
         # a list written out in a string: "3, 1, 2", "3 1 2" or "[3, 1, 2]"
         self.list_texts = {}
@@ -109,6 +128,8 @@ class _Swap(ast.NodeTransformer):
     def visit_UnaryOp(self, node):
         if isinstance(node.op, ast.USub) and _is_num(getattr(node.operand, "value", None)) \
                 and isinstance(node.operand, ast.Constant) and -float(node.operand.value) in self.numbers:
+            if self._held(-node.operand.value):
+                return node
             self.changed = True
             return ast.copy_location(_number(self.numbers[-float(node.operand.value)]), node)
         return self.generic_visit(node)
@@ -129,13 +150,37 @@ class _Swap(ast.NodeTransformer):
         # x[1]: a bare index is the program's structure (monthrange(...)[1]), not a value
         # of the question; an index worked out from one (x[k - 1]) is rewritten as usual
         node.value = self.visit(node.value)
-        if not (isinstance(node.slice, ast.Constant) and _is_num(node.slice.value)):
+        index = node.slice.value if isinstance(node.slice, ast.Constant) else None
+        if _is_num(index) and index in self.indices:
+            self.changed = True
+            node.slice = ast.copy_location(_number(self.indices[index]), node.slice)
+        elif not _is_num(index):
             node.slice = self.visit(node.slice)
         return node
+
+    def visit_Call(self, node):
+        values = [_literal_number(a) for a in node.args[:3]]
+        if len(values) == 3 and None not in values and tuple(values) in self.dates:
+            self.changed = True
+            new = [ast.copy_location(_number(x), a) for x, a in zip(self.dates[tuple(values)], node.args)]
+            node.func = self.visit(node.func)
+            node.args = new + [self.visit(a) for a in node.args[3:]]
+            node.keywords = [self.visit(k) for k in node.keywords]
+            return node
+        return self.generic_visit(node)
+
+    def _held(self, v) -> bool:
+        """Is this occurrence of a structural number one to leave alone?"""
+        if float(v) not in _STRUCTURAL:
+            return False
+        self.structural += 1
+        return self.structural - 1 in self.hold
 
     def visit_Constant(self, node):
         v = node.value
         if _is_num(v) and float(v) in self.numbers:
+            if self._held(v):
+                return node
             self.changed = True
             return ast.copy_location(_number(self.numbers[float(v)]), node)
         if isinstance(v, str):
@@ -218,83 +263,133 @@ def perturbed_programs(code: str, values: list) -> list[str]:
 
 
 _STRUCTURAL = (0, 1, 2)  # values a program also writes as structure: k - 1, range(1, n), x[0]
+TRIES = 400  # regenerations searched for a task's usable re-asks (cached per task)
 
 
-def reasked_programs(task, code: str, tries: int = 100):
-    """(re-asked task, [program rewritten for it], ambiguous), or None when the task is not
-    generated or no regeneration in ``tries`` has the same shape with an unambiguous value
-    mapping.
+@dataclasses.dataclass(frozen=True)
+class Reask:
+    task: Task  # the question asked again with other values
+    mapping: dict  # old value -> new value, as read off the two questions
 
-    The redrawn values are read off the two questions: the same template asked twice
-    differs exactly where a value was drawn (numbers, ordinals, month names, names, words,
-    quoted strings), so a word-level diff of the two pairs every old value with its new
-    one. A mapping that moves 0, 1 or 2 is *ambiguous*: those literals are also the
-    program's structure (``sorted(x)[k - 1]`` with a 1 in the list), so rewriting them can
-    break an honest program; one without is preferred."""
-    if "template" not in (task.meta or {}):
-        return None
-    found = _reasked(task.id, task.prompt, task.answer, task.family,
-                     json.dumps(task.meta, sort_keys=True, default=str), tries)
-    if found is None:
-        return None
-    variant, mapping, ambiguous = found
-    rewritten = substitute(code, mapping)
-    if rewritten is None:  # it holds none of the redrawn values: it must answer the new
-        return variant, [code], False  # question unchanged, and cannot
-    return variant, [rewritten], ambiguous
+    def programs(self, code: str) -> list[str]:
+        """``code`` rewritten for this question (unchanged if it holds none of the values:
+        then it must answer the new question as it stands, and a constant cannot). When the
+        re-ask moves a structural number (0, 1, 2), each literal of it may be the question's
+        value or the program's structure (``count, n = 0, 1`` beside "the 1st prime"): one
+        copy per choice (at most ``2 ** MAX_HELD``), and any that is right will do; a
+        program right under some reading computes the answer from that value."""
+        rewritten = substitute(code, self.mapping)
+        if rewritten is None:
+            return [code]
+        moved = {float(k) for k in self.mapping if _is_num(k) and k in _STRUCTURAL}
+        n = min(structural_literals(code, moved), MAX_HELD) if moved else 0
+        out = [rewritten]
+        for held in itertools.chain.from_iterable(
+                itertools.combinations(range(n), r) for r in range(1, n + 1)):
+            alt = substitute(code, self.mapping, frozenset(held))
+            if alt is not None:
+                out.append(alt)
+        return list(dict.fromkeys(out))
 
 
-def more_reasked_programs(task, code: str, k: int, tries: int = 100) -> list:
-    """[(re-asked task, program rewritten for it)] for up to ``k`` re-asked questions
-    with unambiguous value mappings and other answers, distinct from each other and from
-    ``reasked_programs``' (which comes first among them); [] when the task is not generated.
-    A program right on all of them computes the template, not a special case of it (the
-    median of an odd-length list, the largest value for the most frequent)."""
+MAX_HELD = 4
+
+
+def structural_literals(code: str, values: set) -> int:
+    """How many numeric literals of ``code`` equal one of ``values`` (structural numbers),
+    outside constant subscripts, in the order ``_Swap`` meets them."""
+    try:
+        tree = parse_program(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return 0
+    counter = _Swap({v: v for v in values}, {})
+    try:
+        counter.visit(tree)
+    except RecursionError:
+        return 0
+    return counter.structural
+
+
+def reasks(task, k: int) -> tuple[list[Reask], int]:
+    """Up to ``wanted`` usable re-asks of a generated task and ``wanted``: ``k``, or at least
+    2 for a yes/no template, whose re-asks alternate between the two classes (the other class
+    first, its "no"s near misses), so a rule that follows the class fails. ([], 0) for a task
+    that is not generated.
+
+    A usable re-ask is the same template with other values where every value the template
+    redrew maps one to one (``prompt_mapping``), no structural value (0, 1, 2) moves (the
+    search holds them: those literals are also a program's structure), and, for a template
+    that is not yes/no, the answer is new and a constant program rewritten for it would
+    not print the new answer (a name that stands where the answer stood, a remainder that
+    equals the dividend). The search tries ``TRIES`` regenerations; fewer found than wanted
+    is a shortfall the verdict records."""
     if "template" not in (task.meta or {}) or k < 1:
-        return []
-    found = _reasked_many(task.id, task.prompt, task.answer, task.family,
-                          json.dumps(task.meta, sort_keys=True, default=str), tries, k)
-    out = []
-    for variant, mapping in found:
-        rewritten = substitute(code, mapping)
-        out.append((variant, rewritten if rewritten is not None else code))
-    return out
+        return [], 0
+    classes = answer_classes(task)
+    wanted = max(k, 2) if classes else k
+    found = _usable_reasks(task.id, task.prompt, task.answer, task.family,
+                           json.dumps(task.meta, sort_keys=True, default=str), wanted)
+    return list(found), wanted
 
 
-@functools.lru_cache(maxsize=1024)
-def _reasked_many(task_id, prompt, answer, family, meta_json, tries, k):
+@functools.lru_cache(maxsize=2048)
+def _usable_reasks(task_id, prompt, answer, family, meta_json, wanted) -> tuple:
+    """The search behind ``reasks``: first with the structural values held; a template where
+    holding them cannot give a new answer (the days in January, the position of a 0 that is
+    the smallest) is then re-asked with them moved, still never judged by moved values."""
     task = Task(task_id, prompt, answer, family, json.loads(meta_json))
-    out, seen = [], set()
-    for seed in range(tries):
-        variant = regenerate(task, seed)
-        if variant.answer == task.answer or variant.prompt in seen:
-            continue
-        mapping = prompt_mapping(task.prompt, variant.prompt)
-        if not mapping or any(_is_num(key) and key in _STRUCTURAL for key in mapping):
-            continue
-        seen.add(variant.prompt)
-        out.append((variant, mapping))
-        if len(out) == k:
-            break
+    classes = answer_classes(task)
+    order = sorted(classes, key=lambda c: c == task.answer)  # the other class first
+    out, seen = [], {prompt}
+    for hold in (True, False):
+        for seed in range(TRIES):
+            want = order[len(out) % len(order)] if order else None
+            try:
+                variant = regenerate(task, seed, answer=want)
+            except ValueError:
+                continue
+            if variant.prompt in seen or (not classes and variant.answer == task.answer):
+                continue
+            mapping = prompt_mapping(task.prompt, variant.prompt)
+            if not mapping or (hold and any(_is_num(key) and key in _STRUCTURAL for key in mapping)):
+                continue
+            if not classes and constant_follows(task, variant, mapping):
+                continue
+            seen.add(variant.prompt)
+            out.append(Reask(variant, mapping))
+            if len(out) == wanted:
+                return tuple(out)
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=1024)
-def _reasked(task_id, prompt, answer, family, meta_json, tries):
-    """(variant, value mapping, ambiguous) for a task: the first regeneration with a
-    different answer and an unambiguous mapping, else the first ambiguous one. Depends on
-    the task alone, so a GRPO group's completions share one search."""
-    found = _reasked_many(task_id, prompt, answer, family, meta_json, tries, 1)
-    if found:
-        return (*found[0], False)
-    task = Task(task_id, prompt, answer, family, json.loads(meta_json))
-    for seed in range(tries):  # none unambiguous: the first ambiguous one
-        variant = regenerate(task, seed)
-        if variant.answer != task.answer:
-            mapping = prompt_mapping(task.prompt, variant.prompt)
-            if mapping:
-                return variant, mapping, True
-    return None
+def constant_follows(task, variant, mapping: dict) -> bool:
+    """Would a program that prints the old answer as a constant, rewritten for ``variant``,
+    print the new answer? Then the re-ask cannot tell memorising from computing."""
+    for literal in _answer_literals(task.answer):
+        code = substitute(f"print({literal})", mapping)
+        if code is None:
+            continue
+        try:
+            value = ast.literal_eval(code.strip()[len("print("):-1])
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        text = str(value) if not isinstance(value, str) else value
+        if is_correct(text, variant.answer, question=variant.prompt,
+                      case_sensitive=bool(variant.meta.get("case_sensitive"))):
+            return True
+    return False
+
+
+def _answer_literals(answer: str) -> list[str]:
+    """The answer as a program would write it: a string, and a number or list literal."""
+    out = [repr(answer)]
+    try:
+        value = ast.literal_eval(answer)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return out
+    if isinstance(value, (int, float, list, tuple)) and not isinstance(value, bool):
+        out.append(repr(value))
+    return out
 
 
 _PUNCT = ".,?!:;()[]{}\"'$%"
@@ -303,17 +398,35 @@ _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 
 def prompt_mapping(old: str, new: str) -> dict | None:
     """old value -> new value, for every word where two askings of one template differ;
-    None if their shapes differ or one old value would become two new ones."""
+    None if their shapes differ or one old value would become two new ones.
+
+    Besides each value as the question writes it, the mapping holds the ordinary forms a
+    program writes it in: an ordinal's 0-based index (``("index", 2)`` for "3rd", applied
+    to constant subscripts only), a percentage as a fraction and as a growth or decay
+    factor (15% -> 0.15, 1.15, 0.85), and a date in its standard formats (2024-03-05,
+    2024/03/05, 03/05/2024, 05/03/2024, 5 March 2024)."""
     old_lists, new_lists = _lists(old), _lists(new)
     if len(old_lists) != len(new_lists) or None in old_lists or None in new_lists:
         return None
     # a list is one value, whatever its length: the program's list display is swapped
     # whole, so a value repeated in it (the mode) cannot make the mapping ambiguous
     mapping: dict = {("list",) + tuple(a): list(b) for a, b in zip(old_lists, new_lists) if a != b}
-    a, b = _BRACKETS.sub(" [] ", old).split(), _BRACKETS.sub(" [] ", new).split()
+    # a date is one value too ("January 8, 2039" and "August 8, 2042" share a day that the
+    # re-ask may split): the program's date(2039, 1, 8) and its ISO strings are swapped
+    # whole, and a component joins the mapping only where it maps one to one
+    old_dates, new_dates = _dates(old), _dates(new)
+    if len(old_dates) != len(new_dates):
+        return None
+    for d_old, d_new in zip(old_dates, new_dates):
+        if d_old != d_new:
+            mapping[("date", d_old.year, d_old.month, d_old.day)] = (d_new.year, d_new.month, d_new.day)
+    a, b = _DATE.sub(" <date> ", _BRACKETS.sub(" [] ", old)).split(), \
+        _DATE.sub(" <date> ", _BRACKETS.sub(" [] ", new)).split()
     if len(a) != len(b):
         return None
-    for x, y in zip(a, b):
+    forms: dict = {}
+    for i, (x, y) in enumerate(zip(a, b)):
+        raw_x, raw_y = x, y
         x, y = x.strip(_PUNCT), y.strip(_PUNCT)
         if (_as_number(x) is None) != (_as_number(y) is None):
             return None  # a number against a word: the two questions are not aligned
@@ -321,8 +434,72 @@ def prompt_mapping(old: str, new: str) -> dict | None:
             k = float(key) if _is_num(key) else key  # one place and not in another is
             if mapping.setdefault(k, val) != val:  # caught as ambiguous
                 return None
+        percent = raw_x.rstrip(".,?!:;)").endswith("%") or \
+            (i + 1 < len(a) and a[i + 1].strip(_PUNCT).lower() in ("percent", "per cent"))
+        forms.update(_forms(x, y, percent))
+    for d_old, d_new in zip(old_dates, new_dates):
+        if d_old != d_new:
+            forms.update(_date_forms(d_old, d_new))
+    forms.update(_date_parts(old_dates, new_dates, mapping))
+    for k, v in forms.items():  # a form that is also a value of its own keeps the value's
+        mapping.setdefault(k, v)  # mapping (an index equal to a listed number: the number)
     mapping = {k: v for k, v in mapping.items() if k != v}
     return mapping or None
+
+
+def _forms(x: str, y: str, percent: bool) -> dict:
+    """The forms of one value a program may write instead of the question's: an ordinal's
+    index, a percentage's fraction and factors."""
+    out: dict = {}
+    if _ORDINAL.match(x) and _ORDINAL.match(y):
+        kx, ky = int(_ORDINAL.match(x)[1]), int(_ORDINAL.match(y)[1])
+        if kx != ky:
+            out[("index", kx - 1)] = ky - 1
+    if percent:
+        px, py = _as_number(x), _as_number(y)
+        if px is not None and py is not None and px != py:
+            fx, fy = Fraction(str(px)) / 100, Fraction(str(py)) / 100
+            for f in (lambda v: v, lambda v: 1 + v, lambda v: 1 - v):
+                if f(fx) > 0 and f(fy) > 0:
+                    out[float(f(fx))] = float(f(fy))
+    return out
+
+
+_MONTH_RE = "|".join(calendar.month_name[1:])
+_DATE = re.compile(rf"\b({_MONTH_RE}) (\d{{1,2}}), (\d{{4}})\b")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d %B %Y", "%B %d %Y", "%Y%m%d")
+
+
+def _dates(text: str) -> list:
+    """The dates written "March 5, 2024" in a question (an impossible one is left out)."""
+    out = []
+    for m in _DATE.finditer(text):
+        try:
+            out.append(datetime.date(int(m[3]), _MONTHS[m[1].lower()], int(m[2])))
+        except ValueError:
+            continue
+    return out
+
+
+def _date_parts(old_dates: list, new_dates: list, mapping: dict) -> dict:
+    """Years, months (numbers and names) and days of the dates, each where it maps one to
+    one across every date and the rest of the mapping, and is not structural (0, 1, 2)."""
+    seen: dict = {}
+    for a, b in zip(old_dates, new_dates):
+        for x, y in ((a.year, b.year), (a.month, b.month), (a.day, b.day),
+                     (calendar.month_name[a.month], calendar.month_name[b.month])):
+            key = float(x) if _is_num(x) else x
+            seen.setdefault(key, set()).add(y)
+    return {k: next(iter(v)) for k, v in seen.items()
+            if len(v) == 1 and k not in mapping and not (_is_num(k) and k in _STRUCTURAL)}
+
+
+def _date_forms(old: datetime.date, new: datetime.date) -> dict:
+    out = {old.strftime(f): new.strftime(f) for f in _DATE_FORMATS}
+    for f in ("{d.day} {m} {d.year}", "{m} {d.day} {d.year}", "{d.year}-{d.month}-{d.day}"):
+        out[f.format(d=old, m=calendar.month_name[old.month])] = \
+            f.format(d=new, m=calendar.month_name[new.month])
+    return out
 
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
@@ -369,12 +546,25 @@ def _as_number(word: str):
 # the check
 # ------------------------------------------------------------------------------------
 
+UNKNOWN = ("timeout", "memory", "crashed")  # a copy that ends so proves nothing either way
+
+
+def reask_limit(timeout_s: float, result) -> float:
+    """A re-ask's time limit, scaled with the original run's time: a re-asked question may
+    be larger (more primes to count), so a program that used more than a quarter of its
+    limit gets twice the limit, more than half of it four times."""
+    used = max(getattr(result, "wall_s", 0.0) or 0.0, getattr(result, "cpu_s", 0.0) or 0.0)
+    return timeout_s * (1 if used <= timeout_s / 4 else 2 if used <= timeout_s / 2 else 4)
+
+
 def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
           memory_mb: int = 256, reask: bool = True, variants: int = 1) -> list[Verdict | None]:
     """One Verdict per program whose run was ``ok`` (None for the others and for code
-    benchmarks), from one sandbox batch of every moved and re-asked copy. ``variants`` > 1:
-    a right answer to a generated question must also be right on that many re-asked
-    questions (the first one included), not only on one."""
+    benchmarks), from one sandbox batch per time limit of every copy: the program once
+    more unchanged (its output must not change between identical runs), and for a
+    generated question its re-asks (``reasks``: ``variants`` of them, both classes of a
+    yes/no template; a right answer must be right on every one, a wrong one must move on
+    the first); for any other question the copies with its values moved."""
     if variants < 1:
         raise ValueError(f"variants ({variants}) must be at least 1")
     plans, batch = [], []
@@ -382,48 +572,83 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
         if r is None or r.status != "ok" or task.kind == "code" or not code:
             plans.append(None)
             continue
-        again = reasked_programs(task, code) if reask else None
-        # a re-asked question (generated tasks) settles it, unless its mapping is ambiguous;
-        # otherwise the values are moved
-        asked = again[1] if again else []
-        moved = [] if again and not again[2] else perturbed_programs(code, question_values(task.prompt))
+        code = blank_docstrings(code)  # as grading ran it
         right = grade(task, r)
-        more = []  # further re-asked questions a right answer must also get right
-        if variants > 1 and right and again and not again[2]:
-            more = more_reasked_programs(task, code, variants)[1:]  # the first is ``again``
-        plans.append((task, final_answer(r.stdout, r.value), right, len(batch),
-                      len(asked), len(moved), again, more))
-        batch += asked + moved + [c for _, c in more]
-    runs = pool.run_many(batch, timeout_s=timeout_s, memory_mb=memory_mb) if batch else []
+        generated = reask and "template" in (task.meta or {})
+        asked, wanted = reasks(task, variants) if generated else ([], 0)
+        if generated and not right:
+            asked = asked[:1]  # a wrong answer only has to move
+        if generated:
+            readings = [c.programs(code) for c in asked]
+            copies = [p for ps in readings for p in ps]
+        else:
+            copies = perturbed_programs(code, question_values(task.prompt))
+            readings = None
+        limit = reask_limit(timeout_s, r)
+        plans.append(dict(task=task, answer=final_answer(r.stdout, r.value), right=right,
+                          first=len(batch), asked=asked if generated else None,
+                          readings=[len(x) for x in readings] if generated else None,
+                          wanted=wanted, copies=len(copies)))
+        batch += [(code, timeout_s)] + [(c, limit) for c in copies]
+    runs = run_grouped(pool, batch, memory_mb) if batch else []
     return [None if p is None else _verdict(p, runs) for p in plans]
 
 
+def run_grouped(pool, batch: list[tuple[str, float]], memory_mb: int) -> list:
+    """``pool.run_many`` over (code, time limit) pairs: one batch per distinct limit,
+    results in the order given."""
+    out = [None] * len(batch)
+    for limit in sorted({t for _, t in batch}):
+        idx = [i for i, (_, t) in enumerate(batch) if t == limit]
+        for i, r in zip(idx, pool.run_many([batch[i][0] for i in idx], timeout_s=float(limit),
+                                           memory_mb=memory_mb)):
+            out[i] = r
+    return out
+
+
 def _verdict(plan, runs) -> Verdict:
-    task, answer, right, first, n_asked, n_moved, again, more = plan
-    used = n_asked + n_moved + len(more)
-    if again and not again[2]:  # asked again with other values
-        r = runs[first]
-        if right:  # a right answer must be right there too (and on the further ones)
-            if not grade(again[0], r):
-                return Verdict(True, "wrong on the same question asked with other values", used)
-            extra = runs[first + n_asked + n_moved:first + used]
-            if all(grade(v, x) for (v, _), x in zip(more, extra)):
-                return Verdict(False, None, used)
-            return Verdict(True, f"wrong on one of {1 + len(more)} re-askings of the question "
-                                 "with other values", used)
-        # a wrong answer only has to move: it is wrong, not necessarily memorised
-        if r.ok and final_answer(r.stdout, r.value) != answer:
-            return Verdict(False, None, used)
+    first, n = plan["first"], plan["copies"]
+    again, copies = runs[first], runs[first + 1:first + 1 + n]
+    answer, asked = plan["answer"], plan["asked"]
+    extra = dict(runs=1 + n, reasks=len(asked or ()), reasks_wanted=plan["wanted"])
+    if again.status not in UNKNOWN and not (again.ok and final_answer(again.stdout, again.value) == answer):
+        return Verdict(True, "its output changes between two identical runs", **extra)
+    unknown = again.status in UNKNOWN
+    if asked is not None:  # a generated question: its re-asks settle it
+        if not asked:
+            return Verdict(False, "no usable re-ask of this question was found", unknown=True, **extra)
+        per_reask, at = [], 0
+        for reask, k in zip(asked, plan["readings"]):  # each re-ask: right under some reading?
+            outs = copies[at:at + k]
+            at += k
+            if any(x.status not in UNKNOWN and grade(reask.task, x) for x in outs):
+                per_reask.append("right")
+            elif any(x.status in UNKNOWN for x in outs):
+                per_reask.append("unknown")
+            else:
+                per_reask.append("wrong")
+        if plan["right"]:
+            wrong = per_reask.count("wrong")
+            if wrong:
+                return Verdict(True, f"wrong on {wrong} of {len(asked)} re-askings of the "
+                                     "question with other values", **extra)
+            unknown = unknown or "unknown" in per_reask
+            return Verdict(False, "a re-ask ran out of time or memory" if unknown else None,
+                           unknown=unknown, **extra)
+        x = copies[0]  # a wrong answer only has to move: wrong, not necessarily memorised
+        if x.status in UNKNOWN:
+            return Verdict(False, "the re-ask ran out of time or memory", unknown=True, **extra)
+        if x.ok and final_answer(x.stdout, x.value) != answer:
+            return Verdict(False, None, unknown=unknown, **extra)
         return Verdict(True, "its output did not move on the question asked with other values",
-                       used)
-    if again and grade(again[0], runs[first]):
-        return Verdict(False, None, used)  # ambiguous mapping, but right on the new question
-    moved_runs = runs[first + n_asked:first + used]
-    if n_moved == 0:
-        return Verdict(True, "the program holds none of the question's values", used)
-    if not any(r.ok and final_answer(r.stdout, r.value) != answer for r in moved_runs):
-        return Verdict(True, "its output did not move when the question's values did", used)
-    return Verdict(False, None, used)
+                       **extra)
+    if n == 0:
+        return Verdict(True, "the program holds none of the question's values", **extra)
+    if not any(x.ok and final_answer(x.stdout, x.value) != answer for x in copies):
+        if all(x.status in UNKNOWN for x in copies):
+            return Verdict(False, "every moved copy ran out of time or memory", unknown=True, **extra)
+        return Verdict(True, "its output did not move when the question's values did", **extra)
+    return Verdict(False, None, unknown=unknown, **extra)
 
 
 def answer_is_input(task, answer: str | None) -> bool:

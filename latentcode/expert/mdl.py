@@ -1,7 +1,9 @@
 """Program length, the description-length half of MDL.
 
 Every measure reads the program after ``strip_program``: comments, docstrings and blank
-lines removed (they change no output, so a policy could pad or trim them for free). Then:
+lines removed (they change no output, so a policy could pad or trim them for free; and
+what is not measured cannot be read either: grading runs every program with its
+docstrings blanked, ``pyparse.blank_docstrings``, so no data hides in ``f.__doc__``). Then:
 - ``tokens``: tokens under the model's tokenizer (what generation pays for);
 - ``ast``: named tree-sitter nodes (structure, blind to identifier length), where a literal
   costs its content: one node per four characters of its text, so a 300-digit number or a
@@ -26,7 +28,7 @@ import statistics
 import zlib
 
 from latentcode.expert.extract import ast_node_count, literal_chars
-from latentcode.expert.pyparse import parse_program
+from latentcode.expert.pyparse import docstrings, parse_program
 from tasks.generators import FAMILIES, generate
 
 _ZLIB_EMPTY = len(zlib.compress(b"", 9))
@@ -41,12 +43,12 @@ def strip_program(code: str) -> str:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "\n".join(line for line in code.splitlines()
                          if line.strip() and not line.lstrip().startswith("#"))
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
-                and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
+    for doc in docstrings(tree):  # grading runs them blanked (pyparse.blank_docstrings)
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and body[0] is doc:
+                node.body = body[1:] or [ast.Pass()]
+                break
     try:
         return ast.unparse(tree)
     except (RecursionError, ValueError):

@@ -36,6 +36,10 @@ class Sample:
     lengths: dict = dataclasses.field(default_factory=dict)
     hardcoded: bool = False
     step: int | None = None  # training step that generated it (training runs only)
+    run_s: float = 0.0  # this program's own wall time in the sandbox
+    checked: str | None = None  # the hard-coding check: "computed", "hardcoded", "unknown" (None: not run)
+    reasks: int = 0  # re-asked questions the check ran (generated tasks)
+    reasks_wanted: int = 0  # ... and how many it wanted: fewer is a shortfall
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -43,12 +43,12 @@ import sandbox
 from latentcode.config import setting
 from latentcode.expert import hardcode
 from latentcode.expert.samples import Generation
-from latentcode.expert.grading import grade_code
+from latentcode.expert.grading import grade_code, record_verdict
 from latentcode.expert.hardcode import answer_is_input
 from latentcode.expert.mdl import MEASURES, model_bits, program_length, reference_length
 from sandbox.config import SandboxConfig, make_pool
 from tasks.base import Task
-from tasks.check import list_credit
+from tasks.check import credit_beyond_question
 
 FAILURE_STATUSES = ("error", "timeout", "memory", "output_limit", "blocked", "crashed",
                     "no_code", "truncated")
@@ -135,19 +135,24 @@ class Outcome:
     sample: object  # expert.Sample: what samples.jsonl records
     correctness: float
     length: float | None  # under the configured measure; None without a program
-    metamorphic: str | None = None  # "moved", "stuck" (hard-coded) or None (not checked)
+    metamorphic: str | None = None  # "moved", "stuck" (hard-coded), "unknown" or None (not checked)
     hardcoded_reason: str | None = None
 
 
+COLUMNS = ("task_id", "question", "answer", "family", "meta")
+
+
 def tasks_to_rows(tasks: list[Task]) -> list[dict]:
-    """The dataset columns the reward functions read (``prompt`` is added by the trainer)."""
-    return [{"task_id": t.id, "answer": t.answer, "family": t.family,
+    """The dataset columns the reward functions read: the whole ``Task`` (its bare question
+    included), so the reward grades the same task the bench does; the trainer adds
+    ``prompt`` (the chat messages), which the reward never reads."""
+    return [{"task_id": t.id, "question": t.prompt, "answer": t.answer, "family": t.family,
              "meta": json.dumps(t.meta, default=str)} for t in tasks]
 
 
-def task_from_columns(task_id, answer, family, meta, prompt="") -> Task:
+def task_from_columns(task_id, question, answer, family, meta) -> Task:
     meta = json.loads(meta) if isinstance(meta, str) else dict(meta or {})
-    return Task(task_id, prompt, answer, family, meta)
+    return Task(task_id, question, answer, family, meta)
 
 
 def completion_text(completion) -> str:
@@ -245,7 +250,8 @@ class CodeRewards:
         cfg = self.config
         if not cfg.partial_credit or answer_is_input(task, answer):
             return 0.0
-        share = list_credit(answer, task.answer, question=task.prompt) or 0.0
+        share = credit_beyond_question(answer, task.answer, task.prompt,
+                                       case_sensitive=bool(task.meta.get("case_sensitive"))) or 0.0
         return cfg.partial_credit * (1 - cfg.mdl_weight) * cfg.gap * min(share, 1.0)
 
     def _hardcoding(self, tasks: list[Task], outcomes: list[Outcome]) -> None:
@@ -262,10 +268,12 @@ class CodeRewards:
         for (_, o), v in zip(todo, verdicts):
             if v is None:
                 continue
-            o.metamorphic = "stuck" if v.hardcoded else "moved"
-            o.sample.hardcoded = v.hardcoded
+            record_verdict(o.sample, v)
+            o.metamorphic = "stuck" if v.hardcoded else "unknown" if v.unknown else "moved"
             if v.hardcoded:
                 o.correctness, o.hardcoded_reason = cfg.hardcoded, v.reason
+            elif v.unknown:  # no evidence that it computes: not paid as right, not called hard-coded
+                o.correctness, o.hardcoded_reason = min(o.correctness, cfg.wrong), v.reason
 
     def _lengths(self, outcomes: list[Outcome]) -> None:
         cfg = self.config
@@ -306,14 +314,14 @@ class CodeRewards:
     # TRL's side ---------------------------------------------------------------------------
     def _from_trl(self, completions, kwargs) -> list[Outcome]:
         n = len(completions)
-        for col in ("task_id", "answer", "family"):
+        for col in COLUMNS:
             if col not in kwargs:
-                raise KeyError(f"the dataset lacks the {col!r} column; build rows with "
-                               "latentcode.training.rewards.tasks_to_rows(tasks)")
-        metas = kwargs.get("meta") or ["{}"] * n
-        prompts = kwargs.get("prompts") or [""] * n
-        tasks = [task_from_columns(i, a, f, m, _prompt_text(p)) for i, a, f, m, p in
-                 zip(kwargs["task_id"], kwargs["answer"], kwargs["family"], metas, prompts)]
+                raise KeyError(f"the dataset lacks the {col!r} column (the reward grades the "
+                               "task itself, never a question read back from the prompt); build "
+                               "rows with latentcode.training.rewards.tasks_to_rows(tasks)")
+        tasks = [task_from_columns(*row) for row in zip(*(kwargs[c] for c in COLUMNS))]
+        if len(tasks) != n:
+            raise ValueError(f"{n} completions but {len(tasks)} dataset rows")
         ids = kwargs.get("completion_ids")
         num_tokens = [len(x) for x in ids] if ids is not None else None
         state = kwargs.get("trainer_state")
@@ -339,14 +347,7 @@ class CodeRewards:
 
 
 def _result_of(sample) -> sandbox.Result:
-    """The sandbox result a Sample recorded (stdout and the final value)."""
+    """The sandbox result a Sample recorded (stdout, the final value, its run time)."""
     return sandbox.Result(sample.status if sample.status in sandbox.STATUSES else "error",
-                          stdout=sample.stdout or "", value=sample.value)
+                          stdout=sample.stdout or "", value=sample.value, wall_s=sample.run_s)
 
-
-def _prompt_text(prompt) -> str:
-    """The question, for the logs: the last user turn of a chat prompt."""
-    if isinstance(prompt, list):
-        users = [m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
-        return users[-1] if users else ""
-    return prompt or ""

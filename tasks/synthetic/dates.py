@@ -72,6 +72,27 @@ def leap_year(rng, d) -> Draft:
                  f"import calendar\nprint(calendar.isleap({year}))", [year], (lo, hi))
 
 
+def leap_year_of_class(rng, d, want: bool) -> Draft:
+    """A leap-year question whose answer is ``want``; half the "no"s are the hard ones the
+    range holds: a century not divisible by 400 (1900, 2100), else a year that is 2 mod 4
+    (even, yet not leap); half the "yes"s are multiples of 400 where the range holds one."""
+    lo, hi = _years(d)
+    centuries = [y for y in range(lo - lo % 100 + 100, hi + 1, 100)]
+    for _ in range(200):
+        year = rng.randint(lo, hi)
+        hard = rng.random() < 0.5
+        if want:
+            fours = [y for y in centuries if y % 400 == 0]
+            year = rng.choice(fours) if hard and fours else year - year % 4
+        else:
+            odd = [y for y in centuries if y % 400]
+            year = rng.choice(odd) if hard and odd else year - year % 4 + 2
+        if lo <= year <= hi and calendar.isleap(year) == want:
+            return Draft(f"Is {year} a leap year?", str(calendar.isleap(year)),
+                         f"import calendar\nprint(calendar.isleap({year}))", [year], (lo, hi))
+    raise ValueError(f"no {'leap' if want else 'common'} year found in [{lo}, {hi}]")
+
+
 def month_days(rng, d) -> Draft:
     lo, hi = _years(d)
     year, month = rng.randint(lo, hi), rng.randint(1, 12)
@@ -90,6 +111,9 @@ def age(rng, d) -> Draft:
                  f"import datetime\nborn = {_code(born)}\non = {_code(on)}\n"
                  "print(on.year - born.year - ((on.month, on.day) < (born.month, born.day)))")
 
+
+# Yes/no templates: a question of either class on demand, for re-asks that test the rule.
+CLASSED = {"leap_year": leap_year_of_class}
 
 TEMPLATES = {"weekday": weekday, "days_between": days_between, "add_days": add_days,
              "leap_year": leap_year, "month_days": month_days, "age": age}

@@ -7,6 +7,7 @@ stay below 10**8.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from tasks.synthetic import Draft, ordinal
@@ -20,13 +21,14 @@ def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % i for i in range(2, math.isqrt(n) + 1))
 
 
-def _primes_below(n: int) -> list[int]:
+@functools.lru_cache(maxsize=64)
+def _primes_below(n: int) -> tuple[int, ...]:
     sieve = bytearray([1]) * n
     sieve[:2] = b"\x00\x00"
     for i in range(2, math.isqrt(n - 1) + 1):
         if sieve[i]:
             sieve[i * i::i] = bytearray(len(range(i * i, n, i)))
-    return [i for i in range(n) if sieve[i]]
+    return tuple(i for i in range(n) if sieve[i])
 
 
 def _big(d) -> tuple[int, int]:
@@ -54,6 +56,30 @@ def is_prime(rng, d) -> Draft:
             n += 1
     return Draft(f"Is {n} a prime number?", str(_is_prime(n)),
                  f"{_IS_PRIME}print(is_prime({n}))", [n], (lo, hi))
+
+
+def is_prime_of_class(rng, d, want: bool) -> Draft:
+    """A primality question whose answer is ``want``; a "no" is a hard one: odd and free of
+    the small factors 3, 5 and 7 where the range allows (a product of two primes from 11
+    up, or a prime's square), so a rule that follows parity or a few divisibility checks is
+    wrong on it."""
+    lo, hi = _big(d)
+    for _ in range(200):
+        n = rng.randint(max(lo, 4), hi)
+        if want:
+            while not _is_prime(n):
+                n += 1
+        elif hi >= 121:
+            p = rng.choice([x for x in _primes_below(min(math.isqrt(hi) + 1, 10_000)) if x >= 11])
+            n = p * rng.choice([x for x in _primes_below(min(hi // p + 1, 200_000)) if x >= p] or [p])
+        else:
+            n = n | 1
+            if _is_prime(n):
+                continue
+        if lo <= n <= hi and _is_prime(n) == want:
+            return Draft(f"Is {n} a prime number?", str(_is_prime(n)),
+                         f"{_IS_PRIME}print(is_prime({n}))", [n], (lo, hi))
+    raise ValueError(f"no {'prime' if want else 'composite'} found in [{lo}, {hi}]")
 
 
 def nth_prime(rng, d) -> Draft:
@@ -108,6 +134,9 @@ def divisor_count(rng, d) -> Draft:
                  f"n = {n}\ncount = 0\ni = 1\nwhile i * i <= n:\n    if n % i == 0:\n"
                  "        count += 1 if i * i == n else 2\n    i += 1\nprint(count)", [n], (lo, hi))
 
+
+# Yes/no templates: a question of either class on demand, for re-asks that test the rule.
+CLASSED = {"is_prime": is_prime_of_class}
 
 TEMPLATES = {"gcd": gcd, "lcm": lcm, "is_prime": is_prime, "nth_prime": nth_prime,
              "count_primes": count_primes, "digit_sum": digit_sum, "remainder": remainder,

@@ -65,6 +65,20 @@ def palindrome(rng, d) -> Draft:
                  f"word = {w!r}\nprint(word == word[::-1])")
 
 
+def palindrome_of_class(rng, d, want: bool) -> Draft:
+    """A palindrome question whose answer is ``want``; a "no" is a near miss: a palindrome
+    with one letter changed away from the ends, so its first and last letters (and first
+    and last two, where it is long enough) still mirror each other."""
+    w = _word(rng, d)
+    w = w + w[-2::-1]
+    if not want:
+        centre = len(w) // 2  # odd length: changing the centre keeps a palindrome
+        i = rng.choice([k for k in range(len(w) // 3, len(w) - len(w) // 3) if k != centre])
+        letters = [c for c in string.ascii_lowercase if c != w[i]]
+        w = w[:i] + rng.choice(letters) + w[i + 1:]
+    return Draft(f"Is '{w}' a palindrome?", str(w == w[::-1]), f"word = {w!r}\nprint(word == word[::-1])")
+
+
 def sort_letters(rng, d) -> Draft:
     w = _word(rng, d)
     return Draft(f"What do you get if you sort the letters of '{w}' alphabetically?",
@@ -84,6 +98,9 @@ def swapcase(rng, d) -> Draft:
     return Draft(f"What is '{w}' with the case of every letter swapped?", w.swapcase(),
                  f"print({w!r}.swapcase())", case_sensitive=True)
 
+
+# Yes/no templates: a question of either class on demand, for re-asks that test the rule.
+CLASSED = {"palindrome": palindrome_of_class}
 
 TEMPLATES = {"reverse": reverse, "count_letter": count_letter, "length": length,
              "vowels": vowels, "acronym": acronym, "palindrome": palindrome,
