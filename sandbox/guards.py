@@ -270,6 +270,10 @@ class Guards:
             # A metaclass of the program's could be called with a dict it chose
             # (__instancecheck__, __match_args__, ...): no class body the policy checked.
             raise PolicyError("a class may not subclass type (metaclasses are not allowed)")
+        if any(isinstance(b, type) and issubclass(b, dataclasses.Field) for b in bases):
+            # dataclasses writes a Field's name into the code it generates; a subclass
+            # could answer `name` with anything
+            raise PolicyError("a class may not subclass dataclasses.Field")
         cls = builtins.__build_class__(func, name, *bases, **kw)
         self.own_classes.add(cls)
         return cls

@@ -53,7 +53,28 @@ SECCOMP_MODE_FILTER = 2
 
 IS_ROOT = os.geteuid() == 0
 IS_X86_64 = platform.machine() in ("x86_64", "AMD64")
-UID_BASE = 61000  # unprivileged uids used for children when the server runs as root
+UID_BASE = 61000  # children's uids when the uid map is too narrow for unique ones
+UNIQUE_UID_BASE = 2_000_000_000  # + the server's pid: unique among live servers, any pool
+
+
+def child_uid(server_pid: int) -> tuple[int, bool]:
+    """The uid a root server's children run under, and whether it is unique to this server.
+
+    ``UNIQUE_UID_BASE + server pid``: two live servers never share a pid, so no two pools
+    (in this process or another) ever give their children the same uid, and the per-uid
+    process limit and permission checks are this server's alone. Where the uid map (a
+    container's user namespace) does not cover that range, ``UID_BASE + pid % 1000``,
+    reported as not unique."""
+    try:
+        pid_max = int(open("/proc/sys/kernel/pid_max").read())
+        lines = open("/proc/self/uid_map").read().split("\n")
+        for line in filter(None, (ln.split() for ln in lines)):
+            inside, count = int(line[0]), int(line[2])
+            if inside <= UNIQUE_UID_BASE and UNIQUE_UID_BASE + pid_max <= inside + count:
+                return UNIQUE_UID_BASE + server_pid, True
+    except (OSError, ValueError, IndexError):
+        pass
+    return UID_BASE + server_pid % 1000, False
 
 
 # ----------------------------------------------------------------------------------------

@@ -112,7 +112,8 @@ class Server:
         # Started with env={}, but CPython's locale coercion (PEP 538) adds LC_CTYPE.
         os.environ.clear()
         self.views = guards.build_views()
-        self.uid = oslayer.UID_BASE + worker_index if oslayer.IS_ROOT else None
+        self.uid, uid_unique = (oslayer.child_uid(os.getpid()) if oslayer.IS_ROOT
+                                else (None, False))
         self.network = oslayer.enter_private_network()
         self.ipc = oslayer.enter_private_ipc()
         self.root = oslayer.make_empty_root() if oslayer.can_chroot() else None
@@ -144,6 +145,22 @@ class Server:
             "unprivileged_uid": self.uid, "landlock_abi": abi,
             "seccomp": self.seccomp is not None, "rlimits": True,
             "zygote": "pristine (forked before the first request)",
+            # what root gives, and what stands in for it otherwise (issue 27, item 3)
+            "per_child_uid": (f"uid {self.uid}, unique to this server" if uid_unique else
+                              f"uid {self.uid}, not unique (the uid map is too narrow)"
+                              if self.uid is not None else
+                              "refused: not root, and an unprivileged user namespace maps "
+                              "one uid (a uid per child needs newuidmap and /etc/subuid); "
+                              "the children share this server's uid, and seccomp refuses "
+                              "every call that acts on another process"),
+            "process_limit": ("seccomp refuses clone: one thread per program, no process"
+                              if self.seccomp is not None else
+                              "RLIMIT_NPROC only (no seccomp on this architecture)"
+                              if self.uid is not None else
+                              "refused: no seccomp on this architecture and no uid of "
+                              "the children's own to count processes against"),
+            "cgroup": "not used: a program is one thread (seccomp), its CPU is bounded by "
+                      "RLIMIT_CPU and the wall-clock kill, its memory by RLIMIT_AS",
         }
         self.zygote_sock, self.zygote_pid = self._start_zygote()
         # Imported only now, so the zygote never carries RestrictedPython's heap.
