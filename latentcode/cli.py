@@ -36,7 +36,7 @@ def cmd_demo(args) -> int:
         shown = r.value if r.value is not None else (r.stdout.strip().splitlines() or [""])[-1]
         if r.status != "ok":
             shown = r.error or ""
-        print(f"{name:24s} {r.status:13s} {r.wall_s:7.3f}  {shown[:60]}")
+        print(f"{name:24s} {r.status:13s} {r.wall_s:7.3f}  {sandbox.printable(shown[:60])}")
     layers = sandbox.available_layers()
     print(f"\n{len(names)} programs in {wall:.2f} s; active layers: "
           + ", ".join(f"{k}={v}" for k, v in layers.items()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import sys
 
+from sandbox.result import printable
 from latentcode.runs import Run, flat_settings, run_kind
 
 
@@ -51,17 +52,19 @@ def format_sample(s: dict, color: bool = False) -> str:
     head = (f"=== {s['task_id']} #{s['index']} [{s.get('family')}] {mark} "
             + (route + " " if route else "")
             + f"status={s.get('status')} answer={s.get('answer')!r} target={s.get('target')!r}")
-    parts = [head, "Q: " + s.get("question", "").strip()]
+    # model output and what its programs printed: no control sequence reaches the
+    # terminal (escaped before the highlighter adds its own colours)
+    parts = [printable(head), printable("Q: " + s.get("question", "").strip())]
     if s.get("program"):
-        parts.append(_highlight(s["program"], color))
+        parts.append(_highlight(printable(s["program"]), color))
     else:
-        parts.append("(reply) " + s.get("completion", "").strip()[:2000])
+        parts.append(printable("(reply) " + s.get("completion", "").strip()[:2000]))
     if s.get("stdout"):
-        parts.append("--- stdout\n" + s["stdout"].rstrip()[:2000])
+        parts.append(printable("--- stdout\n" + s["stdout"].rstrip()[:2000]))
     if s.get("value") is not None:
-        parts.append(f"--- value: {s['value'][:500]}")
+        parts.append(printable(f"--- value: {s['value'][:500]}"))
     if s.get("error"):
-        parts.append(f"--- error: {s['error']}")
+        parts.append(printable(f"--- error: {s['error']}"))
     return "\n".join(parts)
 
 
@@ -123,11 +126,12 @@ def _summary_rows(run: Run, selected: list[dict], total: int, filters: str) -> l
 
 def _card(s: dict, highlight) -> str:
     """One sample's card; ``highlight(code)``: the program as highlighted HTML."""
-    esc = html.escape
+    def esc(text):  # control characters shown escaped, then HTML-escaped
+        return html.escape(printable(text))
     right = bool(s.get("correct"))
     route = route_of(s)
     if s.get("program"):
-        body = highlight(s["program"])
+        body = highlight(printable(s["program"]))
     else:
         body = f"<pre class=reply>{esc(str(s.get('completion', '')))}</pre>"
     meta = [f"<span class=verdict>{'RIGHT' if right else 'WRONG'}</span>",

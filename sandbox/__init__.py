@@ -52,7 +52,7 @@ strings, the same a program could produce honestly); only the OS layers hold the
 from __future__ import annotations
 
 from sandbox.limits import MAX_CODE_BYTES, check_limits, refuse  # noqa: F401
-from sandbox.result import STATUSES, Result
+from sandbox.result import STATUSES, Result, printable  # noqa: F401
 
 # The pool (subprocess, selectors, threading) is imported on first use, so that a
 # sandbox server, which imports this package too, stays lean: fork cost grows with it.

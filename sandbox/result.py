@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 STATUSES = ("ok", "error", "timeout", "memory", "output_limit", "blocked", "crashed")
 
@@ -69,3 +70,21 @@ def _clean(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace").decode("utf-8")
+
+
+# C0 and C1 controls but newline and tab (ESC starts a terminal's control sequences, CR
+# overwrites a line), DEL, and the Unicode line separators and bidirectional overrides
+# that reorder what a reader sees.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print to a terminal or put in a page: every control character a
+    program could have written (terminal escape sequences, carriage returns, bidi
+    overrides) shown escaped, ``\\x1b`` or ``\\u202e``; newlines and tabs kept."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(m: re.Match) -> str:
+    c = ord(m.group(0))
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
