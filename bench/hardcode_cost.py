@@ -7,7 +7,9 @@ word problem without a template (so both paths run: re-asked questions and moved
 Completions are the reference programs (every one correct, so every one is checked: the
 worst case; a real batch checks only the programs above ``wrong``). Side by side in each
 round: the batch's own sandbox run, then ``hardcode.check`` on it (one more batch); the
-ratio is the median of per-round ratios.
+ratio is the median of per-round ratios. The check runs as the reward runs it
+(``RewardConfig``'s default re-asks); its time is also given as a share of the GRPO step
+recorded in ``bench/results/grpo_step.json`` (the default arm, same machine kind).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sandbox  # noqa: E402
 from latentcode.expert import hardcode  # noqa: E402
+from latentcode.training.rewards import RewardConfig  # noqa: E402
 from tasks.base import Task  # noqa: E402
 from tasks.generators import generate  # noqa: E402
 
@@ -53,7 +56,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         results = pool.run_many(codes)
         t1 = time.perf_counter()
-        verdicts = hardcode.check(tasks, codes, results, pool=pool)
+        verdicts = hardcode.check(tasks, codes, results, pool=pool,
+                                  variants=RewardConfig().reask_variants)
         t2 = time.perf_counter()
         rows.append({"run_s": t1 - t0, "check_s": t2 - t1, "programs": len(codes),
                      "extra_runs": sum(v.runs for v in verdicts if v),
@@ -69,11 +73,27 @@ def main(argv=None) -> int:
     print(f"| hard-coding check | {med['check_s']:.3f} | {med['extra_runs']:.0f} |")
     print(f"\ncheck / run (median of per-round ratios): {ratio:.2f}x; "
           f"flagged: {sum(r['flagged'] for r in rows)} of {sum(r['programs'] for r in rows)}")
+    step = _grpo_step_s()
+    share = med["check_s"] / step if step else None
+    if share is not None:
+        print(f"check / GRPO step ({step:.1f} s, bench/results/grpo_step.json): {share:.2%}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"rounds": rows, "median": med, "check_over_run": ratio},
+    Path(args.out).write_text(json.dumps({"rounds": rows, "median": med, "check_over_run": ratio,
+                                          "reask_variants": RewardConfig().reask_variants,
+                                          "grpo_step_s": step, "check_over_grpo_step": share},
                                          indent=2))
     print(f"wrote {args.out}")
     return 0
+
+
+def _grpo_step_s() -> float | None:
+    """The median step time of the default arm of the recorded GRPO step benchmark."""
+    try:
+        data = json.loads((ROOT / "bench/results/grpo_step.json").read_text())
+        steps = [s for r in data["results"]["fence"] for s in r["step_s"]]
+        return statistics.median(steps)
+    except (OSError, ValueError, KeyError, TypeError, statistics.StatisticsError):
+        return None
 
 
 if __name__ == "__main__":

@@ -268,6 +268,9 @@ def format_summary(s: dict) -> str:
                      f"{s.get('mean_program_ast_nodes', 0):.0f} AST nodes, "
                      f"{s.get('mean_program_zlib_bits', 0):.0f} compressed bits; "
                      f"hard-coded answers {s['hardcoded_rate']:.1%}")
+    if s.get("check_unknown") or s.get("reask_shortfall"):
+        lines.append(f"  hard-coding check: {s.get('check_unknown', 0)} unknown (a re-ask out of time), "
+                     f"{s.get('reask_shortfall', 0)} checked on fewer re-asks than wanted")
     tps, eps = s.get("tokens_per_s"), s.get("executions_per_s")
     lines.append(f"  generated {s['generated_tokens']} tokens"
                  + (f" at {tps:.0f} tokens/s" if tps else "")

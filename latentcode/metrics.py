@@ -54,6 +54,16 @@ def majority_correct(samples: list[dict]) -> bool:
     return correct[best]
 
 
+def reask_counts(samples) -> dict:
+    """What the hard-coding check could not settle: programs judged "unknown" (a re-ask out
+    of time) and programs checked on fewer re-asked questions than wanted (a shortfall)."""
+    def count(v):  # a row from disk: anything that is not a count counts as 0
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+    return {"check_unknown": sum(s.get("checked") == "unknown" for s in samples),
+            "reask_shortfall": sum(count(s.get("reasks_wanted")) > count(s.get("reasks"))
+                                   for s in samples)}
+
+
 def summarize(samples: list[dict], *, gen_wall_s: float | None = None,
               exec_wall_s: float | None = None) -> dict:
     by_q: dict[str, list[dict]] = collections.defaultdict(list)
@@ -73,6 +83,7 @@ def summarize(samples: list[dict], *, gen_wall_s: float | None = None,
         "pass@1": statistics.fmean(bool(s["correct"]) for s in samples),
         "status": dict(collections.Counter(s["status"] for s in samples).most_common()),
         "hardcoded_rate": statistics.fmean(bool(s.get("hardcoded")) for s in programs) if programs else 0.0,
+        **reask_counts(samples),
         "by_family": {},
     }
     for key in ("tokens", "ast_nodes", "zlib_bits"):

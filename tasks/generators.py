@@ -39,14 +39,15 @@ def generate(family: str, n: int, *, seed: int = 0, difficulty: int = 1) -> list
     return tasks
 
 
-def regenerate(task: Task, seed: int, *, answer: str | None = None) -> Task:
+def regenerate(task: Task, seed: int, *, answer: str | None = None, hard: bool = True) -> Task:
     """The same question (template, difficulty) with new numbers, deterministic in ``seed``.
 
     Tries for a different answer too, so a program that hard-codes the old one fails.
     ``answer``: for a yes/no template (``answer_classes``), the class the new question must
     have ("True" or "False"); its "no"s are near misses (an odd composite free of small
     factors, a palindrome with one inner letter changed, a century that is not a leap
-    year), so re-asks of both classes test the rule and not the class.
+    year; with ``hard`` False, nearer misses of another kind), so re-asks of both classes
+    test the rule and not the class.
     """
     family, name = task.meta["template"].split(".")
     make, difficulty = _templates(family)[name], task.meta["difficulty"]
@@ -55,10 +56,10 @@ def regenerate(task: Task, seed: int, *, answer: str | None = None) -> Task:
             raise ValueError(f"{task.meta['template']} has no answer class {answer!r}; "
                              f"its classes: {answer_classes(task) or 'none (not a yes/no template)'}")
         classed = FAMILIES[family].CLASSED[name]
-        make = lambda rng, d: classed(rng, d, answer == "True")  # noqa: E731
+        make = lambda rng, d: classed(rng, d, answer == "True", hard)  # noqa: E731
     fallback = None
     for attempt in range(50):
-        salt = "" if answer is None else f":{answer}"
+        salt = "" if answer is None else f":{answer}" + ("" if hard else ":soft")
         draft = make(random.Random(f"{task.id}:regenerate:{seed}:{attempt}{salt}"), difficulty)
         if draft.prompt == task.prompt:
             continue
@@ -70,7 +71,8 @@ def regenerate(task: Task, seed: int, *, answer: str | None = None) -> Task:
     if draft is None:
         raise ValueError(f"could not find new numbers for {task.id} ({task.meta['template']})")
     meta = {"seed": task.meta.get("seed"), "regenerated_from": task.id, "regenerate_seed": seed}
-    return _task(f"{task.id}/r{seed}{'' if answer is None else answer[0]}", family, name, draft,
+    kind = "" if answer is None else answer[0] + ("" if hard else "s")
+    return _task(f"{task.id}/r{seed}{kind}", family, name, draft,
                  **meta, difficulty=difficulty)
 
 

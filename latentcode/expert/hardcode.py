@@ -264,6 +264,8 @@ def perturbed_programs(code: str, values: list) -> list[str]:
 
 _STRUCTURAL = (0, 1, 2)  # values a program also writes as structure: k - 1, range(1, n), x[0]
 TRIES = 400  # regenerations searched for a task's usable re-asks (cached per task)
+YES_NO_REASKS = 4  # at least, for a yes/no template: two per class, so a guess passes 1 in 16
+RERUNS = 2  # identical reruns of every checked program: a coin flip agrees with itself 1 in 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,7 +314,7 @@ def structural_literals(code: str, values: set) -> int:
 
 def reasks(task, k: int) -> tuple[list[Reask], int]:
     """Up to ``wanted`` usable re-asks of a generated task and ``wanted``: ``k``, or at least
-    2 for a yes/no template, whose re-asks alternate between the two classes (the other class
+    ``YES_NO_REASKS`` for a yes/no template, whose re-asks alternate between the two classes (the other class
     first, its "no"s near misses), so a rule that follows the class fails. ([], 0) for a task
     that is not generated.
 
@@ -326,7 +328,7 @@ def reasks(task, k: int) -> tuple[list[Reask], int]:
     if "template" not in (task.meta or {}) or k < 1:
         return [], 0
     classes = answer_classes(task)
-    wanted = max(k, 2) if classes else k
+    wanted = max(k, YES_NO_REASKS) if classes else k
     found = _usable_reasks(task.id, task.prompt, task.answer, task.family,
                            json.dumps(task.meta, sort_keys=True, default=str), wanted)
     return list(found), wanted
@@ -343,9 +345,10 @@ def _usable_reasks(task_id, prompt, answer, family, meta_json, wanted) -> tuple:
     out, seen = [], {prompt}
     for hold in (True, False):
         for seed in range(TRIES):
+            # yes/no: other class, same class, each first as the hardest near miss, then another kind
             want = order[len(out) % len(order)] if order else None
             try:
-                variant = regenerate(task, seed, answer=want)
+                variant = regenerate(task, seed, answer=want, hard=len(out) % 4 < 2)
             except ValueError:
                 continue
             if variant.prompt in seen or (not classes and variant.answer == task.answer):
@@ -497,8 +500,8 @@ def _date_parts(old_dates: list, new_dates: list, mapping: dict) -> dict:
 def _date_forms(old: datetime.date, new: datetime.date) -> dict:
     out = {old.strftime(f): new.strftime(f) for f in _DATE_FORMATS}
     for f in ("{d.day} {m} {d.year}", "{m} {d.day} {d.year}", "{d.year}-{d.month}-{d.day}"):
-        out[f.format(d=old, m=calendar.month_name[old.month])] = \
-            f.format(d=new, m=calendar.month_name[new.month])
+        out.setdefault(f.format(d=old, m=calendar.month_name[old.month]),
+                       f.format(d=new, m=calendar.month_name[new.month]))
     return out
 
 
@@ -589,7 +592,7 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
                           first=len(batch), asked=asked if generated else None,
                           readings=[len(x) for x in readings] if generated else None,
                           wanted=wanted, copies=len(copies)))
-        batch += [(code, timeout_s)] + [(c, limit) for c in copies]
+        batch += [(code, timeout_s)] * RERUNS + [(c, limit) for c in copies]
     runs = run_grouped(pool, batch, memory_mb) if batch else []
     return [None if p is None else _verdict(p, runs) for p in plans]
 
@@ -608,12 +611,13 @@ def run_grouped(pool, batch: list[tuple[str, float]], memory_mb: int) -> list:
 
 def _verdict(plan, runs) -> Verdict:
     first, n = plan["first"], plan["copies"]
-    again, copies = runs[first], runs[first + 1:first + 1 + n]
+    agains, copies = runs[first:first + RERUNS], runs[first + RERUNS:first + RERUNS + n]
     answer, asked = plan["answer"], plan["asked"]
-    extra = dict(runs=1 + n, reasks=len(asked or ()), reasks_wanted=plan["wanted"])
-    if again.status not in UNKNOWN and not (again.ok and final_answer(again.stdout, again.value) == answer):
-        return Verdict(True, "its output changes between two identical runs", **extra)
-    unknown = again.status in UNKNOWN
+    extra = dict(runs=RERUNS + n, reasks=len(asked or ()), reasks_wanted=plan["wanted"])
+    if any(a.status not in UNKNOWN and not (a.ok and final_answer(a.stdout, a.value) == answer)
+           for a in agains):
+        return Verdict(True, "its output changes between identical runs", **extra)
+    unknown = any(a.status in UNKNOWN for a in agains)
     if asked is not None:  # a generated question: its re-asks settle it
         if not asked:
             return Verdict(False, "no usable re-ask of this question was found", unknown=True, **extra)

@@ -69,9 +69,10 @@ class RewardConfig:
                                     "answer may earn, in [0, 1); 0 is off")
     metamorphic: bool = setting(True, "the behavioural hard-coding check: re-run correct programs on the "
                                  "question with new numbers")
-    reask_variants: int = setting(1, "generated questions: a right program must also be right on this many "
-                                  "re-askings with other numbers (1: one; more rejects special cases such as "
-                                  "the median of odd-length lists only)")
+    reask_variants: int = setting(3, "generated questions: a right program must also be right on this many "
+                                  "re-askings with other values (at least 4, two per class, for yes/no "
+                                  "questions); more rejects more special cases (the median of odd-length "
+                                  "lists only, a formula that fits two months' lengths)")
     mdl: str = setting("none", "length measure: none, " + ", ".join(MEASURES))
     mdl_weight: float = setting(0.0, "in [0, 1): the most a correct program can lose to its length, as a "
                                 "share of (correct - wrong); half of it at the measure's reference length")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from latentcode.metrics import reask_counts
 from latentcode.runs import read_jsonl
 
 UNITS = {"em": "iterations", "es": "steps", "grpo": "steps"}
@@ -46,5 +47,9 @@ def training_summary(run_path: str | Path, kind: str) -> str:
         n = _number(b, "questions")
         lines.append(f"held-out accuracy {a['accuracy']:.1%} (step {int(a['step'])}) -> {b['accuracy']:.1%} "
                      f"(step {int(b['step'])})" + (f" on {int(n)} questions" if n is not None else ""))
+    checks = reask_counts(read_jsonl(path / "samples.jsonl"))
+    if checks["check_unknown"] or checks["reask_shortfall"]:
+        lines.append(f"hard-coding check: {checks['check_unknown']} programs unknown (a re-ask out of "
+                     f"time), {checks['reask_shortfall']} checked on fewer re-asks than wanted")
     lines.append(f"run folder: {path}")
     return "\n".join(lines)

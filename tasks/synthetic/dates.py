@@ -72,15 +72,15 @@ def leap_year(rng, d) -> Draft:
                  f"import calendar\nprint(calendar.isleap({year}))", [year], (lo, hi))
 
 
-def leap_year_of_class(rng, d, want: bool) -> Draft:
-    """A leap-year question whose answer is ``want``; half the "no"s are the hard ones the
-    range holds: a century not divisible by 400 (1900, 2100), else a year that is 2 mod 4
-    (even, yet not leap); half the "yes"s are multiples of 400 where the range holds one."""
+def leap_year_of_class(rng, d, want: bool, hard: bool = True) -> Draft:
+    """A leap-year question whose answer is ``want``; a ``hard`` "no" is a century not
+    divisible by 400 (1900, 2100) where the range holds one, any other "no" a year that is
+    2 mod 4 (even, yet not leap); a hard "yes" is a multiple of 400 where the range holds
+    one."""
     lo, hi = _years(d)
     centuries = [y for y in range(lo - lo % 100 + 100, hi + 1, 100)]
     for _ in range(200):
         year = rng.randint(lo, hi)
-        hard = rng.random() < 0.5
         if want:
             fours = [y for y in centuries if y % 400 == 0]
             year = rng.choice(fours) if hard and fours else year - year % 4

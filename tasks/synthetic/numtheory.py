@@ -58,18 +58,17 @@ def is_prime(rng, d) -> Draft:
                  f"{_IS_PRIME}print(is_prime({n}))", [n], (lo, hi))
 
 
-def is_prime_of_class(rng, d, want: bool) -> Draft:
-    """A primality question whose answer is ``want``; a "no" is a hard one: odd and free of
-    the small factors 3, 5 and 7 where the range allows (a product of two primes from 11
-    up, or a prime's square), so a rule that follows parity or a few divisibility checks is
-    wrong on it."""
+def is_prime_of_class(rng, d, want: bool, hard: bool = True) -> Draft:
+    """A primality question whose answer is ``want``; every "no" is odd, so parity is wrong
+    on it, and a ``hard`` one is free of the factors 3, 5 and 7 too where the range allows
+    (a product of two primes from 11 up), so a few divisibility checks are wrong on it."""
     lo, hi = _big(d)
     for _ in range(200):
         n = rng.randint(max(lo, 4), hi)
         if want:
             while not _is_prime(n):
                 n += 1
-        elif hi >= 121:
+        elif hard and hi >= 121:
             p = rng.choice([x for x in _primes_below(min(math.isqrt(hi) + 1, 10_000)) if x >= 11])
             n = p * rng.choice([x for x in _primes_below(min(hi // p + 1, 200_000)) if x >= p] or [p])
         else:

@@ -65,15 +65,16 @@ def palindrome(rng, d) -> Draft:
                  f"word = {w!r}\nprint(word == word[::-1])")
 
 
-def palindrome_of_class(rng, d, want: bool) -> Draft:
+def palindrome_of_class(rng, d, want: bool, hard: bool = True) -> Draft:
     """A palindrome question whose answer is ``want``; a "no" is a near miss: a palindrome
-    with one letter changed away from the ends, so its first and last letters (and first
-    and last two, where it is long enough) still mirror each other."""
+    with one letter changed, away from the ends when ``hard`` (its first and last two
+    letters still mirror each other), else next to them (its first and last still do)."""
     w = _word(rng, d)
     w = w + w[-2::-1]
     if not want:
         centre = len(w) // 2  # odd length: changing the centre keeps a palindrome
-        i = rng.choice([k for k in range(len(w) // 3, len(w) - len(w) // 3) if k != centre])
+        inner = range(len(w) // 3, len(w) - len(w) // 3) if hard else (1, len(w) - 2)
+        i = rng.choice([k for k in inner if k != centre])
         letters = [c for c in string.ascii_lowercase if c != w[i]]
         w = w[:i] + rng.choice(letters) + w[i + 1:]
     return Draft(f"Is '{w}' a palindrome?", str(w == w[::-1]), f"word = {w!r}\nprint(word == word[::-1])")
