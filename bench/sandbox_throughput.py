@@ -4,8 +4,11 @@
 
 Methods, measured side by side and interleaved round by round (this machine is shared
 and noisy, so each round's ratio to subprocess is taken, then the median):
-- sandbox          sandbox.run_many, every layer on, each program's source unique
-                   (a trailing comment defeats the server's compile cache);
+- sandbox          sandbox.run_many, every layer on, each program's source unique in a
+                   literal (a first line `run_id = <i>`), as re-asked programs differ: the
+                   server's compile cache misses, the policy's shape cache hits;
+- sandbox-new-shape  the same with every program of a shape never seen (`run_<i> = 0`):
+                   both caches miss, the policy's full pass every time;
 - sandbox-cached   the same with one repeated source (GRPO groups often repeat a program);
 - subprocess       a fresh `subprocess.run([python, "-c", code])` per program, one at a
                    time, as most evaluation harnesses do;
@@ -41,11 +44,24 @@ WORKERS = os.cpu_count() or 2
 
 
 def unique(code: str, n: int, tag: str) -> list[str]:
-    return [f"{code}\n# {tag} {i}\n" for i in range(n)]
+    """Sources unique in a literal: what a re-ask changes."""
+    base = abs(hash(tag)) % 10**9 * 10**4
+    return [f"run_id = {base + i}\n{code}" for i in range(n)]
+
+
+def new_shapes(code: str, n: int, tag: str) -> list[str]:
+    """Sources each of a shape never seen: a name of its own."""
+    base = abs(hash(tag)) % 10**9 * 10**4
+    return [f"run_{base + i} = 0\n{code}" for i in range(n)]
 
 
 def m_sandbox(code, n, tag):
     rs = sandbox.run_many(unique(code, n, tag), workers=WORKERS)
+    assert all(r.ok for r in rs), rs[0]
+
+
+def m_sandbox_new_shape(code, n, tag):
+    rs = sandbox.run_many(new_shapes(code, n, tag), workers=WORKERS)
     assert all(r.ok for r in rs), rs[0]
 
 
@@ -104,7 +120,8 @@ def m_in_process(code, n, tag):
 
 
 METHODS = {  # name -> (function, programs per round)
-    "sandbox": (m_sandbox, 600), "sandbox-cached": (m_sandbox_cached, 600),
+    "sandbox": (m_sandbox, 600), "sandbox-new-shape": (m_sandbox_new_shape, 600),
+    "sandbox-cached": (m_sandbox_cached, 600),
     "subprocess": (m_subprocess, 40), "subprocess-x2": (m_subprocess_x2, 60),
     "bare-fork": (m_bare_fork, 600), "in-process": (m_in_process, 2000),
 }
@@ -152,10 +169,16 @@ def main(argv=None) -> int:
     print("sandbox / bare-fork (median of per-round ratios): " +
           ", ".join(f"{p} {100 * r:.0f}%" for p, r in of_fork.items()) +
           f"; goal >= 85%: { {p: r >= 0.85 for p, r in of_fork.items()} }")
+    new_of_fork = {prog: statistics.median(a / b for a, b in zip(rates[prog]["sandbox-new-shape"],
+                                                                 rates[prog]["bare-fork"]))
+                   for prog in PROGRAMS}
+    print("sandbox-new-shape / bare-fork: " +
+          ", ".join(f"{p} {100 * r:.0f}%" for p, r in new_of_fork.items()))
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "platform": platform.platform()},
            "layers": layers, "rounds": args.rounds, "workers": WORKERS,
-           "results": summary, "goal_10x": goal, "sandbox_over_bare_fork": of_fork}
+           "results": summary, "goal_10x": goal, "sandbox_over_bare_fork": of_fork,
+           "new_shape_over_bare_fork": new_of_fork}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(f"wrote {args.out}")

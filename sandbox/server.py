@@ -271,7 +271,10 @@ class Server:
                 if frame is None:
                     return
                 if n % 1000 == 0:
+                    # then freeze what survived (the policy's shape templates, ~1000 AST
+                    # nodes each): later collections skip it; freed by reference count
                     gc.collect()
+                    gc.freeze()
                 req, code, stdin = frame
                 reply = self.handle(req, code, stdin)
                 reply["i"] = req["i"]
