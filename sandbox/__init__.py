@@ -6,42 +6,52 @@
     >>> [r.status for r in sandbox.run_many(["print(1)", "while True: pass"], timeout_s=0.5)]
     ['ok', 'timeout']
 
-Three layers, each assuming the one before it has failed:
+Three layers, each assuming the one before it has failed (docs/sandbox.md: the threat model
+and what each layer holds on its own):
 
 1. Python policy: RestrictedPython compile-time checks (``sandbox/policy.py``), guarded
    attribute access, curated builtins, read-only views of allow-listed stdlib modules and
-   of the standard streams, a one-argument ``type`` (``sandbox/guards.py``), and an audit
-   hook (PEP 578) that refuses what library code would do on the program's behalf: open a
-   file, import, compile or exec source, reach a frame or a code object, load ctypes, touch
-   the os. Turns most attempts into a clean ``blocked`` status. Not a security boundary.
+   of the standard streams, a one-argument ``type``, helpers that are closures (nothing
+   they hand out leads to a guard), the program's namespace registered as ``__main__``
+   (code that dataclasses generates runs with the sandbox's builtins), and a stateless
+   audit hook (PEP 578) that refuses what library code would do on the program's behalf:
+   open a file, import, run source (no forward reference is ever evaluated), reach a
+   frame or a code object, load ctypes, touch the os (``sandbox/guards.py``). Turns most
+   attempts into a clean ``blocked`` status. Not a security boundary.
 2. OS confinement (``sandbox/oslayer.py``), per program, in a child forked from a pristine
-   zygote: rlimits (CPU, address space, file size, files, processes), chroot into an empty
-   directory, an unprivileged uid (when started as root), Landlock, seccomp-BPF (no
-   sockets, exec, fork, ptrace, System V IPC or POSIX message queues), private network and
-   IPC namespaces, an empty environment. The server kills the child with SIGKILL at the
-   wall-clock deadline and caps its output while reading it.
+   zygote: rlimits (CPU, address space, file size, files), chroot into an empty directory,
+   a uid of its own (when started as root; unique across pools), Landlock, a seccomp-BPF
+   allow-list (what computation needs; no sockets, exec, threads or processes, ptrace,
+   IPC, file locks, timestamps, xattrs, permission changes, scheduling or I/O priority),
+   private network and IPC namespaces, an empty environment, four pipes of its own as its
+   only files. The server kills the child with SIGKILL at the wall-clock deadline and caps
+   its output while reading it.
 3. Plain data across every boundary (``sandbox/server.py``, ``sandbox/result.py``): the
    child reports in a flat length-prefixed format the server parses without recursion and
    validates field by field; the caller validates each reply against the ``Result``
    schema (declared types, finite numbers, lone surrogates replaced). Nothing is
    unpickled, no object of the program's reaches the caller, and nothing a program does
-   raises out of ``run``/``run_many``: it becomes a status.
+   raises out of ``run``/``run_many``: it becomes a status. ``printable`` escapes the
+   control characters of a program's output wherever it is shown.
 
 The processes: the caller (a ``Pool``) sends sources to one server per worker; the server
-compiles each program under the program's own limits (timeout_s of time, memory_mb of
-new address space; a source that exceeds them is ``blocked``, and a compiler stage stuck in
-C code past the limit ends the server, which the pool reads as that program's refusal),
-then asks its zygote for a child and feeds the child its code and stdin through a pipe.
-The zygote was forked before the server read its first request and only ever forks, so no
-process that forks a program has held another program's source, constants, stdin, output
-or result.
+compiles each program under the program's own limits (compiling and running share its one
+timeout_s; memory_mb of new address space; a source that exceeds them is ``blocked``, and
+a compiler stage stuck in C code past the limit ends the server, which the pool reads as
+that program's refusal), then asks its zygote for a child and feeds the child its code and
+stdin through a pipe. The zygote was forked before the server read its first request and
+only ever forks, so no process that forks a program has held another program's source,
+constants, stdin, output or result. The server caches compiled programs and, for the
+policy, the transformed tree per program shape (literals abstracted, put back per program).
 
-Covered: file reads and writes outside the program's memory, network, processes, signals
-to other processes, CPU and memory exhaustion (all mappings count against memory_mb),
-output floods, data crossing between programs (each runs in a fresh fork of a zygote
-that never saw a program; System V IPC and message queues are refused), a forged or
-malformed child report, unbounded compile work in the caller, the host process's memory
-(servers are started fresh, never forked from the caller), pools shared between threads.
+Covered: file reads and writes outside the program's memory, network, processes and
+threads, signals to other processes, CPU and memory exhaustion (all mappings count against
+memory_mb), output floods, unread or large stdin, data crossing between programs (a fresh
+fork of a zygote that never saw a program; no IPC; no host file, lock, timestamp or xattr
+reachable), the policy's own state, a forged or malformed child report, unbounded compile
+work in the caller, the host process's memory (servers are started fresh, never forked
+from the caller), pools shared between threads, root and non-root alike (what root adds,
+and its stand-ins: ``available_layers()``).
 Not covered: side channels (timing, the CPU caches, how long a neighbour ran), kernel bugs
 reachable through the system calls a computation needs, and a program using its whole
 time budget. With ``python_policy=False`` the program controls its own process, so it can
@@ -69,7 +79,8 @@ def __getattr__(name):
         return Pool
     raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
 
-__all__ = ["run", "run_many", "Result", "STATUSES", "Pool", "available_layers", "MAX_CODE_BYTES"]
+__all__ = ["run", "run_many", "Result", "STATUSES", "Pool", "available_layers", "MAX_CODE_BYTES",
+           "printable"]
 
 
 

@@ -8,26 +8,30 @@ Applied once per *server* (at start-up, inherited by its zygote and every child)
 - an empty, read-only root directory (created here, removed at exit).
 
 Applied in each *child* after the fork, before the program runs, in this order:
-1. rlimits: CPU seconds, address space (the memory limit), file size 0, open files,
-   processes/threads (per uid), no core dumps. Soft equals hard so they cannot be raised.
+1. rlimits: CPU seconds, address space (the memory limit), file size 0, open files, no
+   core dumps; processes/threads per uid when the child has a uid of its own. Soft equals
+   hard so they cannot be raised.
 2. ``chroot`` into the empty root: no file on the host can be named, not /proc, not /tmp.
-3. when started as root: drop to an unprivileged uid/gid with no supplementary groups
-   (one uid per worker, so the process limit is per worker).
+3. when started as root: drop to a uid/gid of the server's own (``child_uid``: 2000000000
+   + the server's pid, unique among live servers, so across pools) with no supplementary
+   groups. Not root: an unprivileged user namespace maps one uid, so the children share
+   the server's; ``available_layers()`` states it.
 4. Landlock (Linux >= 5.13): a ruleset that handles every filesystem right and grants
    none; TCP bind/connect handled and denied (ABI >= 4); signals and abstract UNIX
    sockets scoped to the program itself (ABI >= 6). Needs no privilege, so it is what
    holds files when chroot is unavailable.
-5. seccomp-BPF (x86-64): refuse with EPERM the system calls a computation never needs:
-   sockets, exec, fork (clone without CLONE_THREAD), ptrace, signals to other processes,
-   System V shared memory, semaphores and message queues, POSIX message queues,
-   opening files for writing, creating/removing/renaming files, mount/namespaces/chroot,
-   setrlimit, io_uring, bpf, kernel keyrings, module loading. Any other architecture's
+5. seccomp-BPF (x86-64), an allow-list: the system calls a forked CPython needs to
+   compute, read and write its pipes, allocate memory, sleep and exit. Everything else is
+   EPERM: sockets, exec, clone (no thread, no process), ptrace, signals to other
+   processes, System V and POSIX IPC, opening files for writing, file locks and leases,
+   timestamps, xattrs, chmod/chown (fchmodat2 too), fanotify/inotify, scheduling and I/O
+   priority, setrlimit, mount/namespaces/chroot, io_uring, bpf, keyrings, modules. fcntl
+   and ioctl are allowed for their harmless commands only. Any other architecture's
    system call convention (x32, i386) kills the process.
 
 Not covered: CPU time spent *before* the deadline (a program may use its whole
 ``timeout_s``); side channels; kernel bugs reachable through allowed system calls
-(read/write/mmap/futex/...); threads inside the program (allowed, bounded by the
-process limit, killed with the program). Each layer is skipped, and reported by
+(read/write/mmap/futex/...). Each layer is skipped, and reported by
 ``available_layers()``, where the kernel or privileges do not allow it.
 """
 from __future__ import annotations
