@@ -59,6 +59,7 @@ IS_ROOT = os.geteuid() == 0
 IS_X86_64 = platform.machine() in ("x86_64", "AMD64")
 UID_BASE = 61000  # children's uids when the uid map is too narrow for unique ones
 UNIQUE_UID_BASE = 2_000_000_000  # + the server's pid: unique among live servers, any pool
+CHILD_NICE = 5  # a program's niceness above its server's
 
 
 def child_uid(server_pid: int) -> tuple[int, bool]:
@@ -224,7 +225,7 @@ ALLOWED_SYSCALLS = {
     "pipe": 22, "select": 23, "sched_yield": 24, "mremap": 25, "msync": 26, "mincore": 27,
     "madvise": 28, "dup": 32, "dup2": 33, "pause": 34, "nanosleep": 35, "getitimer": 36,
     "alarm": 37, "setitimer": 38, "getpid": 39, "exit": 60, "uname": 63, "getcwd": 79,
-    "readlink": 89, "gettimeofday": 96, "getrlimit": 97, "getrusage": 98, "times": 100,
+    "readlink": 89, "getpriority": 140, "gettimeofday": 96, "getrlimit": 97, "getrusage": 98, "times": 100,
     "getuid": 102, "getgid": 104, "geteuid": 107, "getegid": 108, "getppid": 110,
     "getpgrp": 111, "getgroups": 115, "getresuid": 118, "getresgid": 120, "getpgid": 121,
     "getsid": 124, "rt_sigpending": 127, "rt_sigtimedwait": 128, "rt_sigsuspend": 130,

@@ -161,6 +161,8 @@ class Server:
                               "the children's own to count processes against"),
             "cgroup": "not used: a program is one thread (seccomp), its CPU is bounded by "
                       "RLIMIT_CPU and the wall-clock kill, its memory by RLIMIT_AS",
+            "priority": f"programs run at nice +{oslayer.CHILD_NICE} against the servers, "
+                        "zygotes and caller, and cannot change it (seccomp)",
         }
         self.zygote_sock, self.zygote_pid = self._start_zygote()
         # Imported only now, so the zygote never carries RestrictedPython's heap.
@@ -539,6 +541,11 @@ def _child(server: Server, limits, zygote_pid, fds):
 
 def _confine(server: Server, timeout_s, memory_mb, parent_pid: int) -> None:
     os.setpgid(0, 0)
+    # Below the servers, zygotes and the caller: a program that spins takes its share of
+    # a core from other programs, never from the machinery that runs its neighbours.
+    # Relative, so a server started under nice keeps its place; seccomp then refuses
+    # any change back.
+    os.nice(oslayer.CHILD_NICE)
     oslayer.set_rlimits(float(timeout_s), int(memory_mb), server.uid is not None)
     if server.root:
         os.chroot(server.root)

@@ -73,6 +73,7 @@ MARKS = {
     "scheduler-parent": "import os\nos.sched_setscheduler(os.getppid(), os.SCHED_IDLE, os.sched_param(0))\nrc = 0",
     "priority-parent": "import os\nos.setpriority(os.PRIO_PROCESS, os.getppid(), 19)\nrc = 0",
     "priority-group": "import os\nos.setpriority(os.PRIO_USER, 0, 19)\nrc = 0",
+    "nice-back-up": "import os\nos.nice(-5)\nrc = 0",
     "ioprio-parent": ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                       "rc = libc.syscall(251, 1, os.getppid(), (3 << 13) | 7)"),
     "thread": "import _thread\n_thread.start_new_thread(print, (1,))\nrc = 0",
@@ -154,6 +155,13 @@ def test_available_layers_states_each_stand_in():
         assert key in layers and layers[key] not in (None, ""), layers
     if oslayer.IS_X86_64:
         assert layers["seccomp"] is True and "clone" in layers["process_limit"]
+
+
+def test_a_program_runs_below_the_machinery_that_runs_its_neighbours():
+    code = "import os\nprint(os.getpriority(os.PRIO_PROCESS, 0))"
+    r = sandbox.run(code, python_policy=False)
+    assert r.ok and int(r.stdout) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + oslayer.CHILD_NICE), r
+    assert "nice" in sandbox.available_layers()["priority"]
 
 
 @BOTH
