@@ -46,7 +46,8 @@ def _programs(task: Task) -> dict[str, list[str]]:
         "wrong": [block("print('certainly not the answer')")],
         "hardcoded": [block(f"print({ans!r})"), block(f"answer = {ans!r}\nprint(answer)")],
         "error": [block(ref + "\nraise ValueError('late')")],
-        "timeout": [block("while True:\n    pass")],
+        # one per family: each waits out the whole limit
+        "timeout": [block("while True:\n    pass")] if task.id.endswith("-0") else [],
         "no_code": ["I would rather not write code."],
         "truncated": [f"{FENCE}python\n" + ref],
     }
@@ -71,7 +72,9 @@ def test_reward_invariants_hold_for_every_measure_weight_and_task(tiny_tokenizer
     ntok = [10_000 if r[1] == "truncated" else 50 for r in rows]
     for cfg_kw in CONFIGS:
         cfg = RewardConfig(**cfg_kw)
-        rewards = CodeRewards(cfg, sandbox_config=SandboxConfig(timeout_s=0.3), tokenizer=tiny_tokenizer,
+        # a limit the slowest reference (the 1000th prime by trial division) meets with room to
+        # spare beside other jobs: a correct program that runs out of time is not paid
+        rewards = CodeRewards(cfg, sandbox_config=SandboxConfig(timeout_s=1.5), tokenizer=tiny_tokenizer,
                               max_completion_tokens=10_000)
         outcomes, score = totals(rewards, tasks, texts, ntok)
         by_kind = {}
@@ -323,7 +326,7 @@ def test_more_re_askings_reject_a_special_case_that_one_lets_through():
     try:
         for task in tasks:  # one whose first re-asking is odd too, so one re-asking lets it through
             code = special.format(xs=task.meta["numbers"])
-            one = hardcode.check([task], [code], pool.run_many([code]), pool=pool)[0]
+            one = hardcode.check([task], [code], pool.run_many([code]), pool=pool, variants=1)[0]
             if not one.hardcoded:
                 break
         else:

@@ -265,6 +265,7 @@ def perturbed_programs(code: str, values: list) -> list[str]:
 _STRUCTURAL = (0, 1, 2)  # values a program also writes as structure: k - 1, range(1, n), x[0]
 TRIES = 400  # regenerations searched for a task's usable re-asks (cached per task)
 YES_NO_REASKS = 4  # at least, for a yes/no template: two per class, so a guess passes 1 in 16
+REASKS = 3  # re-asks of a generated question, by default (the bench's grading and the reward's)
 RERUNS = 2  # identical reruns of every checked program: a coin flip agrees with itself 1 in 4
 
 
@@ -561,7 +562,7 @@ def reask_limit(timeout_s: float, result) -> float:
 
 
 def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
-          memory_mb: int = 256, reask: bool = True, variants: int = 1) -> list[Verdict | None]:
+          memory_mb: int = 256, reask: bool = True, variants: int = REASKS) -> list[Verdict | None]:
     """One Verdict per program whose run was ``ok`` (None for the others and for code
     benchmarks), from one sandbox batch per time limit of every copy: the program once
     more unchanged (its output must not change between identical runs), and for a

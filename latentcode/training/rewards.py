@@ -69,7 +69,7 @@ class RewardConfig:
                                     "answer may earn, in [0, 1); 0 is off")
     metamorphic: bool = setting(True, "the behavioural hard-coding check: re-run correct programs on the "
                                  "question with new numbers")
-    reask_variants: int = setting(3, "generated questions: a right program must also be right on this many "
+    reask_variants: int = setting(hardcode.REASKS, "generated questions: a right program must also be right on this many "
                                   "re-askings with other values (at least 4, two per class, for yes/no "
                                   "questions); more rejects more special cases (the median of odd-length "
                                   "lists only, a formula that fits two months' lengths)")
