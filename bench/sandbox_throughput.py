@@ -26,6 +26,7 @@ import io
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,28 @@ def _reap(running):
     os.close(fd)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, its reaped children (bare fork's), and every sandbox
+    server and zygote of the default pool, with the zygotes' reaped children (the
+    programs). On a machine shared with other work, programs per CPU-second is the figure
+    that other work cannot bend; with every core busy, wall-clock rates follow it."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    for s in sandbox.default_pool(WORKERS).servers:
+        for pid, with_children in ((s.pid, False), ((s.hello or {}).get("zygote"), True)):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, TypeError):
+                continue
+            ticks = sum(int(x) for x in fields[11:15 if with_children else 13])
+            total += ticks / _TICK
+    return total
+
+
 def m_in_process(code, n, tag):
     for c in unique(code, n, tag):
         with contextlib.redirect_stdout(io.StringIO()):
@@ -137,13 +160,15 @@ def main(argv=None) -> int:
     layers = sandbox.available_layers()
     sandbox.run_many(["print(1)"] * 20, workers=WORKERS)  # warm the pool
     rates = {prog: {m: [] for m in METHODS} for prog in PROGRAMS}
+    per_cpu = {prog: {m: [] for m in METHODS} for prog in PROGRAMS}
     for rnd in range(args.rounds):
         for prog, code in PROGRAMS.items():
             for name, (fn, n) in METHODS.items():
                 n = max(4, int(n * args.scale))
-                t0 = time.perf_counter()
+                c0, t0 = cpu_seconds(), time.perf_counter()
                 fn(code, n, f"{rnd}-{name}")
                 rates[prog][name].append(n / (time.perf_counter() - t0))
+                per_cpu[prog][name].append(n / max(1e-9, cpu_seconds() - c0))
         print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
 
     summary = {}
@@ -174,11 +199,24 @@ def main(argv=None) -> int:
                    for prog in PROGRAMS}
     print("sandbox-new-shape / bare-fork: " +
           ", ".join(f"{p} {100 * r:.0f}%" for p, r in new_of_fork.items()))
+    cpu_of_fork = {prog: {m: statistics.median(a / b for a, b in zip(per_cpu[prog][m],
+                                                                       per_cpu[prog]["bare-fork"]))
+                          for m in ("sandbox", "sandbox-new-shape", "sandbox-cached")}
+                   for prog in PROGRAMS}
+    print("\nprograms per CPU-second (every process involved), median of rounds:")
+    for prog in PROGRAMS:
+        print(f"  {prog}: " + ", ".join(
+            f"{m} {statistics.median(per_cpu[prog][m]):.0f}" for m in
+            ("sandbox", "sandbox-new-shape", "sandbox-cached", "bare-fork")) +
+            "; over bare-fork: " + ", ".join(f"{m} {100 * r:.0f}%" for m, r in cpu_of_fork[prog].items()))
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "platform": platform.platform()},
            "layers": layers, "rounds": args.rounds, "workers": WORKERS,
            "results": summary, "goal_10x": goal, "sandbox_over_bare_fork": of_fork,
-           "new_shape_over_bare_fork": new_of_fork}
+           "new_shape_over_bare_fork": new_of_fork,
+           "per_cpu_second": {prog: {m: per_cpu[prog][m] for m in METHODS if m.startswith(("sandbox", "bare"))}
+                              for prog in PROGRAMS},
+           "per_cpu_over_bare_fork": cpu_of_fork}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(f"wrote {args.out}")

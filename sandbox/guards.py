@@ -129,6 +129,7 @@ def make_audit_hook(program_globals: dict, runner_globals: dict):
     getframe = sys._getframe
     own = globals()
     allowed = AUDIT_ALLOWED
+    dotted, refused = _dotted_public_name, PolicyError  # bound now: no module global is read later
     compilers = (runner_globals, vars(dataclasses), vars(collections), vars(ast))
     frame_readers = (runner_globals, vars(inspect))
     program = program_globals
@@ -144,7 +145,7 @@ def make_audit_hook(program_globals: dict, runner_globals: dict):
             for g in compilers:
                 if module is g:
                     return
-            if event == "compile" and _dotted_public_name(args[0]):
+            if event == "compile" and dotted(args[0]):
                 return
         elif event == "object.__getattr__":
             for g in frame_readers:
@@ -152,7 +153,7 @@ def make_audit_hook(program_globals: dict, runner_globals: dict):
                     return
         elif event == "sys._getframe" and module is not program and module is not None:
             return
-        raise PolicyError(f"the sandbox refuses '{event}' while a program runs")
+        raise refused(f"the sandbox refuses '{event}' while a program runs")
 
     return hook
 
