@@ -284,12 +284,15 @@ def test_nothing_the_program_can_reach_leads_to_sandbox_internals():
 
 
 def test_the_audit_hook_holds_no_state_a_program_could_set():
-    """The hook is a closure over the allowed events, a frame getter and the namespaces it
-    trusts, compared by identity: no flag, no object of the sandbox's with attributes."""
+    """The hook is a closure over the allowed events, a frame getter, the namespaces it
+    trusts (compared by identity), a name check and the error it raises: no flag, no
+    object of the sandbox's with attributes, no module global read when it runs."""
     g = {}
     hook = guards.make_audit_hook(g, {})
     kinds = {type(c.cell_contents).__name__ for c in hook.__closure__}
-    assert kinds <= {"frozenset", "dict", "tuple", "builtin_function_or_method"}, kinds
+    assert kinds <= {"frozenset", "dict", "tuple", "builtin_function_or_method", "function",
+                     "type"}, kinds
+    assert set(hook.__code__.co_names) <= {"getattr", "f_globals", "f_back"}, hook.__code__.co_names
     assert not hasattr(hook, "__self__") and hook.__dict__ == {}
 
 
