@@ -424,8 +424,8 @@ def prompt_mapping(old: str, new: str) -> dict | None:
     for d_old, d_new in zip(old_dates, new_dates):
         if d_old != d_new:
             mapping[("date", d_old.year, d_old.month, d_old.day)] = (d_new.year, d_new.month, d_new.day)
-    a, b = _DATE.sub(" <date> ", _BRACKETS.sub(" [] ", old)).split(), \
-        _DATE.sub(" <date> ", _BRACKETS.sub(" [] ", new)).split()
+    a, b = _DATE.sub(" <date> ", _without_lists(old)).split(), \
+        _DATE.sub(" <date> ", _without_lists(new)).split()
     if len(a) != len(b):
         return None
     forms: dict = {}
@@ -507,17 +507,35 @@ def _date_forms(old: datetime.date, new: datetime.date) -> dict:
 
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+# a list written without brackets: three or more numbers joined by ", " ("3, 0, 1, 300, 2";
+# a date's "5, 2024" has two)
+_BARE_LIST = re.compile(r"(?<![\w.,$-])-?\d+(?:\.\d+)?(?:, -?\d+(?:\.\d+)?){2,}(?!\w)")
+
+
+def _list_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, items) of each list in a question, bracketed or bare, in order."""
+    spans = [(m.start(), m.end(), m[1]) for m in _BRACKETS.finditer(text)]
+    blanked = _BRACKETS.sub(lambda m: " " * len(m[0]), text)
+    spans += [(m.start(), m.end(), m[0]) for m in _BARE_LIST.finditer(blanked)]
+    return sorted(spans)
 
 
 def _lists(text: str) -> list:
-    """The bracketed lists of numbers in a question, each as a list (None if one holds
-    something else)."""
+    """The lists of numbers in a question, bracketed or bare, each as a list (None if a
+    bracketed one holds something else)."""
     out = []
-    for m in _BRACKETS.finditer(text):
-        items = [x.strip() for x in m[1].split(",") if x.strip()]
+    for _, _, inside in _list_spans(text):
+        items = [x.strip() for x in inside.split(",") if x.strip()]
         nums = [_as_number(x) for x in items]
         out.append(None if None in nums else nums)
     return out
+
+
+def _without_lists(text: str) -> str:
+    """``text`` with each list one word, so two askings with lists of other lengths align."""
+    for start, end, _ in reversed(_list_spans(text)):
+        text = text[:start] + " [] " + text[end:]
+    return text
 
 
 def _pairs(x: str, y: str) -> list:
