@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import field
 
 from tasks.base import Task
+from tasks.generators import check_wording
 from tasks.splits import split
 from tasks.suites import BENCHMARKS, check_suite, is_file_suite, load_suite
 
@@ -21,11 +22,13 @@ class TaskConfig:
     suite: str = field(default="liststats", metadata={"help": "a benchmark (gsm8k, svamp, mawps, countdown, humaneval, mbpp), a generated family (liststats, mixed, ...) or a JSONL file of questions ({\"question\": ..., \"answer\": ...} per line)"})
     difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
     task_seed: int = field(default=0, metadata={"help": "seed of the generated questions"})
+    wording: str = field(default="train", metadata={"help": "wordings of generated questions: train, or heldout (written from scratch, never trained on; for bench; trainers take eval_wording)"})
 
     def __post_init__(self):
         if self.difficulty < 1:
             raise ValueError(f"difficulty ({self.difficulty}) must be >= 1")
         check_suite(self.suite)
+        check_wording(self.wording)
 
 
 @dataclasses.dataclass
@@ -38,6 +41,7 @@ class SplitConfig:
     held_out_min: float | None = field(default=None, metadata={"help": "questions with any number >= this are held out"})
     eval_suite: str | None = field(default=None, metadata={"help": "take the held-out questions from this other suite (train on mawps or gsm8k_train, evaluate on svamp or gsm8k)"})
     eval_difficulty: int | None = field(default=None, metadata={"help": "difficulty of the held-out questions of a generated suite (default: the suite's): larger numbers and longer lists than training"})
+    eval_wording: str = field(default="train", metadata={"help": "wordings of the held-out questions of a generated suite: train, or heldout (wordings never trained on)"})
 
     def __post_init__(self):
         for name in ("train_size", "eval_size"):
@@ -47,6 +51,7 @@ class SplitConfig:
             check_suite(self.eval_suite)
         if self.eval_difficulty is not None and self.eval_difficulty < 1:
             raise ValueError(f"eval_difficulty ({self.eval_difficulty}) must be >= 1 (or unset: the suite's)")
+        check_wording(self.eval_wording)
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -60,6 +65,9 @@ def load_split(task: TaskConfig, split_config: SplitConfig) -> tuple[list[Task],
     s = split_config
     families = s.families
     rng = (s.held_out_min, None) if s.held_out_min is not None else None
+    if task.wording != "train":
+        raise ValueError(f"wording {task.wording!r} would train on the held-out wordings; train on "
+                         f"wording train and set eval_wording {task.wording} to evaluate on them")
     if s.eval_suite is not None:
         if s.eval_suite == task.suite:
             raise ValueError(f"eval_suite is the training suite ({task.suite}); leave it unset to hold "
@@ -67,23 +75,24 @@ def load_split(task: TaskConfig, split_config: SplitConfig) -> tuple[list[Task],
         if families or rng:
             raise ValueError("held_out_families and held_out_min split one generated suite; with "
                              "eval_suite the held-out questions are that other suite's")
-        if s.eval_difficulty is not None and s.eval_suite in BENCHMARKS:
-            raise ValueError(f"eval_difficulty applies to generated suites; {s.eval_suite} is a fixed benchmark file")
+        if (s.eval_difficulty is not None or s.eval_wording != "train") and \
+                (s.eval_suite in BENCHMARKS or is_file_suite(s.eval_suite)):
+            raise ValueError(f"eval_difficulty and eval_wording apply to generated suites; {s.eval_suite} is a fixed benchmark file")
         train = load_suite(task.suite, n=s.train_size, seed=task.task_seed, difficulty=task.difficulty)
         held = load_suite(s.eval_suite, n=s.eval_size, seed=task.task_seed + 10_000,
-                          difficulty=s.eval_difficulty or task.difficulty)
+                          difficulty=s.eval_difficulty or task.difficulty, wording=s.eval_wording)
         return train, held
     if task.suite in BENCHMARKS or is_file_suite(task.suite):
-        if families or rng or s.eval_difficulty is not None:
-            raise ValueError("held_out_families, held_out_min and eval_difficulty apply to generated suites; "
-                             f"{task.suite} is a fixed benchmark file")
+        if families or rng or s.eval_difficulty is not None or s.eval_wording != "train":
+            raise ValueError("held_out_families, held_out_min, eval_difficulty and eval_wording apply to "
+                             f"generated suites; {task.suite} is a fixed benchmark file")
         tasks = load_suite(task.suite, n=s.eval_size + s.train_size)
         return tasks[s.eval_size:], tasks[:s.eval_size]
     # generated: over-draw, then split by family / number range
     pool_train = load_suite(task.suite, n=4 * s.train_size, seed=task.task_seed,
                             difficulty=task.difficulty)
     pool_eval = load_suite(task.suite, n=4 * s.eval_size, seed=task.task_seed + 10_000,
-                           difficulty=s.eval_difficulty or task.difficulty)
+                           difficulty=s.eval_difficulty or task.difficulty, wording=s.eval_wording)
     train, _ = split(pool_train, held_out_families=families, held_out_range=rng)
     _, held = split(pool_eval, held_out_families=families, held_out_range=rng) \
         if families or rng else ([], pool_eval)

@@ -2,9 +2,10 @@
 
 Benchmarks (gsm8k, svamp, mawps, countdown, humaneval, mbpp; gsm8k_train, GSM8K's training
 split, which is not shipped in the package: from ../shared/data or $LATENTCODE_DATA) load
-their default local file; ``n`` takes the first n records (``seed`` and ``difficulty`` do not apply). Generated
-families take ``n`` (default 100), ``seed`` and ``difficulty``; ``mixed`` takes turns
-across all seven families. A path to a JSONL file of questions is a suite too (``load_file``).
+their default local file; ``n`` takes the first n records (``seed``, ``difficulty`` and
+``wording`` do not apply). Generated families take ``n`` (default 100), ``seed``,
+``difficulty`` and ``wording`` ("train", or "heldout": wordings never trained on, see
+``tasks.generators``); ``mixed`` takes turns across all eight families. A path to a JSONL file of questions is a suite too (``load_file``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import importlib
 from pathlib import Path
 
 from tasks.base import Task
-from tasks.generators import FAMILIES, generate
+from tasks.generators import FAMILIES, check_wording, generate
 from tasks.jsonl import DatasetError, _parse_line
 
 BENCHMARKS = ("gsm8k", "svamp", "mawps", "countdown", "humaneval", "mbpp", "gsm8k_train")
@@ -22,17 +23,22 @@ SUITES = BENCHMARKS + tuple(FAMILIES) + ("mixed",)
 DEFAULT_N = 100  # generated tasks when n is None
 
 
-def load_suite(name: str, *, n: int | None = None, seed: int = 0, difficulty: int = 1) -> list[Task]:
+def load_suite(name: str, *, n: int | None = None, seed: int = 0, difficulty: int = 1,
+               wording: str = "train") -> list[Task]:
     if n is not None and n < 0:
         raise ValueError(f"n ({n}) must be a count of tasks, 0 or more (None for the default)")
+    check_wording(wording)
+    if wording != "train" and name not in FAMILIES and name != "mixed":
+        raise ValueError(f"wording {wording!r} applies to generated suites ({', '.join(FAMILIES)}, "
+                         f"mixed); {name} is a fixed set of questions with one wording each")
     if name in BENCHMARKS:
         module, kwargs = _VARIANTS.get(name, (name, {}))
         return importlib.import_module(f"tasks.{module}").load(limit=n, **kwargs)
     count = DEFAULT_N if n is None else n
     if name in FAMILIES:
-        return generate(name, count, seed=seed, difficulty=difficulty)
+        return generate(name, count, seed=seed, difficulty=difficulty, wording=wording)
     if name == "mixed":
-        return _mixed(count, seed, difficulty)
+        return _mixed(count, seed, difficulty, wording)
     if is_file_suite(name):
         return load_file(name)[:n]
     raise ValueError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}, or a JSONL file "
@@ -102,7 +108,7 @@ def program_to_run(task: Task, program: str) -> str:
     return importlib.import_module(f"tasks.{task.family}").test_program(task, program)
 
 
-def _mixed(n: int, seed: int, difficulty: int) -> list[Task]:
+def _mixed(n: int, seed: int, difficulty: int, wording: str) -> list[Task]:
     per_family = -(-n // len(FAMILIES))  # ceil: then take turns and cut to n
-    lists = [generate(f, per_family, seed=seed, difficulty=difficulty) for f in FAMILIES]
+    lists = [generate(f, per_family, seed=seed, difficulty=difficulty, wording=wording) for f in FAMILIES]
     return [t for round_ in zip(*lists) for t in round_][:n]

@@ -177,7 +177,7 @@ def test_held_out_questions_of_another_difficulty_or_suite():
     assert ({t.family for t in train}, {t.family for t in held}, len(train), len(held)) == ({"mawps"}, {"svamp"}, 5, 3)
     with pytest.raises(ValueError, match="eval_suite is the training suite"):
         load_split(TaskConfig(suite="svamp"), SplitConfig(eval_suite="svamp"))
-    with pytest.raises(ValueError, match="eval_difficulty applies to generated suites"):
+    with pytest.raises(ValueError, match="eval_difficulty and eval_wording apply to generated suites"):
         load_split(TaskConfig(suite="liststats"), SplitConfig(eval_suite="svamp", eval_difficulty=2))
     with pytest.raises(ValueError, match="eval_difficulty"):
         load_split(TaskConfig(suite="svamp"), SplitConfig(eval_difficulty=2))
