@@ -152,7 +152,8 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         from latentcode.router.routed import TrainedRouter  # here, not at the top: start-up cost
         router = TrainedRouter(cfg.router, setup.model, cost_weight=cfg.cost_weight, code_share=cfg.code_share)
     task = setup.task
-    tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty)
+    tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty,
+                       wording=task.wording)
     model, tok = setup.model.load(device=cfg.device)  # a missing model fails before a folder exists
     if cfg.resume is None:
         run = Run.create(cfg.runs_dir, cfg.name or f"{Path(task.suite).stem if is_file_suite(task.suite) else task.suite}-{cfg.mode}",
