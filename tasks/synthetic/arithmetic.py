@@ -57,7 +57,8 @@ def factory(rng, d) -> Draft:
         "out. How many bolts remain?",
         f"Bolts made per day: {per_day}. Days of work: {days}. Bolts shipped: {shipped}. How many "
         "bolts are left in the factory?",
-        f"If {shipped} bolts leave a factory that turned out {per_day} bolts daily for {days} days, "
+        f"If {shipped} bolts leave a factory that turned out {per_day} bolts daily for {days} "
+        "days, "
         "how many bolts stay behind?")
 
 

@@ -67,9 +67,11 @@ def add_days(rng, d) -> Draft:
                         later.isoformat(),
                  f"import datetime\nprint({_code(day)} + datetime.timedelta(days={n}))",
                  [n], _days(d)),
-                  f"Starting from {_say(day)}, move forward {n} days. Give the date that you reach in YYYY-MM-DD form.",
+                  f"Starting from {_say(day)}, move forward {n} days. Give the date that you "
+                  "reach in YYYY-MM-DD form.",
                   f"Which date comes {n} days later than {_say(day)}? Reply in YYYY-MM-DD format.",
-                  f"A parcel sent on {_say(day)} arrives {n} days later. On what date, written YYYY-MM-DD, does it arrive?")
+                  f"A parcel sent on {_say(day)} arrives {n} days later. On what date, written "
+                  "YYYY-MM-DD, does it arrive?")
 
 
 def leap_year(rng, d) -> Draft:
@@ -115,7 +117,8 @@ def month_days(rng, d) -> Draft:
                         str(calendar.monthrange(year, month)[1]),
                  f"import calendar\nprint(calendar.monthrange({year}, {month})[1])",
                  [year], (lo, hi)),
-                  f"What is the number of days in the month of {calendar.month_name[month]} {year}?",
+                  f"What is the number of days in the month of {calendar.month_name[month]} "
+                  f"{year}?",
                   f"How long, in days, was {calendar.month_name[month]} of the year {year}?",
                   f"In {year}, how many days did {calendar.month_name[month]} have?")
 
@@ -128,8 +131,10 @@ def age(rng, d) -> Draft:
                         f"{_say(on)}?", str(years),
                  f"import datetime\nborn = {_code(born)}\non = {_code(on)}\n"
                  "print(on.year - born.year - ((on.month, on.day) < (born.month, born.day)))"),
-                  f"A person born on {_say(born)} celebrates a birthday every year. How many full years old are they on {_say(on)}?",
-                  f"What is the age in completed years, on {_say(on)}, of someone whose birth date is {_say(born)}?",
+                  f"A person born on {_say(born)} celebrates a birthday every year. How many full "
+                  f"years old are they on {_say(on)}?",
+                  f"What is the age in completed years, on {_say(on)}, of someone whose birth "
+                  f"date is {_say(born)}?",
                   f"Born {_say(born)}; how many whole years old on {_say(on)}?")
 
 

@@ -58,8 +58,10 @@ def population_variance(rng, d) -> Draft:
                         format_number(_squares(xs) / len(xs)),
                         f"import statistics\nvalues = {xs}\nprint(statistics.pvariance(values))", xs, r),
                   f"Treat {xs} as a whole population and compute its variance.",
-                  f"Compute the variance of these numbers, dividing by the count of values: {bare(xs)}.",
-                  f"Take the numbers {bare(xs)}. What is the mean squared deviation from their mean?")
+                  "Compute the variance of these numbers, dividing by the count of values: "
+                  f"{bare(xs)}.",
+                  f"Take the numbers {bare(xs)}. What is the mean squared deviation from their "
+                  "mean?")
 
 
 def sample_variance(rng, d) -> Draft:
@@ -80,7 +82,8 @@ def spread(rng, d) -> Draft:
                         f"values = {xs}\nprint(max(values) - min(values))", xs, r),
                   f"What is the difference between the largest and the smallest of {xs}?",
                   f"Subtract the minimum from the maximum of these numbers: {bare(xs)}.",
-                  f"Daily temperatures were {bare(xs)}. By how much did the highest exceed the lowest?")
+                  f"Daily temperatures were {bare(xs)}. By how much did the highest exceed the "
+                  "lowest?")
 
 
 TEMPLATES = {"mean": mean, "median": median, "mode": mode,

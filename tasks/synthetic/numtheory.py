@@ -51,7 +51,8 @@ def lcm(rng, d) -> Draft:
                  f"import math\nprint(math.lcm({a}, {b}))", [a, b], (2, 10 ** (d + 1))),
                   f"Find the lowest common multiple of {a} and {b}.",
                   f"What is the smallest positive integer divisible by both {a} and {b}?",
-                  f"A red light flashes every {a} seconds and a green light every {b} seconds. After how many seconds do they first flash together again?")
+                  f"A red light flashes every {a} seconds and a green light every {b} seconds. "
+                  "After how many seconds do they first flash together again?")
 
 
 def is_prime(rng, d) -> Draft:
@@ -108,7 +109,8 @@ def count_primes(rng, d) -> Draft:
     n = rng.randint(10, min(10 ** (d + 2), 200_000))
     sieve = (f"n = {n}\nsieve = [True] * n\nsieve[:2] = [False, False]\n"
              "for i in range(2, int(n ** 0.5) + 1):\n    if sieve[i]:\n"
-             "        for j in range(i * i, n, i):\n            sieve[j] = False\nprint(sum(sieve))")
+             "        for j in range(i * i, n, i):\n            sieve[j] = "
+             "False\nprint(sum(sieve))")
     return worded(Draft(f"How many prime numbers are there below {n}?", str(len(_primes_below(n))),
                  sieve, [n], (10, min(10 ** (d + 2), 200_000))),
                   f"Count the primes less than {n}.",

@@ -46,9 +46,11 @@ def position(rng, d) -> Draft:
     return worded(Draft(f"If {xs} is sorted from smallest to largest, at which position (counting "
                         f"from 1) does {x} end up?", str(sorted(xs).index(x) + 1),
                  f"values = {xs}\nprint(sorted(values).index({x}) + 1)", xs, r),
-                  f"Sort {xs} in increasing order. At which place does {x} stand, if the smallest is in first place?",
+                  f"Sort {xs} in increasing order. At which place does {x} stand, if the smallest "
+                  "is in first place?",
                   f"How many of the numbers {bare(xs)} are less than or equal to {x}?",
-                  f"In the ascending ordering of {xs}, what is the place of {x}, where the smallest value is in first place?")
+                  f"In the ascending ordering of {xs}, what is the place of {x}, where the "
+                  "smallest value is in first place?")
 
 
 def words(rng, d) -> Draft:
@@ -75,8 +77,10 @@ def who_placed(rng, d) -> Draft:
                         ranked[k - 1],
                         f"scores = {dict(zip(people, xs))}\n"
                         f"print(sorted(scores, key=scores.get, reverse=True)[{k} - 1])", xs, r),
-                  f"Quiz results: {told}. Counting the top score as first place, who finished {ordinal(k)}?",
-                  f"Scores from a quiz: {told}. Ranked from highest to lowest score, who is in place {k}?",
+                  f"Quiz results: {told}. Counting the top score as first place, who finished "
+                  f"{ordinal(k)}?",
+                  f"Scores from a quiz: {told}. Ranked from highest to lowest score, who is in "
+                  f"place {k}?",
                   f"All in one quiz, {told}. Who has the {ordinal(k)} highest score?")
 
 
@@ -87,7 +91,8 @@ def leaderboard(rng, d) -> Draft:
                  f"scores = {dict(zip(people, xs))}\n"
                  "print(sorted(scores, key=scores.get, reverse=True))", xs, r),
                   f"Quiz results: {told}. Rank the players from best to worst score.",
-                  f"Scores from a quiz: {told}. Give the full order of the players from highest to lowest score.",
+                  f"Scores from a quiz: {told}. Give the full order of the players from highest "
+                  "to lowest score.",
                   f"All in one quiz, {told}. Write the leaderboard, highest score first.")
 
 

@@ -67,9 +67,11 @@ def acronym(rng, d) -> Draft:
     return worded(Draft(f"What do you get by joining the first letter of each word in '{s}'?",
                         "".join(w[0] for w in s.split()),
                  f"text = {s!r}\nprint(''.join(word[0] for word in text.split()))"),
-                  f"Take the initial letter of every word in '{s}' and join them. What string results?",
+                  f"Take the initial letter of every word in '{s}' and join them. What string "
+                  "results?",
                   f"What is the acronym formed from '{s}', in lowercase?",
-                  f"Write down the first character of each word of '{s}', with no spaces. What do you get?")
+                  f"Write down the first character of each word of '{s}', with no spaces. What do "
+                  "you get?")
 
 
 def palindrome(rng, d) -> Draft:
@@ -127,7 +129,8 @@ def swapcase(rng, d) -> Draft:
     return worded(Draft(f"What is '{w}' with the case of every letter swapped?", w.swapcase(),
                  f"print({w!r}.swapcase())", case_sensitive=True),
                   f"Flip the case of each letter in '{w}'.",
-                  f"Turn the uppercase letters of '{w}' into lowercase and the lowercase ones into uppercase.",
+                  f"Turn the uppercase letters of '{w}' into lowercase and the lowercase ones "
+                  "into uppercase.",
                   f"What is '{w}' after swapping uppercase and lowercase?")
 
 

@@ -68,14 +68,17 @@ def buy_and_spend(rng, d) -> Draft:
         f"{n} {obj} at ${price} each{f' and then earns ${earned} walking dogs' if more else ''}. "
         f"How many dollars does {name} have now?",
         f"At a shop with {stock} {obj} on its shelves, {name} pays ${price} for each of {n} {obj}, "
-        f"starting out with ${start}.{f' Later {name} is paid ${earned} for walking dogs.' if more else ''} "
+        f"starting out with ${start}."
+        f"{f' Later {name} is paid ${earned} for walking dogs.' if more else ''} "
         f"How much money does {name} have at the end, in dollars?",
         f"Wallet: ${start}. Shop stock: {stock} {obj}. Bought: {n} {obj} for ${price} apiece."
         f"{f' Earned afterwards: ${earned}.' if more else ''} Dollars in the wallet now?",
         f"How many dollars remain with {name}, who had ${start} and spent ${price} on each of {n} "
-        f"{obj} from a shop holding {stock} of them{f', and was then paid ${earned} for chores' if more else ''}?",
+        f"{obj} from a shop holding {stock} of "
+        f"them{f', and was then paid ${earned} for chores' if more else ''}?",
         f"{name} brings ${start} to a market where a stall displays {stock} {obj}. Buying {n} of "
-        f"them costs ${price} each.{f' Afterwards {name} receives ${earned} as a gift.' if more else ''} "
+        f"them costs ${price} each."
+        f"{f' Afterwards {name} receives ${earned} as a gift.' if more else ''} "
         f"What is {name}'s money now, in dollars?"])
 
 
@@ -84,25 +87,30 @@ def share_equally(rng, d) -> Draft:
     total, k, extra = _big(rng, d), rng.randint(2, 3 + 2 * d), rng.randint(2, 2 * 10 ** d)
     # "59/3" would be the question's own numbers: a constant that re-asks rewrite into the
     # new answer; a fraction in lowest terms that is not them ("7/3" of 14 among 6) is kept
-    while "/" in format_number(Fraction(total + extra * more, k)) and math.gcd(total + extra * more, k) == 1:
+    while math.gcd(total + extra * more, k) == 1 and "/" in format_number(Fraction(total + extra * more, k)):
         total += 1
     minutes = _distractor(rng, d, {total, k, extra}, hi=20 + 40 * d)
     program = (f"from fractions import Fraction\ntotal = {total}\n"
                + (f"total = total + {extra}\n" if more else "") + f"print(Fraction(total) / {k})")
     return _draft(Fraction(total + (extra if more else 0), k), program,
                   [total, k, minutes] + ([extra] if more else []), d, [
-        f"{name} has {total} {obj}{f', finds {extra} more,' if more else ''} and shares them equally "
+        f"{name} has {total} {obj}{f', finds {extra} more,' if more else ''} and shares them "
+        "equally "
         f"among {k} friends, keeping none. The sharing takes {minutes} minutes. How many {obj} "
         "does each friend get?",
-        f"There are {total} {obj} in a basket{f', and {extra} more are added' if more else ''}. They are "
+        f"There are {total} {obj} in a basket{f', and {extra} more are added' if more else ''}. "
+        "They are "
         f"split evenly between {k} children, who wait {minutes} minutes for their turn. What is "
         "each child's share?",
-        f"Total {obj}: {total}.{f' Extra {obj} found: {extra}.' if more else ''} People: {k}. Minutes "
+        f"Total {obj}: {total}.{f' Extra {obj} found: {extra}.' if more else ''} People: {k}. "
+        "Minutes "
         f"spent: {minutes}. How many {obj} per person?",
-        f"If {k} friends divide {total} {obj}{f' plus another {extra}' if more else ''} equally, and it "
+        f"If {k} friends divide {total} {obj}{f' plus another {extra}' if more else ''} equally, "
+        "and it "
         f"takes them {minutes} minutes, what portion does each friend receive?",
         f"{name} spends {minutes} minutes dealing out {total} {obj}"
-        f"{f' together with {extra} spare ones' if more else ''} so that {k} players all get the same "
+        f"{f' together with {extra} spare ones' if more else ''} so that {k} players all get the "
+        "same "
         f"amount. How many {obj} does each player get?"])
 
 
@@ -116,17 +124,22 @@ def rate_time(rng, d) -> Draft:
     return _draft(r * t + (r2 * t2 if more else 0), program,
                   [seats, r, t] + ([r2, t2] if more else []), d, [
         f"A {vehicle} carrying {seats} passengers travels at {r} {unit} per hour for {t} hours"
-        f"{f', then at {r2} {unit} per hour for {t2} hours' if more else ''}. How many {unit} does it travel?",
+        f"{f', then at {r2} {unit} per hour for {t2} hours' if more else ''}. How many {unit} "
+        "does it travel?",
         f"For {t} hours a {vehicle} moves at {r} {unit} an hour"
-        f"{f'; after that it moves at {r2} {unit} an hour for {t2} hours' if more else ''}. It has {seats} "
+        f"{f'; after that it moves at {r2} {unit} an hour for {t2} hours' if more else ''}. It "
+        f"has {seats} "
         f"seats. What distance does it cover, in {unit}?",
         f"Speed {r} {unit} per hour, time {t} hours"
-        f"{f'; then speed {r2} {unit} per hour, time {t2} hours' if more else ''}. The {vehicle} has "
+        f"{f'; then speed {r2} {unit} per hour, time {t2} hours' if more else ''}. The {vehicle} "
+        "has "
         f"{seats} seats. Distance in {unit}?",
         f"How many {unit} does a {vehicle} with {seats} people on board cover if it keeps up {r} "
-        f"{unit} an hour for {t} hours{f' and then {r2} {unit} an hour for {t2} hours' if more else ''}?",
+        f"{unit} an hour for {t} "
+        f"hours{f' and then {r2} {unit} an hour for {t2} hours' if more else ''}?",
         f"A {vehicle} leaves with {seats} riders. It runs for {t} hours at a steady {r} {unit} per "
-        f"hour{f', and afterwards for {t2} hours at {r2} {unit} per hour' if more else ''}. What is the "
+        f"hour{f', and afterwards for {t2} hours at {r2} {unit} per hour' if more else ''}. What "
+        "is the "
         f"total distance in {unit}?"])
 
 
@@ -142,17 +155,21 @@ def compare_two(rng, d) -> Draft:
     return _draft(x + k * x + (k * x - m if more else 0), program,
                   [x, k, age] + ([m] if more else []), d, [
         f"{a} has {x} {obj}. {b} has {k} times as many {obj} as {a}."
-        f"{f' {c} has {m} fewer {obj} than {b}.' if more else ''} {a} is {age} years old. How many {obj} "
+        f"{f' {c} has {m} fewer {obj} than {b}.' if more else ''} {a} is {age} years old. How "
+        f"many {obj} "
         "do they have altogether?",
         f"{b} owns {k} times as many {obj} as {a}, who owns {x}."
-        f"{f' {c} owns {m} fewer than {b}.' if more else ''} {b} is {age} years old. What is the total "
+        f"{f' {c} owns {m} fewer than {b}.' if more else ''} {b} is {age} years old. What is the "
+        "total "
         f"number of {obj}?",
-        f"{a}: {x} {obj}. {b}: {k} times as many as {a}.{f' {c}: {m} fewer than {b}.' if more else ''} "
+        f"{a}: {x} {obj}. {b}: {k} times as many as "
+        f"{a}.{f' {c}: {m} fewer than {b}.' if more else ''} "
         f"Age of {a}: {age}. Total {obj}?",
         f"Together, how many {obj} do {who} have if {a} has {x}, {b} has {k} times that many"
         f"{f', {c} has {m} fewer than {b}' if more else ''} and {a} turns {age} this year?",
         f"{a}, aged {age}, collects {x} {obj}; {b} collects {k} times as many"
-        f"{f', and {c} collects {m} fewer than {b}' if more else ''}. How many {obj} did they collect in all?"])
+        f"{f', and {c} collects {m} fewer than {b}' if more else ''}. How many {obj} did they "
+        "collect in all?"])
 
 
 def bake(rng, d) -> Draft:
@@ -166,18 +183,22 @@ def bake(rng, d) -> Draft:
     return _draft(b * c - sold - given + (extra if more else 0), program,
                   [b, c, minutes, sold, given] + ([extra] if more else []), d, [
         f"{name} bakes {b} batches of {c} {food}. Each batch takes {minutes} minutes. {name} sells "
-        f"{sold} {food} and gives {given} to neighbours{f', then bakes {extra} more' if more else ''}. "
+        f"{sold} {food} and gives {given} to "
+        f"neighbours{f', then bakes {extra} more' if more else ''}. "
         f"How many {food} does {name} have now?",
         f"Every batch of {food} that {name} makes holds {c}, and {name} makes {b} batches, each in "
         f"{minutes} minutes. {name} sells {sold} of them and gives away {given}"
         f"{f', then makes {extra} more' if more else ''}. How many {food} remain?",
         f"Batches: {b}. Per batch: {c} {food}. Oven time per batch: {minutes} minutes. Sold: "
-        f"{sold}. Given away: {given}.{f' Baked later: {extra}.' if more else ''} Number of {food} left?",
+        f"{sold}. Given away: {given}.{f' Baked later: {extra}.' if more else ''} Number of "
+        f"{food} left?",
         f"How many {food} does {name} still have after baking {b} batches of {c} (at {minutes} "
-        f"minutes a batch), selling {sold} and giving {given} away{f', then baking {extra} more' if more else ''}?",
+        f"minutes a batch), selling {sold} and giving {given} "
+        f"away{f', then baking {extra} more' if more else ''}?",
         f"A bakery run by {name} turns out {b} trays with {c} {food} on each, every tray taking "
         f"{minutes} minutes. Customers buy {sold} and friends receive {given}."
-        f"{f' Later another {extra} come out of the oven.' if more else ''} What number of {food} is "
+        f"{f' Later another {extra} come out of the oven.' if more else ''} What number of {food} "
+        "is "
         "left over?"])
 
 
@@ -221,17 +242,21 @@ def groups_leftovers(rng, d) -> Draft:
     return _draft((total - (lost if more else 0)) % g, program,
                   [total, g, minutes] + ([lost] if more else []), d, [
         f"{name} has {total} {obj}{f' but loses {lost} of them' if more else ''}. {name} packs "
-        f"{'the rest' if more else 'them'} into bags of {g} each, filling as many bags as possible in {minutes} minutes. How many "
+        f"{'the rest' if more else 'them'} into bags of {g} each, filling as many bags as "
+        f"possible in {minutes} minutes. How many "
         f"{obj} are left over?",
         f"A teacher with {minutes} students puts {total} {obj} into boxes that hold exactly {g} "
-        f"each{f', after setting aside {lost} broken ones' if more else ''}. Only full boxes are packed. "
+        f"each{f', after setting aside {lost} broken ones' if more else ''}. Only full boxes are "
+        "packed. "
         f"How many {obj} do not fit in a full box?",
-        f"Items: {total} {obj}.{f' Removed first: {lost}.' if more else ''} Bag size: {g}. Helpers: "
+        f"Items: {total} {obj}.{f' Removed first: {lost}.' if more else ''} Bag size: {g}. "
+        "Helpers: "
         f"{minutes}. Leftover {obj} after filling whole bags?",
         f"How many {obj} remain unpacked when {name} fills bags of {g} from a pile of {total}"
         f"{f' that has lost {lost}' if more else ''}, working for {minutes} minutes?",
         f"In {minutes} minutes, {name} sorts {total} {obj}"
-        f"{f' (throwing away {lost} damaged ones)' if more else ''} into full groups of {g}. How many "
+        f"{f' (throwing away {lost} damaged ones)' if more else ''} into full groups of {g}. How "
+        "many "
         f"{obj} are left outside the groups?"])
 
 
@@ -247,19 +272,24 @@ def change_over_days(rng, d) -> Draft:
     return _draft(start + days * (inflow - (outflow if more else 0)), program,
                   [start, inflow, metres, days] + ([outflow] if more else []), d, [
         f"A {container} holds {start} {unit} of water. Each day {inflow} {unit} are added"
-        f"{f' and {outflow} {unit} are used' if more else ''}. The {container} is {metres} metres from "
+        f"{f' and {outflow} {unit} are used' if more else ''}. The {container} is {metres} metres "
+        "from "
         f"the house. How many {unit} are in the {container} after {days} days?",
         f"After {days} days, how many {unit} are in a {container} that starts with {start} {unit} "
-        f"and gains {inflow} {unit} every day{f' but loses {outflow} {unit} every day' if more else ''}? "
+        f"and gains {inflow} {unit} every "
+        f"day{f' but loses {outflow} {unit} every day' if more else ''}? "
         f"The {container} sits {metres} metres from the house.",
         f"Start: {start} {unit}. Daily inflow: {inflow} {unit}."
-        f"{f' Daily outflow: {outflow} {unit}.' if more else ''} Days: {days}. Distance to the house: "
+        f"{f' Daily outflow: {outflow} {unit}.' if more else ''} Days: {days}. Distance to the "
+        "house: "
         f"{metres} metres. Amount at the end, in {unit}?",
         f"{name} fills a {container} that already has {start} {unit}, pouring in {inflow} {unit} "
-        f"a day{f' while {outflow} {unit} a day leak out' if more else ''}. {name} lives {metres} metres "
+        f"a day{f' while {outflow} {unit} a day leak out' if more else ''}. {name} lives {metres} "
+        "metres "
         f"away. What does the {container} hold after {days} days, in {unit}?",
         f"Over {days} days, a {container} {metres} metres from a farmhouse receives {inflow} "
-        f"{unit} daily{f' and gives up {outflow} {unit} daily' if more else ''}; it began with {start} "
+        f"{unit} daily{f' and gives up {outflow} {unit} daily' if more else ''}; it began with "
+        f"{start} "
         f"{unit}. How many {unit} does it hold at the end?"])
 
 
