@@ -103,18 +103,23 @@ class Expert:
 
     # generation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, prompts: list[str]) -> list[list[Generation]]:
-        """``num_samples`` generations for each prompt, ``batch_size`` rows decoding at a time
-        (a finished row's place goes to the next waiting one)."""
+    def generate(self, prompts: list[str], counts: list[int] | None = None) -> list[list[Generation]]:
+        """``num_samples`` generations for each prompt (or ``counts[i]`` for prompt i),
+        ``batch_size`` rows decoding at a time (a finished row's place goes to the next
+        waiting one)."""
         cfg, tok = self.config, self.tokenizer
-        k = cfg.num_samples
-        ids = tok(prompts, add_special_tokens=False)["input_ids"]
-        ids = [x for x in ids for _ in range(k)]
+        counts = [cfg.num_samples] * len(prompts) if counts is None else list(counts)
+        if len(counts) != len(prompts) or any(c < 0 for c in counts):
+            raise ValueError(f"counts must give a number >= 0 for each of the {len(prompts)} prompts")
+        ids = tok(prompts, add_special_tokens=False)["input_ids"] if prompts else []
+        ids = [x for x, c in zip(ids, counts) for _ in range(c)]
         tokens, ended = self.decode_ids(ids, temperature=cfg.temperature, top_p=cfg.top_p,
-                                        max_new_tokens=cfg.max_new_tokens, generator=self._generator)
+                                        max_new_tokens=cfg.max_new_tokens, generator=self._generator) \
+            if ids else ([], [])
         rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e, len(p))
                 for t, e, p in zip(tokens, ended, ids)]
-        return [rows[i * k:(i + 1) * k] for i in range(len(prompts))]
+        starts = [sum(counts[:i]) for i in range(len(counts) + 1)]
+        return [rows[starts[i]:starts[i + 1]] for i in range(len(prompts))]
 
     def decode_ids(self, ids: list[list[int]], *, temperature: float, top_p: float,
                    max_new_tokens: int, generator: torch.Generator | None = None,

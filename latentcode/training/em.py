@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import time
@@ -73,6 +74,16 @@ class EMConfig:
     top_p: float = setting(0.95, "E-step nucleus sampling mass")
     max_new_tokens: int = setting(256, "token limit per program")
     batch_size: int = setting(64, "rows decoded together (docs/benchmarks.md: 64 beat 16 on both prompts)")
+    rationalize: bool = setting(False, "a question with no right program among its samples is sampled again "
+                                "with a hint in the prompt (its answer; a worked solution in words where "
+                                "the data has one, never a program); programs right on the question and on "
+                                "its re-asks are kept and trained on without the hint (STaR's rationalization)")
+    hint_samples: int = setting(0, "programs sampled per hinted question (0: as many as --samples)")
+    adaptive: bool = setting(False, "choose each E-step's questions and sample counts by the model's own pass "
+                             "rate: questions solved sometimes first, then new ones, then ones never solved; "
+                             "a question right on every sample in its last two E-steps is retired")
+    min_samples: int = setting(2, "adaptive: programs sampled for a question right on every sample last time")
+    max_samples: int = setting(16, "adaptive: programs sampled for a question with no right program yet")
     mdl_lambda: float = setting(0.0, "lambda of the prior 2^(-lambda bits): 0 weighs every right program the "
                                 "same (expert iteration); 0.02 halves a program's weight per 50 extra bits")
     learning_rate: float = setting(1e-4, "M-step AdamW learning rate (LoRA: 1e-4 to 5e-4; every weight: ~1e-5)")
@@ -91,9 +102,14 @@ class EMConfig:
 
     def __post_init__(self):
         for name in ("iterations", "questions", "samples", "max_new_tokens", "batch_size", "epochs",
-                     "train_batch_size"):
+                     "train_batch_size", "min_samples", "max_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
+        if self.hint_samples < 0:
+            raise ValueError(f"hint_samples ({self.hint_samples}) must be >= 0 (0: as many as samples)")
+        if self.adaptive and not self.min_samples <= self.samples <= self.max_samples:
+            raise ValueError(f"min_samples ({self.min_samples}) <= samples ({self.samples}) <= max_samples "
+                             f"({self.max_samples}) must hold: adaptive sampling spends between them")
         if self.eval_every < 0:
             raise ValueError(f"eval_every ({self.eval_every}) must be >= 0 (0: start and end only)")
         if self.mdl_lambda < 0:
@@ -200,41 +216,45 @@ def train_em(setup: EMSetup) -> Path:
 
     if start == 0 and config.eval_start:
         heldout_eval(0)
+    history = History.read(log, start)
     for t in range(start + 1, config.iterations + 1):
         t0 = time.perf_counter()
-        tasks = random.Random(f"{config.seed}-questions-{t}").sample(train, config.questions)
+        tasks, counts = plan_questions(train, history, config, t)  # the same on resume
         # iteration t samples the same on resume; each process samples its own share of the questions
         expert.reseed(config.seed * 1_000_003 + t + 7_919 * state.process_index)
         prompts = [expert.prompt(task) for task in tasks]
         mine = list(range(state.process_index, len(tasks), state.num_processes))
+        bar = _bar(sum(counts[q] for q in mine), f"iteration {t} E-step", main and not config.quiet)
+        expert.on_generated = bar.update if bar is not None else None
         with autocast():
-            local = e_step(expert, rewards, [tasks[q] for q in mine], [prompts[q] for q in mine],
-                           setup.em.mdl_lambda)
-        rows, kept = _merge(gather(state, (mine, *local)), config.samples)
+            groups = sample_and_keep(expert, rewards, [tasks[q] for q in mine], [prompts[q] for q in mine],
+                                     [counts[q] for q in mine], setup.em.mdl_lambda)
+            if config.rationalize:
+                rationalize(expert, rewards, [tasks[q] for q in mine], groups,
+                            config.hint_samples or config.samples, setup.em.mdl_lambda)
+        if bar is not None:
+            bar.close()
+        expert.on_generated = None
+        rows, kept = _merge(gather(state, (mine, groups)), len(tasks))
         for row in rows:
             row["step"] = t
         if main:
             log.append("samples.jsonl", rows)
+        history.add(rows)
         completions += len(rows)
         rng = random.Random(f"{config.seed}-draw-{t}")
-        data = [{"prompt": prompts[q], "completion": rows[i]["completion"]}
+        data = [{"prompt": prompts[q], "completion": rows[i]["completion"]}  # never the hinted prompt
                 for q, ks in sorted(kept.items()) for i in draw_programs(ks, config.samples, rng)]
-        loss = m_step(model, tok, data, config, seed=config.seed + t, out_dir=run.path / "m-step") if data else None
+        loss = m_step(model, tok, data, config, seed=config.seed + t, out_dir=run.path / "m-step",
+                      progress=main and not config.quiet) if data else None
         expert.forget_prefix()
-        right = [r for r in rows if r["weight"] > 0]
-        weights = [r["weight"] for r in right]
-
-        def wmean(key):
-            return math.fsum(r["weight"] * r[key] for r in right) / math.fsum(weights) if right else None
-        metrics = [{
-            "step": t, "completions": completions, "questions": len(tasks),
-            "pass_at_k": len(kept) / len(tasks), "kept": len(right),
-            "mean_bits": statistics.fmean(r["bits"] for r in right) if right else None,
-            "posterior_mean_bits": wmean("bits"),
-            "mean_ast_nodes": statistics.fmean(r["lengths"].get("ast_nodes", 0) for r in right) if right else None,
-            "m_step_programs": len(data), "m_step_loss": loss, "wall_s": time.perf_counter() - t0}]
-        say(f"iteration {t}: pass@{config.samples} {len(kept)}/{len(tasks)}, kept {len(right)}, "
-            f"M-step on {len(data)} programs" + (f", loss {loss:.3f}" if loss is not None else ""))
+        metrics = [_iteration_metrics(t, tasks, rows, kept, data, loss, completions, t0)]
+        m = metrics[0]
+        say(f"iteration {t}: pass@k {m['solved']}/{len(tasks)}"
+            + (f" ({m['rationalized']} by a hint)" if config.rationalize else "")
+            + f", kept {m['kept']}, M-step on {len(data)} programs"
+            + (f", loss {loss:.3f}" if loss is not None else "")
+            + f", {m['wall_s']:.0f} s")
         if main:
             log.append("metrics.jsonl", metrics)
             save_trainable(run.path / "checkpoints" / f"iter-{t}", named, {"step": t})
@@ -249,49 +269,197 @@ def train_em(setup: EMSetup) -> Path:
     return run.path
 
 
-def _merge(parts: list, k: int) -> tuple[list[dict], dict]:
-    """Every process's E-step (its question indices, rows, kept) as one E-step over all the
-    questions, in question order: rows of question q at q*k.., kept[q] = [(row, weight)]."""
-    n = sum(len(mine) for mine, _, _ in parts)
-    rows: list = [None] * (n * k)
-    kept: dict = {}
-    for mine, local_rows, local_kept in parts:
-        for j, q in enumerate(mine):
-            rows[q * k:(q + 1) * k] = local_rows[j * k:(j + 1) * k]
-            if j in local_kept:
-                kept[q] = [(q * k + (i - j * k), w) for i, w in local_kept[j]]
-    return rows, dict(sorted(kept.items()))
+def _iteration_metrics(t, tasks, rows, kept, data, loss, completions, t0) -> dict:
+    right = [r for r in rows if r["weight"] > 0]
+    weights = [r["weight"] for r in right]
+    plain = {q for q, ks in kept.items() if any(not rows[i].get("hinted") for i, _ in ks)}
+    hinted = sorted(q for q in kept if q not in plain)
+
+    def wmean(key):
+        return math.fsum(r["weight"] * r[key] for r in right) / math.fsum(weights) if right else None
+    return {
+        "step": t, "completions": completions, "questions": len(tasks),
+        "pass_at_k": len(plain) / len(tasks), "solved": len(kept), "kept": len(right),
+        "rationalized": len(hinted), "reached_by_hint": [tasks[q].id for q in hinted],
+        "samples_per_question": {"min": min(_counts(rows, len(tasks))), "max": max(_counts(rows, len(tasks)))},
+        "mean_bits": statistics.fmean(r["bits"] for r in right) if right else None,
+        "posterior_mean_bits": wmean("bits"),
+        "mean_ast_nodes": statistics.fmean(r["lengths"].get("ast_nodes", 0) for r in right) if right else None,
+        "m_step_programs": len(data), "m_step_loss": loss, "wall_s": time.perf_counter() - t0}
+
+
+def _counts(rows: list[dict], n: int) -> list[int]:
+    """Plain (unhinted) programs sampled per question of an E-step."""
+    out = [0] * n
+    for r in rows:
+        if not r.get("hinted"):
+            out[r["question_index"]] += 1
+    return out
+
+
+def _merge(parts: list, n: int) -> tuple[list[dict], dict]:
+    """Every process's E-step (its question indices, one group of rows per question) as one
+    E-step over all ``n`` questions, in question order: the rows, and kept[q] = [(row index,
+    posterior weight)] for each question with a kept program."""
+    groups: list = [None] * n
+    for mine, local in parts:
+        for q, group in zip(mine, local):
+            groups[q] = group
+    rows, kept = [], {}
+    for q, group in enumerate(groups):
+        for row in group:
+            row["question_index"] = q
+            if row["weight"] > 0:
+                kept.setdefault(q, []).append((len(rows), row["weight"]))
+            rows.append(row)
+    return rows, kept
+
+
+class History:
+    """Each training question's E-step record (task id -> [(iteration, right, sampled)],
+    unhinted samples only): what adaptive sampling reads. Built from samples.jsonl up to the
+    resumed iteration, then from each merged E-step, so every process holds the same."""
+
+    def __init__(self):
+        self.asked: dict[str, list[tuple[int, int, int]]] = {}
+
+    @classmethod
+    def read(cls, log: RunLog, start: int) -> "History":
+        h = cls()
+        h.add([r for r in log.read("samples.jsonl") if isinstance(r.get("step"), int) and r["step"] <= start])
+        return h
+
+    def add(self, rows: list[dict]) -> None:
+        tally: dict = {}
+        for r in rows:
+            if r.get("hinted") or not isinstance(r.get("task_id"), str):
+                continue
+            key = (r["task_id"], r.get("step"))
+            right, n = tally.get(key, (0, 0))
+            tally[key] = (right + (r.get("weight", 0) > 0), n + 1)
+        for (tid, step), (right, n) in sorted(tally.items(), key=lambda kv: (kv[0][1] or 0, kv[0][0])):
+            self.asked.setdefault(tid, []).append((step, right, n))
+
+    def rate(self, task_id: str) -> float | None:
+        """The share right at the question's last E-step (None: never asked)."""
+        rec = self.asked.get(task_id)
+        return rec[-1][1] / rec[-1][2] if rec else None
+
+    def ever_right(self, task_id: str) -> bool:
+        return any(right for _, right, _ in self.asked.get(task_id, ()))
+
+    def retired(self, task_id: str) -> bool:
+        rec = self.asked.get(task_id, [])
+        return len(rec) >= 2 and all(right == n for _, right, n in rec[-2:])
+
+
+def plan_questions(train: list, history: History, config: EMConfig, t: int) -> tuple[list, list[int]]:
+    """Iteration t's questions and the programs to sample for each. Plain EM: ``questions``
+    drawn at random, ``samples`` each. Adaptive: the model's own pass rate orders them
+    (solved sometimes, then never asked, then never solved, then solved every time; retired
+    ones last), and spends ``max_samples`` on a question with no right program yet,
+    ``min_samples`` on one right every time at its last E-step, ``samples`` otherwise."""
+    rng = random.Random(f"{config.seed}-questions-{t}")
+    if not config.adaptive:
+        return rng.sample(train, config.questions), [config.samples] * config.questions
+
+    def tier(task) -> int:
+        rate = history.rate(task.id)
+        if history.retired(task.id):
+            return 4
+        if rate is None:
+            return 1
+        if 0 < rate < 1:
+            return 0
+        return 3 if rate == 1 else 2
+
+    order = rng.sample(train, len(train))  # random within a tier
+    chosen = sorted(order, key=tier)[:config.questions]
+
+    def count(task) -> int:
+        if history.rate(task.id) is not None and not history.ever_right(task.id):
+            return config.max_samples
+        return config.min_samples if history.rate(task.id) == 1 else config.samples
+    return chosen, [count(task) for task in chosen]
+
+
+def sample_and_keep(expert: CodeExpert, rewards: CodeRewards, tasks: list, prompts: list[str],
+                    counts: list[int], lam: float, *, hinted: bool = False) -> list[list[dict]]:
+    """Sample ``counts[i]`` programs for each task, run and grade them; one group of
+    samples.jsonl rows per task (with ``weight``, ``bits``, ``reward``, ``hinted``), the kept
+    ones (right, not hard-coded) weighted by their posterior under the prior 2^(-lam bits)."""
+    gens = expert.generate(prompts, counts)
+    flat_tasks = [t for t, gs in zip(tasks, gens) for _ in gs]
+    flat = [g for gs in gens for g in gs]
+    outcomes = rewards.evaluate(flat_tasks, [g.text for g in flat], [g.num_tokens for g in flat])
+    groups, at = [], 0
+    right_value = rewards.config.correct
+    for gs in gens:
+        group = []
+        for k in range(len(gs)):
+            o = outcomes[at + k]
+            row = o.sample.to_dict()
+            row.update(index=k, reward=o.correctness, metamorphic=o.metamorphic, bits=_bits(o.sample),
+                       weight=0.0, hinted=hinted)
+            row["kept"] = bool(o.sample.correct and o.correctness == right_value)  # hard-coded scores less
+            group.append(row)
+        at += len(gs)
+        groups.append(group)
+    for group in groups:
+        reweigh(group, lam)
+    return groups
+
+
+def reweigh(group: list[dict], lam: float) -> None:
+    """One question's kept programs weighted by their posterior (the rest weigh 0)."""
+    idx = [i for i, r in enumerate(group) if r.get("kept")]
+    for i, w in zip(idx, posterior_weights([group[i]["bits"] for i in idx], lam)):
+        group[i]["weight"] = w
+
+
+def rationalize(expert: CodeExpert, rewards: CodeRewards, tasks: list, groups: list[list[dict]],
+                k: int, lam: float) -> None:
+    """For each task whose group kept nothing: ``k`` programs sampled with a hint in the
+    prompt (``hinted_task``), graded on the task itself (so on its re-asks with other
+    values too: printing the hinted answer cannot pass), appended to its group."""
+    todo = [i for i, g in enumerate(groups) if not any(r.get("kept") for r in g)]
+    if not todo:
+        return
+    hinted = sample_and_keep(expert, rewards, [tasks[i] for i in todo],  # graded on the task itself
+                             [expert.prompt(hinted_task(tasks[i])) for i in todo], [k] * len(todo),
+                             lam, hinted=True)
+    for i, extra in zip(todo, hinted):  # rows of the task (its question), marked hinted
+        groups[i].extend(extra)
+        reweigh(groups[i], lam)
+
+
+def hinted_task(task):
+    """The task with a hint after its question: the answer, and a worked solution in words
+    where the data has one (GSM8K's, its calculator notes and final line removed). Never a
+    program: the model is to write the computation itself."""
+    from tasks.base import Task  # the hint only changes the prompt the model reads
+    hint = f"Hint: the answer is {task.answer}."
+    solution = (task.meta or {}).get("solution")
+    if isinstance(solution, str) and solution.strip():
+        words = re.sub(r"<<[^>]*>>", "", solution.split("####")[0]).strip()
+        if words:
+            hint = f"Hint: {words} The answer is {task.answer}."
+    return Task(task.id, f"{task.prompt}\n{hint}", task.answer, task.family, task.meta)
 
 
 def e_step(expert: CodeExpert, rewards: CodeRewards, tasks: list, prompts: list[str], lam: float):
     """Sample, run and grade ``expert.config.num_samples`` programs per task. Returns the
     samples.jsonl rows (with ``weight``, ``bits``, ``reward``) and, per task index, the
     (row index, posterior weight) of its kept programs (right, not hard-coded)."""
-    k = expert.config.num_samples
-    gens = expert.generate(prompts)
-    flat_tasks = [t for t in tasks for _ in range(k)]
-    flat = [g for gs in gens for g in gs]
-    outcomes = rewards.evaluate(flat_tasks, [g.text for g in flat], [g.num_tokens for g in flat])
-    rows, kept = [], {}
-    right_value = rewards.config.correct
-    for i, (g, o) in enumerate(zip(flat, outcomes)):
-        row = o.sample.to_dict()
-        row.update(index=i % k, reward=o.correctness, metamorphic=o.metamorphic,
-                   bits=_bits(o.sample), weight=0.0)
-        rows.append(row)
-        if o.sample.correct and o.correctness == right_value:  # a hard-coded one scores less
-            kept.setdefault(i // k, []).append(i)
-    for q, idx in kept.items():
-        ws = posterior_weights([rows[i]["bits"] for i in idx], lam)
-        for i, w in zip(idx, ws):
-            rows[i]["weight"] = w
-        kept[q] = list(zip(idx, ws))
-    return rows, kept
+    groups = sample_and_keep(expert, rewards, tasks, prompts, [expert.config.num_samples] * len(tasks), lam)
+    return _merge([(list(range(len(tasks))), groups)], len(tasks))
 
 
-def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir: Path) -> float:
+def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir: Path,
+           progress: bool = False) -> float:
     """One SFT pass (``epochs``) of TRL's SFTTrainer over the drawn prompt/completion pairs,
-    loss on the completion only. Returns the mean training loss."""
+    loss on the completion only (``progress``: the trainer's bar, with its ETA). Returns the
+    mean training loss."""
     from datasets import Dataset, disable_progress_bars  # here, not at the top: start-up cost
     from transformers import PrinterCallback  # here, not at the top: start-up cost
     from trl import SFTConfig, SFTTrainer  # here, not at the top: start-up cost
@@ -302,7 +470,7 @@ def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir
         output_dir=str(out_dir), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
         per_device_train_batch_size=config.train_batch_size, save_strategy="no", report_to=[],
         logging_strategy="no", seed=seed, data_seed=seed, bf16=bool(config.bf16), use_cpu=on_cpu,
-        completion_only_loss=True, max_length=None, disable_tqdm=True,
+        completion_only_loss=True, max_length=None, disable_tqdm=not progress,
         gradient_checkpointing=None)  # None: off, without transformers 5's deprecation warning
     was_training = model.training
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tok)
@@ -311,6 +479,15 @@ def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir
     model.train(was_training)
     model.eval()
     return float(result.training_loss)
+
+
+def _bar(total: int, desc: str, show: bool):
+    """A progress bar with an ETA over an E-step's programs (None when not shown); hinted
+    programs, sampled after, go past its total."""
+    if not show:
+        return None
+    from tqdm import tqdm  # here, not at the top: start-up cost
+    return tqdm(total=total, desc=desc, unit="program", dynamic_ncols=True)
 
 
 def _say(config: EMConfig, text: str) -> None:
