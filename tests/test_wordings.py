@@ -220,3 +220,10 @@ def test_mixed_holds_out_word_problems_as_a_family():
         load_suite("gsm8k", n=2, wording="heldout")
     with pytest.raises(ValueError, match="wording must be one of"):
         generate("liststats", 1, wording="unseen")
+
+
+def test_the_mdl_unit_does_not_move_with_a_new_family():
+    """The MDL reward's unit is the median reference length of the seven families the
+    recorded figures used (22.375 AST nodes, 404 zlib bits); wordproblems would move it."""
+    from latentcode.expert.mdl import reference_length
+    assert (reference_length("ast"), reference_length("zlib")) == (22.375, 404.0)
