@@ -173,6 +173,8 @@ def test_word_problems_have_one_to_four_operations_more_with_difficulty():
 def test_word_problems_carry_a_distractor_and_exact_answers():
     tasks = [t for d in range(1, 6) for t in _rounds("wordproblems", 4, seed=3, difficulty=d, wording="train")]
     for t in tasks:
+        # distinct, and none structural (0, 1, 2): every value moves on a re-ask, alone
+        assert len(set(t.meta["numbers"])) == len(t.meta["numbers"]) and min(t.meta["numbers"]) >= 3
         unused = set(t.meta["numbers"]) - _literals(t.meta["reference_program"])
         assert unused, f"no distractor in {t.prompt}"
         assert all(str(x) in t.prompt for x in unused)

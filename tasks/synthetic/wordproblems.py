@@ -27,8 +27,10 @@ CONTAINERS = ("tank", "barrel", "pool", "cistern")
 LIQUIDS = ("litres", "gallons")
 
 
+# Every drawn value is 3 or more: re-asks hold 0, 1 and 2 still (they are also a program's
+# structure), and a count held at 2 would let "r + r" pass for "r * 2".
 def _small(rng, d) -> int:
-    return rng.randint(2, 4 + 3 * d)  # people, hours, bags: counts that stay small
+    return rng.randint(3, 4 + 3 * d)  # people, hours, bags: counts that stay small
 
 
 def _big(rng, d) -> int:
@@ -57,7 +59,7 @@ def _draft(answer, program: str, numbers: list, d: int, prompts: list[str]) -> D
 
 def buy_and_spend(rng, d) -> Draft:
     name, obj, more = rng.choice(NAMES), rng.choice(OBJECTS), d >= 3
-    n, price = _small(rng, d), rng.randint(2, 2 * 10 ** d)
+    n, price = _small(rng, d), rng.randint(3, 2 * 10 ** d)
     start, earned = n * price + _big(rng, d), _big(rng, d)
     stock = _distractor(rng, d, {n, price, start, earned})
     program = (f"money = {start}\nmoney = money - {n} * {price}\n"
@@ -84,7 +86,7 @@ def buy_and_spend(rng, d) -> Draft:
 
 def share_equally(rng, d) -> Draft:
     name, obj, more = rng.choice(NAMES), rng.choice(OBJECTS), d >= 3
-    total, k, extra = _big(rng, d), rng.randint(2, 3 + 2 * d), rng.randint(2, 2 * 10 ** d)
+    total, k, extra = _big(rng, d), rng.randint(3, 3 + 2 * d), rng.randint(3, 2 * 10 ** d)
     # "59/3" would be the question's own numbers: a constant that re-asks rewrite into the
     # new answer; a fraction in lowest terms that is not them ("7/3" of 14 among 6) is kept
     while math.gcd(total + extra * more, k) == 1 and "/" in format_number(Fraction(total + extra * more, k)):
@@ -146,8 +148,8 @@ def rate_time(rng, d) -> Draft:
 def compare_two(rng, d) -> Draft:
     a, b, c = rng.sample(NAMES, 3)
     obj, more = rng.choice(OBJECTS), d >= 3
-    x, k = _big(rng, d), rng.randint(2, 2 + d)
-    m = rng.randint(1, k * x - 1)
+    x, k = _big(rng, d), rng.randint(3, 3 + d)
+    m = rng.randint(3, k * x - 1)
     age = _distractor(rng, d, {x, k, m}, hi=90)
     program = f"first = {x}\nsecond = {k} * first\n" + (
         f"third = second - {m}\nprint(first + second + third)" if more else "print(first + second)")
@@ -174,8 +176,8 @@ def compare_two(rng, d) -> Draft:
 
 def bake(rng, d) -> Draft:
     name, food, more = rng.choice(NAMES), rng.choice(FOOD), d >= 3
-    b, c = _small(rng, d), rng.randint(2, 2 * 10 ** d)
-    sold, given = rng.randint(1, b * c // 2), rng.randint(1, b * c // 2 - 1)
+    b, c = _small(rng, d), rng.randint(3, 2 * 10 ** d)
+    sold, given = rng.randint(3, b * c // 2), rng.randint(3, b * c // 2 - 1)
     extra = _big(rng, d)
     minutes = _distractor(rng, d, {b, c, sold, given, extra}, hi=20 + 40 * d)
     program = (f"made = {b} * {c}\nleft = made - {sold} - {given}\n"
@@ -235,7 +237,7 @@ def groups_leftovers(rng, d) -> Draft:
     name, obj, more = rng.choice(NAMES), rng.choice(OBJECTS), d >= 3
     g = rng.randint(3, 5 + 5 * d)
     total = _big(rng, d) + g
-    lost = rng.randint(1, total - g)
+    lost = rng.randint(3, total - g)
     minutes = _distractor(rng, d, {g, total, lost}, hi=20 + 40 * d)
     program = f"items = {total}\n" + (f"items = items - {lost}\n" if more else "") \
         + f"print(items % {g})"
@@ -264,8 +266,8 @@ def change_over_days(rng, d) -> Draft:
     name, container, unit = rng.choice(NAMES), rng.choice(CONTAINERS), rng.choice(LIQUIDS)
     more = d >= 3
     start, days = _big(rng, d), _small(rng, d)
-    inflow = rng.randint(2, 2 * 10 ** d)
-    outflow = rng.randint(1, inflow - 1)
+    inflow = rng.randint(4, 2 * 10 ** d)
+    outflow = rng.randint(3, inflow - 1)
     metres = _distractor(rng, d, {start, days, inflow, outflow})
     change = f"({inflow} - {outflow})" if more else f"{inflow}"
     program = f"level = {start}\nlevel = level + {days} * {change}\nprint(level)"
@@ -293,7 +295,18 @@ def change_over_days(rng, d) -> Draft:
         f"{unit}. How many {unit} does it hold at the end?"])
 
 
-TEMPLATES = {"buy_and_spend": buy_and_spend, "share_equally": share_equally,
-             "rate_time": rate_time, "compare_two": compare_two, "bake": bake,
-             "percent_off": percent_off, "groups_leftovers": groups_leftovers,
-             "change_over_days": change_over_days}
+def distinct(template):
+    """``template`` drawn again until its numbers are all different: a re-ask cannot map a
+    number that stands for two quantities (12 days and 12 litres lost a day)."""
+    def draw(rng, d) -> Draft:
+        while True:
+            draft = template(rng, d)
+            if len(set(draft.numbers)) == len(draft.numbers):
+                return draft
+    return draw
+
+
+TEMPLATES = {name: distinct(template) for name, template in {
+    "buy_and_spend": buy_and_spend, "share_equally": share_equally, "rate_time": rate_time,
+    "compare_two": compare_two, "bake": bake, "percent_off": percent_off,
+    "groups_leftovers": groups_leftovers, "change_over_days": change_over_days}.items()}
