@@ -15,8 +15,8 @@
 - writes: instances may be modified (each program runs in its own process); modules,
   module views, functions and classes the program did not define may not.
 
-The sandbox server builds all of this once, before forking, and imports no
-RestrictedPython: compile-time checks are ``sandbox/policy.py``'s, in the caller.
+The sandbox server builds all of this once, before forking its zygote, which never
+imports RestrictedPython: compile-time checks are ``sandbox/policy.py``'s, in the server.
 """
 from __future__ import annotations
 

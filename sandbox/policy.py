@@ -314,8 +314,10 @@ def _lineno_of(message: str) -> int | None:
 # compile limits.
 
 _MAX_TEMPLATES = 512
-_MAX_TEMPLATE_SOURCE = 64 * 1024
-_templates: "OrderedDict[tuple, tuple | None]" = OrderedDict()
+_MAX_TEMPLATE_SOURCE = 16 * 1024  # a template holds ~90 bytes of tree per byte of source:
+_MAX_TEMPLATE_TOTAL = 512 * 1024  # at most ~45 MB of trees in a server, whatever it is sent
+_templates: "OrderedDict[tuple, list | None]" = OrderedDict()
+_sizes: dict = {}
 try:  # the tokenizer the parser uses (CPython 3.11+); without it, no shape cache
     from _tokenize import TokenizerIter as _tokens
 except ImportError:
@@ -460,8 +462,11 @@ def _compile_by_shape(source: str):
         except (SyntaxError, ValueError, RecursionError):
             return None
         _templates[key] = template
-        if len(_templates) > _MAX_TEMPLATES:
-            _templates.popitem(last=False)
+        _sizes[key] = len(source)
+        _sizes[None] = _sizes.get(None, 0) + len(source)
+        while len(_templates) > _MAX_TEMPLATES or _sizes[None] > _MAX_TEMPLATE_TOTAL:
+            old, _ = _templates.popitem(last=False)
+            _sizes[None] -= _sizes.pop(old)
     else:
         _templates.move_to_end(key)
     if template is None:

@@ -115,9 +115,18 @@ def test_refusals_and_errors_are_the_fresh_compile_s():
             assert fresh[0] == "ok" and _cached(code) == fresh[1], code
 
 
-def test_the_cache_is_bounded():
+def test_the_cache_is_bounded_in_entries_and_in_bytes(monkeypatch):
     policy._templates.clear()
+    policy._sizes.clear()
     for i in range(policy._MAX_TEMPLATES + 50):
         policy.compile_to_bytes(f"v{i} = 1\nprint(v{i})")
     assert len(policy._templates) == policy._MAX_TEMPLATES
+    monkeypatch.setattr(policy, "_MAX_TEMPLATE_TOTAL", 40_000)  # the same rule, sooner
+    big = "x = [" + ", ".join(["1"] * 1000) + "]\n"  # 3 KB
+    for i in range(30):
+        out = policy.compile_to_bytes(f"w{i} = 0\n{big}print(len(x))")
+        assert isinstance(out, bytes)
+    assert policy._sizes[None] <= 40_000 and len(policy._templates) < 20
+    assert sum(v for k, v in policy._sizes.items() if k is not None) == policy._sizes[None]
+    assert len(policy._sizes) == len(policy._templates) + 1
     assert ast.parse("x = 1")  # (the module still works)
