@@ -15,10 +15,12 @@ slow):
   start-up state. It learns each child's pid, wait status and resource usage (numbers).
 
 The child reads its compiled program (``marshal`` bytes of the body and the final
-expression) from fd 0, which then carries the program's stdin; it writes stdout to fd 1
-and its report to fd 3 in a flat, length-prefixed format that the server parses without
-recursion and validates field by field: the report is data from an adversary. A child
-that writes anything malformed, or two reports, is ``crashed``.
+expression) from fd 0, which then carries the program's stdin; it writes stdout to fd 1,
+stderr to fd 2 (read and dropped, so the child never blocks on it) and its report to fd 3
+in a flat, length-prefixed format that the server parses without recursion and validates
+field by field: the report is data from an adversary. A child that writes anything
+malformed, or two reports, is ``crashed``. Those four pipes are the child's only files:
+nothing of the host's (not even /dev/null), so no inode, timestamp or lock is shared.
 
 Requests are ``<III`` (header, code, stdin lengths), a UTF-8 JSON header with the limits,
 the source as UTF-8 and the stdin. Replies are a 4-byte little-endian length followed by
