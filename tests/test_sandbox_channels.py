@@ -81,6 +81,10 @@ MARKS = {
                        "t = ctypes.c_ulong()\nf = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)(lambda a: None)\n"
                        "rc = -1 if libc.pthread_create(ctypes.byref(t), None, f, None) != 0 else 0"),
     "memfd": "import os\nos.memfd_create('x')\nrc = 0",
+    "mincore": ("import ctypes, mmap\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                "vec = ctypes.create_string_buffer(1)\nbuf = ctypes.create_string_buffer(8192)\n"
+                "addr = (ctypes.addressof(buf) + 4095) // 4096 * 4096\n"
+                "rc = libc.mincore(ctypes.c_void_p(addr), 4096, vec)"),
 }
 
 
