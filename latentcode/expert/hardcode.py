@@ -402,7 +402,8 @@ _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 
 def prompt_mapping(old: str, new: str) -> dict | None:
     """old value -> new value, for every word where two askings of one template differ;
-    None if their shapes differ or one old value would become two new ones.
+    None if their shapes differ or one old value would become two new ones. A list of numbers,
+    bracketed or bare ("3, 0, 1, 300, 2": three or more joined by ", "), is one value.
 
     Besides each value as the question writes it, the mapping holds the ordinary forms a
     program writes it in: an ordinal's 0-based index (``("index", 2)`` for "3rd", applied
