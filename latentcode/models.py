@@ -125,9 +125,24 @@ def cache_dir() -> Path:
 
 
 def resolve_device(device: str | None) -> torch.device:
+    """``device`` (default: cuda if available, else cpu), refused in one line where this
+    machine lacks it."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a device torch knows; pass cpu, cuda or cuda:N "
+                         "(or leave it unset)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+        raise ValueError(f"device {device!r}: {why}; leave --device unset (or pass cpu) to run on the CPU")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s), "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ValueError(f"device {device!r}: pass cpu or cuda (or leave it unset)")
+    return dev
 
 
 def cpu_has_native_bf16() -> bool:
@@ -144,13 +159,21 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def cpu_bf16_allowed() -> bool:
+    """False when ``LATENTCODE_BF16=0``: a CPU with native bf16 then takes the float32 path of
+    one without (an AVX2-only machine's), which CI runs the dtype-sensitive tests on."""
+    return os.environ.get("LATENTCODE_BF16", "").strip() not in ("0", "false", "no", "off")
+
+
 def fast_dtype(device: torch.device | str) -> torch.dtype:
     """The fastest exact-enough dtype for inference here: bfloat16 on GPUs and on CPUs with
-    native bf16 matmul, float32 elsewhere."""
+    native bf16 matmul (unless ``LATENTCODE_BF16=0``), float32 elsewhere."""
     device = torch.device(device)
     if device.type == "cuda":
+        if not torch.cuda.is_available():  # a GPU command parsed here (loading refuses the device)
+            return torch.bfloat16
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_native_bf16():
+    if device.type == "cpu" and cpu_bf16_allowed() and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
 

@@ -12,12 +12,21 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cpu_dtype_follows_native_bf16(monkeypatch):
+    monkeypatch.delenv("LATENTCODE_BF16", raising=False)
     for native in (True, False):
         monkeypatch.setattr(models, "cpu_has_native_bf16", lambda native=native: native)
         want = torch.bfloat16 if native else torch.float32
         assert fast_dtype(torch.device("cpu")) == want == resolve_dtype(None, torch.device("cpu"))
     assert resolve_dtype("float32", torch.device("cpu")) == torch.float32  # --dtype wins
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+
+
+def test_bf16_can_be_switched_off_for_the_float32_path(monkeypatch):
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv("LATENTCODE_BF16", "0")
+    assert fast_dtype(torch.device("cpu")) == torch.float32 and not models.bf16_is_fast("cpu")
+    monkeypatch.setenv("LATENTCODE_BF16", "1")
+    assert fast_dtype(torch.device("cpu")) == torch.bfloat16
 
 
 def test_native_bf16_is_read_from_the_cpu(monkeypatch):
