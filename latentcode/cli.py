@@ -68,10 +68,24 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A mistake on the command line: one line (main prints it), not the usage first."""
+        raise ValueError(f"{message}; see `{self.prog} --help`")
+
+
+EPILOG = """every command:
+  --debug            on an error, show the traceback instead of one line (exit status 2)
+  --config FILE.yaml bench and train: settings from a YAML file (configs/ has examples);
+                     flags given as well override the file
+  `latentcode bench --help`, `latentcode train grpo --help`: a command's own options;
+  --help-all adds the options inherited from TRL and transformers."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="latentcode", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="latentcode", description=__doc__, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("bench", help="run a benchmark suite with the code expert (or direct answers) "
                    "and log every program: `latentcode bench --help`")
     i = sub.add_parser("inspect", help="read a run's programs with their output and grade")
@@ -146,10 +160,13 @@ def _dispatch(argv: list[str]) -> int:
     return args.func(args)
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    """What bad input, a missing model or data, or a damaged run folder raise: one line each."""
-    from latentcode.models import ModelNotAvailable  # here, not at the top: start-up cost
-    return (ValueError, OSError, ModelNotAvailable)
+def _expected(error: BaseException) -> bool:
+    """Whether bad input, a missing model or data, or a damaged run folder raised ``error``:
+    one line each. (latentcode.models is looked up, not imported: `latentcode --help` stays
+    fast, and an error raised before it was imported cannot be its ModelNotAvailable.)"""
+    models = sys.modules.get("latentcode.models")
+    return isinstance(error, (ValueError, OSError)) or (
+        models is not None and isinstance(error, models.ModelNotAvailable))
 
 
 def _saved(run) -> str:
@@ -184,6 +201,17 @@ def _after_failure(interrupted: bool) -> list[str]:
     return lines
 
 
+def _note_resumed_folder(argv: list[str]) -> None:
+    """A run folder given to --resume is this command's too: Ctrl-C then says what it holds
+    and how to go on, as for a folder the command made."""
+    from pathlib import Path
+    from latentcode.runs import WRITTEN  # here, not at the top: start-up cost
+    for i, a in enumerate(argv):
+        value = argv[i + 1] if a == "--resume" and i + 1 < len(argv) else a.split("=", 1)[1] if a.startswith("--resume=") else None
+        if value and (Path(value) / "config.json").is_file():
+            WRITTEN.setdefault(Path(value), False)
+
+
 def main(argv=None) -> int:
     """The command line. Expected failures (bad input, a missing model or data, a damaged run
     folder) print one line and exit 2; ``--debug`` anywhere shows the traceback instead."""
@@ -192,21 +220,23 @@ def main(argv=None) -> int:
     argv = [a for a in argv if a != "--debug"]
     from latentcode import runs  # here, not at the top: start-up cost
     runs.COMMAND = ["latentcode", *argv]
+    _note_resumed_folder(argv)
     try:
         return _dispatch(argv)
     except KeyboardInterrupt:
         if debug:
             raise
         print("\ninterrupted", file=sys.stderr)
-        for line in _after_failure(interrupted=True):
+        lines = _after_failure(interrupted=True)
+        for line in lines or ["nothing was saved (no run folder had been written yet)"]:
             print(line, file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`latentcode inspect RUN | head`): stop quietly
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except _expected_errors() as e:
-        if debug:
+    except Exception as e:
+        if debug or not _expected(e):
             raise
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"latentcode: error: {message} (--debug shows the traceback)", file=sys.stderr)

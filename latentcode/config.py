@@ -66,26 +66,216 @@ def _section_defaults(setup_cls) -> dict[str, Any]:
     return out
 
 
+_OURS = ("latentcode", "tasks", "sandbox")
+# inherited (TRL / transformers) fields a trainer's short help still lists: those its configs
+# and docs set; the other ~190 are folded under --help-all
+_COMMON_INHERITED = {"learning_rate", "max_steps", "num_generations", "per_device_train_batch_size",
+                     "gradient_accumulation_steps", "max_completion_length", "temperature", "beta",
+                     "save_steps", "logging_steps", "seed", "bf16", "use_cpu", "lora_r", "lora_alpha"}
+# an inference command (bench) folds what only training reads
+_TRAINING_ONLY = ("use_peft", "lora_", "use_dora", "use_rslora", "load_in_", "bnb_", "use_bnb_")
+
+
+def _defined_by(cls, name: str) -> type:
+    """The class of ``cls``'s MRO that declares the field ``name``."""
+    return next((k for k in cls.__mro__ if name in k.__dict__.get("__annotations__", {})), cls)
+
+
+def _folded(setup_cls, section_cls, name: str) -> bool:
+    """Whether a field is left out of the short help (``--help-all`` shows it)."""
+    if getattr(setup_cls, "KIND", None) == "bench":
+        return name.startswith(_TRAINING_ONLY) or not _defined_by(section_cls, name).__module__.startswith(_OURS)
+    return not _defined_by(section_cls, name).__module__.startswith(_OURS) and name not in _COMMON_INHERITED
+
+
+def _metavar(action) -> str:
+    if action.metavar:
+        return action.metavar
+    if action.choices:
+        return "{" + ",".join(map(str, action.choices)) + "}"
+    inner = action.type
+    if not isinstance(inner, type) and getattr(inner, "__closure__", None):  # TRL's none-or-type wrapper
+        inner = next((c.cell_contents for c in inner.__closure__ if isinstance(c.cell_contents, type)), inner)
+    kind = {int: "N", float: "X"}.get(inner)
+    if kind is None and getattr(action.type, "__name__", "") == "string_to_bool":
+        kind = "{true,false}"
+    return (kind or "VALUE") + (" ..." if action.nargs == "+" else "")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """One name per flag (the dashed one, and its aliases), the default after the help."""
+
+    def _format_action_invocation(self, action):
+        if not action.option_strings:
+            return super()._format_action_invocation(action)
+        names = [o for o in action.option_strings if "_" not in o or o.replace("_", "-") not in action.option_strings]
+        return ", ".join(names) + ("" if action.nargs == 0 else " " + _metavar(action))
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if action.option_strings and default not in (None, argparse.SUPPRESS, False, [], "") and "default" not in text:
+            text += f" (default: {default})"
+        return text.replace("%", "%%")
+
+
+class _HelpAll(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.unfold()
+        parser.print_help()
+        parser.exit()
+
+
 class SetupParser(TrlParser):
-    """TrlParser over a setup's sections; YAML keys may use the fields' aliases."""
+    """TrlParser over a setup's sections; YAML keys may use the fields' aliases. Its help lists
+    the command's own sections first and folds the inherited TRL / transformers fields
+    (``--help-all`` lists them); bad input raises a one-line ValueError naming the fix."""
 
     def __init__(self, setup_cls, **kwargs):
         self.setup_cls = setup_cls
         types = [cls for _, cls in sections(setup_cls)]
+        prog = kwargs.get("prog") or "latentcode"
+        kwargs.setdefault("usage", f"{prog} [--config FILE.yaml] [--FLAG VALUE ...] [--help | --help-all] [--debug]")
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # a cut name is a typo to name, not a guess to act on
         try:
             super().__init__(dataclass_types=types, **kwargs)
         except Exception as e:  # argparse's conflict error names the flag
             raise TypeError(f"{setup_cls.__name__}: two sections define the same setting ({e})") from None
         self.alias_map = {k: v for cls in types for k, v in _aliases(cls).items()}
         self.set_defaults(**_section_defaults(setup_cls))
+        self._group_by_section()
+
+    def _group_by_section(self) -> None:
+        """Each section's flags under its own heading, in the setup's order; folded fields
+        under one heading per defining class, hidden until ``--help-all``."""
+        by_dest: dict[str, list] = {}
+        for action in self._actions:
+            by_dest.setdefault(action.dest, []).append(action)
+        # --debug is read by the command line before parsing (transformers' TrainingArguments
+        # has a `debug` field of its own, reachable only as a YAML key)
+        general = self.add_argument_group("general", "--debug, anywhere on the line: on an error, the "
+                                          "traceback instead of one line")
+        general.add_argument("--config", metavar="FILE.yaml", help="settings from a YAML file (keys: the flags' "
+                             "names, with _ or -); flags given as well override the file")
+        general.add_argument("--help-all", action=_HelpAll, nargs=0,
+                             help="also list the inherited TRL / transformers options")
+        folded: dict[str, list] = {}
+        self.folded_help: dict[int, str] = {}
+        groups = []
+        for name, cls in sections(self.setup_cls):
+            own = self.add_argument_group(f"{name} ({cls.__name__})")
+            groups.append(own)
+            for f in dataclasses.fields(cls):
+                if not f.init:
+                    continue
+                if _folded(self.setup_cls, cls, f.name):
+                    owner = _defined_by(cls, f.name)
+                    folded.setdefault(f"{name}: inherited from {owner.__module__.split('.')[0]}'s {owner.__name__} "
+                                      "(shown by --help-all)", []).extend(by_dest.get(f.name, []))
+                else:
+                    own._group_actions.extend(by_dest.get(f.name, []))
+        for action in self._actions:  # --no-X: one line under --X, not its help twice
+            yes = next((a for a in by_dest.get(action.dest, []) if a is not action), None)
+            if action.option_strings and action.option_strings[0].startswith("--no_") and yes is not None:
+                if yes.help not in (None, argparse.SUPPRESS):
+                    yes.help += f" ({action.option_strings[-1]}: false)"
+                action.help = argparse.SUPPRESS
+        for title, actions in folded.items():
+            g = self.add_argument_group(title)
+            g._group_actions.extend(actions)
+            for a in actions:
+                self.folded_help[id(a)] = a.help
+                a.help = argparse.SUPPRESS
+        options = self._action_groups[1]  # argparse's "options": only -h stays there
+        options._group_actions[:] = [a for a in options._group_actions if a.dest == "help"]
+        self._action_groups[2:] = [general, *groups, *self._action_groups[2:len(self._action_groups) - len(groups) - 1 - len(folded)],
+                                   *self._action_groups[-len(folded):]] if folded else [general, *groups]
+        self.folded_count = sum(len(v) for v in folded.values())
+        if self.folded_count:
+            self.epilog = (f"{self.folded_count} more options inherited from TRL and transformers are accepted "
+                           f"(as flags and YAML keys); `{self.prog} --help-all` lists them.")
+
+    def unfold(self) -> None:
+        for action in self._actions:
+            if id(action) in self.folded_help:
+                action.help = self.folded_help[id(action)]
+        self.epilog = None
+
+    def error(self, message: str):
+        """argparse's errors (a bad value, a missing value): one line, raised, not printed
+        after 30 lines of usage."""
+        raise ValueError(f"{message}; see `{self.prog} --help`")
 
     def set_defaults_with_config(self, **kwargs) -> list[str]:
         return super().set_defaults_with_config(**{self.alias_map.get(k, k): v for k, v in kwargs.items()})
 
     def parse_setup(self, argv: list[str] | None = None):
-        self._defaults_from_resumed_run(sys.argv[1:] if argv is None else argv)
-        parsed = self.parse_args_and_config(argv)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        argv = [a for a in argv if a != "--debug"]  # the command line handles it
+        data = self._check_config_file(argv)
+        self._check_names(argv, data)
+        self._defaults_from_resumed_run(argv)
+        *parsed, from_file, from_flags = self.parse_args_and_config(argv, return_remaining_strings=True,
+                                                                    separate_remaining_strings=True)
+        if from_file:
+            raise ValueError(self._unknown(from_file, "key", "in " + argv[argv.index("--config") + 1]))
+        if from_flags:
+            raise ValueError(self._unknown(from_flags, "flag", ""))
         return self.setup_cls(**{name: value for (name, _), value in zip(sections(self.setup_cls), parsed)})
+
+    def _unknown(self, remaining: list[str], what: str, where: str) -> str:
+        """'unknown flag --nosuch; did you mean --no-such?' for the first unknown name."""
+        import difflib
+        names = [r for r in remaining if r.startswith("-")] or remaining
+        if what == "key":
+            names = remaining
+        name = names[0]
+        shown = name.lstrip("-").replace("-", "_") if what == "key" else name
+        known = sorted({o.lstrip("-").replace("-", "_") for a in self._actions for o in a.option_strings})
+        close = difflib.get_close_matches(name.lstrip("-").replace("-", "_"), known, n=1)
+        hint = (f"; did you mean {close[0] if what == 'key' else '--' + close[0].replace('_', '-')}?" if close
+                else f"; `{self.prog} --help-all` lists every {what}")
+        extra = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+        return f"unknown {what} {shown}{' ' + where if where else ''}{extra}{hint}"
+
+    def _check_config_file(self, argv: list[str]) -> dict | None:
+        """--config FILE: a file that exists and holds a YAML mapping (returned), else one line."""
+        if "--config" not in argv:
+            return None
+        i = argv.index("--config")
+        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+            raise ValueError("--config needs a YAML file (configs/ has examples)")
+        path = Path(argv[i + 1])
+        if not path.is_file():
+            raise ValueError(f"--config {path}: no such file (configs/ has examples)")
+        import yaml  # here, not at the top: start-up cost
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            mark, context = getattr(e, "problem_mark", None), getattr(e, "context_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            if context is not None and getattr(e, "context", None):
+                where += f" ({e.context} started at line {context.line + 1})"
+            raise ValueError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must be a YAML mapping of settings (key: value per line), "
+                             f"not {type(data).__name__}")
+        return data
+
+    def _check_names(self, argv: list[str], data: dict | None) -> None:
+        """Unknown flags and YAML keys, named before any section is built (a section's own
+        checks would otherwise speak first, about something else)."""
+        rest = list(argv)
+        if "--config" in rest:
+            del rest[rest.index("--config"):rest.index("--config") + 2]
+        _, unknown = self.parse_known_args(rest)
+        if unknown:
+            raise ValueError(self._unknown(unknown, "flag", ""))
+        dests = {a.dest for a in self._actions}
+        keys = [k for k in (data or {}) if k != "env" and self.alias_map.get(k, k) not in dests]
+        if keys:
+            raise ValueError(self._unknown(keys, "key", "in " + argv[argv.index("--config") + 1]))
 
 
     def _defaults_from_resumed_run(self, argv: list[str]) -> None:
