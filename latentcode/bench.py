@@ -4,9 +4,10 @@
     run.path / "summary.json"
     python -m latentcode bench --config bench.yaml --samples 4    # flags override the file
 
-Questions go through in chunks of ``4 * batch_size // samples``; each chunk's samples are
-appended to samples.jsonl as soon as they are graded, so a killed run loses at most one
-chunk and ``resume`` picks up where it stopped.
+Questions go through in chunks of ``4 * batch_size // samples``. With one path (code or
+direct) a question is graded and its samples appended to samples.jsonl as its last completion
+ends, while the others decode; both paths and routed runs append a chunk at a time. A killed
+run keeps what was saved and ``resume`` picks up where it stopped.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from latentcode.expert.code_expert import CodeExpert
 from latentcode.expert.direct_expert import DirectExpert
 from latentcode.expert.prompts import PromptConfig
 from latentcode.metrics import summarize
-from latentcode.models import ModelArgs
+from latentcode.models import ModelArgs, resolve_device
 from latentcode.runs import Run
 from sandbox.config import SandboxConfig
 from tasks.config import TaskConfig
@@ -107,6 +108,28 @@ def _code_and_direct(experts: dict, code_tasks: list, direct_tasks: list) -> tup
         return (graded.result() if graded is not None else []), direct
 
 
+def _solve_streaming(expert, batch, save) -> None:
+    """One path's chunk: each question is graded and ``save(rows)`` called as its last
+    completion ends, in a worker thread while the others decode, so a killed run keeps every
+    question finished so far. The grader has its own tokenizer: a fast tokenizer is not shared
+    safely between threads (the decoder's `finished` check decodes with the expert's)."""
+    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: start-up cost
+    grader = copy.copy(expert)
+    grader.tokenizer = copy.deepcopy(expert.tokenizer)
+    t0, generated, futures = time.perf_counter(), [0], []
+
+    def finished(i, gens):
+        generated[0] += len(gens)
+        gen_s = (time.perf_counter() - t0) / generated[0]  # seconds per completion so far
+        futures.append(pool.submit(lambda: save(_rows(grader.grade_generations([batch[i]], [gens], gen_s)))))
+
+    # leaving the block waits for the grading already queued, also on Ctrl-C: what finished is saved
+    with ThreadPoolExecutor(1) as pool:
+        expert.generate([expert.prompt(t) for t in batch], on_prompt=finished)
+    for f in futures:
+        f.result()  # a grading error surfaces here
+
+
 def _solve_chunk(setup: BenchSetup, experts: dict, router, model, tok, batch) -> list[dict]:
     """The rows of one chunk of questions, in question order (both paths: code rows first)."""
     mode = setup.bench.mode
@@ -132,6 +155,8 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     from tqdm import tqdm  # here, not at the top: start-up cost
 
     cfg = setup.bench
+    if cfg.device is not None:
+        resolve_device(cfg.device)  # a device this machine lacks: one line, before anything loads
     if setup.model.use_peft:
         raise ValueError("use_peft (--lora) applies to training; bench evaluates the model as loaded "
                          "(a trained run's weights: --weights RUN)")
@@ -155,6 +180,11 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty,
                        wording=task.wording)
     model, tok = setup.model.load(device=cfg.device)  # a missing model fails before a folder exists
+    # the trained weights and the router's gate go in before a folder exists: one that does not fit fails here
+    if trained is not None:
+        model = trained.apply(model)
+    if router is not None:
+        model = router.prepare(model)
     if cfg.resume is None:
         run = Run.create(cfg.runs_dir, cfg.name or f"{Path(task.suite).stem if is_file_suite(task.suite) else task.suite}-{cfg.mode}",
                          {"kind": "bench", **to_dict(setup), "tasks": len(tasks)})
@@ -163,10 +193,6 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     done = run.completed_tasks(rows_per_task)
     todo = [t for t in tasks if t.id not in done]
     torch.manual_seed(setup.expert.seed)
-    if trained is not None:
-        model = trained.apply(model)
-    if router is not None:
-        model = router.prepare(model)
     paths = ("code", "direct") if cfg.mode in ("both", "routed") else (cfg.mode,)
     # the direct path gets its own tokenizer: it decodes while the code path's grading (another
     # thread, _code_and_direct) tokenizes programs, and a fast tokenizer is not shared safely
@@ -188,16 +214,24 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         return [r["correct"] for r in rows if r["index"] == 0 and (cfg.mode != "both" or r["path"] == "code")]
 
     graded = firsts(run.samples())
+    last = [time.perf_counter()]
+
+    def save(rows):
+        now = time.perf_counter()
+        for r in rows:  # the wall time since the rows saved before them, shared out
+            r["wall_s"] = (now - last[0]) / max(1, len(rows))
+        last[0] = now
+        run.append_samples(rows)
+        graded.extend(firsts(rows))
+        if graded:
+            bar.set_postfix_str(f"accuracy {sum(graded)}/{len(graded)} = {sum(graded) / len(graded):.1%}")
+
     for start in range(0, len(todo), chunk):
         batch = todo[start:start + chunk]
-        t0 = time.perf_counter()
-        rows = _solve_chunk(setup, experts, router, model, tok, batch)
-        wall = time.perf_counter() - t0
-        for r in rows:
-            r["wall_s"] = wall / max(1, len(rows))
-        run.append_samples(rows)
-        graded += firsts(rows)
-        bar.set_postfix_str(f"accuracy {sum(graded)}/{len(graded)} = {sum(graded) / len(graded):.1%}")
+        if cfg.mode in ("code", "direct"):  # saved question by question
+            _solve_streaming(experts[cfg.mode], batch, save)
+        else:  # both paths, or routed: saved chunk by chunk
+            save(_solve_chunk(setup, experts, router, model, tok, batch))
     bar.close()
     for expert in experts.values():
         expert.on_generated = None

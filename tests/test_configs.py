@@ -1,5 +1,6 @@
-"""Each configs/*.yaml runs: the command it documents, shrunk by flags to the `tiny` model and a
-few questions, writes a run whose config.json holds the file's other settings (flags override
+"""Each configs/*.yaml runs as shipped: the command it documents, shrunk by flags to the `tiny`
+model and a few questions (sizes only: no setting that decides which questions or how they are
+split is overridden), writes a run whose config.json holds the file's other settings (flags override
 the file, the file overrides the defaults)."""
 import json
 from pathlib import Path
@@ -18,12 +19,12 @@ SHRINK = {
     "bench": ["--model", "tiny", "--suite", "arithmetic", "--n", "2", "--few-shot", "0", "--max-new-tokens", "8", "--quiet"],
     "grpo": ["--model", "tiny", "--max-steps", "1", "--save-steps", "1", "--num-generations", "2",
              "--per-device-train-batch-size", "2", "--max-completion-length", "8", "--train-size", "4",
-             "--eval-size", "2", "--held-out-min", "95", "--use-cpu", "true", "--report-to", "none"],
+             "--eval-size", "2", "--use-cpu", "true", "--report-to", "none"],
     "es": ["--model", "tiny", "--population", "2", "--batch-size", "2", "--max-steps", "1", "--train-size", "4",
            "--eval-size", "2", "--max-new-tokens", "8", "--eval-every", "1", "--save-every", "1"],
     "em": ["--model", "tiny", "--iterations", "1", "--questions", "2", "--samples", "2", "--train-size", "4",
            "--eval-size", "2", "--max-new-tokens", "8", "--eval-every", "1", "--quiet"],
-    "router": ["--steps", "10"],
+    "router": ["--model", "tiny", "--steps", "10"],  # the labels' model: another's is refused
 }
 
 

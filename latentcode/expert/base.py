@@ -103,28 +103,48 @@ class Expert:
 
     # generation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, prompts: list[str], counts: list[int] | None = None) -> list[list[Generation]]:
+    def generate(self, prompts: list[str], counts: list[int] | None = None,
+                 on_prompt: Callable[[int, list[Generation]], None] | None = None) -> list[list[Generation]]:
         """``num_samples`` generations for each prompt (or ``counts[i]`` for prompt i),
         ``batch_size`` rows decoding at a time (a finished row's place goes to the next
-        waiting one)."""
+        waiting one). ``on_prompt(i, generations)`` is called as prompt i's last row ends
+        (bench grades and saves a question while the others decode)."""
         cfg, tok = self.config, self.tokenizer
         counts = [cfg.num_samples] * len(prompts) if counts is None else list(counts)
         if len(counts) != len(prompts) or any(c < 0 for c in counts):
             raise ValueError(f"counts must give a number >= 0 for each of the {len(prompts)} prompts")
         ids = tok(prompts, add_special_tokens=False)["input_ids"] if prompts else []
         ids = [x for x, c in zip(ids, counts) for _ in range(c)]
+        starts = [sum(counts[:i]) for i in range(len(counts) + 1)]
+        on_row = self._prompt_watch(ids, counts, starts, on_prompt) if on_prompt is not None else None
         tokens, ended = self.decode_ids(ids, temperature=cfg.temperature, top_p=cfg.top_p,
-                                        max_new_tokens=cfg.max_new_tokens, generator=self._generator) \
-            if ids else ([], [])
+                                        max_new_tokens=cfg.max_new_tokens, generator=self._generator,
+                                        on_row=on_row) if ids else ([], [])
         rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e, len(p))
                 for t, e, p in zip(tokens, ended, ids)]
-        starts = [sum(counts[:i]) for i in range(len(counts) + 1)]
         return [rows[starts[i]:starts[i + 1]] for i in range(len(prompts))]
+
+    def _prompt_watch(self, ids, counts, starts, on_prompt):
+        """An ``on_row`` for ``decode_ids`` that calls ``on_prompt(i, generations)`` once all
+        of prompt i's rows have ended."""
+        prompt_of = [i for i, c in enumerate(counts) for _ in range(c)]
+        left = list(counts)
+        done: dict[int, Generation] = {}
+
+        def on_row(row, tokens, ended):
+            done[row] = Generation(self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens),
+                                   ended, len(ids[row]))
+            i = prompt_of[row]
+            left[i] -= 1
+            if left[i] == 0:
+                on_prompt(i, [done.pop(r) for r in range(starts[i], starts[i + 1])])
+        return on_row
 
     def decode_ids(self, ids: list[list[int]], *, temperature: float, top_p: float,
                    max_new_tokens: int, generator: torch.Generator | None = None,
                    eos_token_ids: set[int] | None = None, keep_eos: bool = False,
-                   batch_size: int | None = None) -> tuple[list[list[int]], list[bool]]:
+                   batch_size: int | None = None,
+                   on_row: Callable[[int, list[int], bool], None] | None = None) -> tuple[list[list[int]], list[bool]]:
         """New tokens for each prompt (token ids, one row per completion), and whether each
         row ended (end-of-sequence, or its reply is ``answered``) before ``max_new_tokens``.
         A sampled end-of-sequence token is left out unless ``keep_eos``. ``generator`` None
@@ -143,7 +163,8 @@ class Expert:
             finished=lambda row, t: _may_end(tok.decode(t[-1:]))
             and self.answered(tok.decode(t, skip_special_tokens=True)),
             generator=generator, keep_eos=keep_eos, lookahead=cfg.lookahead if temperature <= 0 else 0,
-            on_done=(lambda row: self.on_generated()) if self.on_generated is not None else None)
+            on_done=(lambda row: self.on_generated()) if self.on_generated is not None else None,
+            on_row=on_row)
 
     def forget_prefix(self) -> None:
         """Drop the cached prompt prefix. Needed after weight updates that autograd's version

@@ -234,7 +234,8 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
                  prefix_len: int = 0, finished: Callable[[int, list[int]], bool] | None = None,
                  generator: torch.Generator | None = None, keep_eos: bool = False,
                  admit_every: int | None = None, lookahead: int = 0, step_tokens: int = 48,
-                 on_done: Callable[[int], None] | None = None) -> tuple[list[list[int]], list[bool]]:
+                 on_done: Callable[[int], None] | None = None,
+                 on_row: Callable[[int, list[int], bool], None] | None = None) -> tuple[list[list[int]], list[bool]]:
     """New tokens for every prompt, decoding at most ``batch_size`` rows at a time: when rows
     finish, waiting prompts take their places (continuous batching), so the batch stays full
     until the queue is empty. Returns, per prompt in order, its tokens and whether it ended
@@ -253,7 +254,8 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
     emit several tokens. It drafts only while rows x (1 + drafts) <= ``step_tokens``: a small
     batch costs about the same per step whatever its width, a large one does not.
 
-    ``on_done(i)`` is called as prompt ``i``'s row stops (progress bars)."""
+    ``on_done(i)`` is called as prompt ``i``'s row stops (progress bars); ``on_row(i, tokens,
+    ended)`` too, with the row's final tokens (to use a row before the whole queue is done)."""
     device = model.device
     n = len(prompts)
     out: list[list[int]] = [[] for _ in range(n)]
@@ -285,6 +287,8 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
                 continue
             if on_done is not None:
                 on_done(row)
+            if on_row is not None:
+                on_row(row, out[row], ended[row])
         return going
 
     while queue or batch is not None:

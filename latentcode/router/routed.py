@@ -65,17 +65,26 @@ class TrainedRouter:
             for i, m in enumerate(self.mlps):
                 m.moe.router.weight.copy_(self.tensors[f"moe.{i}.router.weight"])
         if self.mlps:
-            prefix = self.name + "."
             gate = SlotGate(len(self.mlps), self.mlps[0].moe.config.d_model)
-            gate.load_state_dict({k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)})
+            gate.load_state_dict(self._gate_tensors())
             gate.into(self.mlps)
         return model
 
+    def _gate_tensors(self) -> dict[str, torch.Tensor]:
+        """This cost weight's gate's tensors, by parameter name. A key belongs to the longest gate
+        name it starts with: gate names hold dots, so "c0." also begins "c0.5.weight"."""
+        names = sorted((gate_name(w) for w in self.config.cost_weights), key=len, reverse=True)
+        out = {}
+        for key, value in self.tensors.items():
+            owner = next((n for n in names if key.startswith(n + ".")), None)
+            if owner == self.name:
+                out[key[len(owner) + 1:]] = value
+        return out
+
     def _gate(self, states: QuestionStates):
         """The probe of this cost weight."""
-        prefix = self.name + "."
         gate = make_gate("probe", states)
-        gate.load_state_dict({k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)})
+        gate.load_state_dict(self._gate_tensors())
         return gate
 
     @torch.no_grad()

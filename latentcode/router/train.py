@@ -148,6 +148,15 @@ def choose_weight_decay(config: RouterConfig, states, u_code: torch.Tensor, u_di
     return max(scores, key=scores.get), scores
 
 
+def _check_labels_model(path, model: str) -> None:
+    """Labels made by another model are refused: the router reads ``model``'s hidden states,
+    and which path answers better is a property of the model that answered."""
+    made_by = (Run.open(path).config.get("model") or {}).get("model_name_or_path")
+    if isinstance(made_by, str) and made_by != model:
+        raise ValueError(f"labels {path} were made by {made_by!r}, not {model!r} (the model whose hidden "
+                         f"states the router reads); pass --model {made_by}, or make labels with --model {model}")
+
+
 def train_router(setup: RouterSetup) -> Path:
     from safetensors.torch import save_file  # here, not at the top: start-up cost
     config = setup.router
@@ -157,6 +166,8 @@ def train_router(setup: RouterSetup) -> Path:
     if overlap:
         raise ValueError(f"eval_labels share {len(overlap)} questions with labels (e.g. {sorted(overlap)[0]}); "
                          "held-out questions must never be trained on")
+    for path in [*config.labels, *(config.eval_labels or [])]:
+        _check_labels_model(path, setup.model.model_name_or_path)
     model, tok = setup.model.load(device=config.device)
     model, mlps = prepare_model(model, config)
     run = Run.create(config.runs_dir, config.run_name or f"router-{config.form}-{config.objective}",
