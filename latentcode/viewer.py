@@ -90,7 +90,8 @@ table.at th{text-align:left;padding:.2em .8em;background:#f0f0f0}
 table.at td{padding:.2em .8em;font-family:monospace;white-space:pre-wrap;border:1px solid #eee}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto} .out{background:#eef} .err{background:#fee}
 .highlighttable{width:100%;border-collapse:collapse} td.linenos{color:#999;user-select:none;width:1%} td.code{width:99%}
-.highlighttable pre{margin:0} pre.reply{white-space:pre-wrap}
+.highlighttable td{vertical-align:top;padding:0}
+.highlighttable pre{margin:0;padding:.6em .4em;line-height:125%;font-size:1em} pre.reply{white-space:pre-wrap}
 label.filters{margin-right:1em;cursor:pointer}
 #show-right:checked ~ main .bad, #show-wrong:checked ~ main .ok{display:none}
 """
