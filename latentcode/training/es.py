@@ -30,7 +30,7 @@ import torch
 from latentcode.config import parse, setting, to_dict
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
-from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, trained_weights_dtype
+from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, resolve_device, trained_weights_dtype
 from latentcode.runs import Run
 from latentcode.training.quiet import trl_deprecations
 from latentcode.training.summary import training_summary
@@ -243,6 +243,8 @@ def train_es(setup: ESSetup) -> Path:
     from tqdm.auto import tqdm  # here, not at the top: start-up cost
 
     config = setup.es
+    if config.device is not None:
+        resolve_device(config.device)  # a device this machine lacks: one line, before anything loads
     dist_info = _init_distributed(config)
     model, tok, named = _load(setup)
     params = [p for _, p in named]

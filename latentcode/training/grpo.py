@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class CodeGRPOConfig(GRPOConfig):
     curriculum_samples: int = field(default=0, metadata={"help": "before training, sample this many programs per training question with the starting model and train only on the questions it solves sometimes but not always (0 < pass rate < 1: the groups whose advantages are not all zero); 0: every question"})
 
     # GRPOConfig defaults changed for short runs of a small model on a CPU
+    max_steps: int = field(default=-1, metadata={"help": "optimizer steps; -1: num_train_epochs over the training split (the number of steps that makes is printed before training starts)"})
     output_dir: str | None = field(default=None, metadata={"help": "ignored: checkpoints go to the run folder's checkpoints/"})
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate; 1e-5 for full weights, try 1e-4 to 5e-4 with LoRA"})
     logging_steps: float = field(default=1, metadata={"help": "log (metrics.jsonl, TensorBoard) every N steps"})
@@ -442,13 +444,29 @@ def build_trainer(setup: GRPOSetup):
         raise ValueError("curriculum_samples runs on one process; filter once with one process "
                          "(its curriculum.jsonl is reused on resume), or set it to 0")
     if config.curriculum_samples:  # filtered with the starting model, adapters and all
-        chosen, metrics_log.first = _curriculum(setup, log, trainer.model, tok, train_tasks)
+        try:
+            chosen, metrics_log.first = _curriculum(setup, log, trainer.model, tok, train_tasks)
+        except ValueError:  # no question to train on: a new run's folder is left holding nothing
+            if checkpoint is None and config.resume is None:
+                (run.path / "curriculum.jsonl").unlink(missing_ok=True)
+            raise
         trainer.train_dataset = build_dataset(chosen, expert)  # read when train() builds its loader
         set_seed(config.seed)  # the filter's sampling leaves the run's generators as without it
+    if config.max_steps == -1:  # TRL's "no step limit": say what it means before a long run starts
+        print(f"max_steps -1: {config.num_train_epochs:g} epoch(s) over {len(trainer.train_dataset)} training "
+              f"questions, about {_epoch_steps(config, len(trainer.train_dataset))} optimizer steps; "
+              "--max-steps N sets the number", file=sys.stderr)
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
             cb.logging_dir = str(run.path / "tensorboard")
     return trainer, run.path, checkpoint
+
+
+def _epoch_steps(config: CodeGRPOConfig, questions: int) -> int:
+    """Optimizer steps of ``num_train_epochs`` over ``questions`` (what max_steps -1 trains)."""
+    import math
+    per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * config.world_size
+    return math.ceil(questions * config.num_generations * config.num_iterations / per_step) * math.ceil(config.num_train_epochs)
 
 
 def parse_setup(argv: list[str] | None = None) -> GRPOSetup:
