@@ -128,6 +128,15 @@ def test_every_template_finds_its_re_asks():
     assert sum(short.values()) == 0, short
 
 
+def test_a_yes_no_question_with_no_other_hard_case_still_gets_both_classes():
+    """1990-2030 holds one year divisible by 400: asked about it, the hardest "yes" re-ask
+    does not exist, and the search moves on to the other kinds instead of stalling."""
+    task = next(t for t in generate("dates", 400, seed=0) if t.prompt == "Is 2000 a leap year?")
+    found, wanted = hardcode.reasks(task, hardcode.REASKS)
+    assert len(found) == wanted == hardcode.YES_NO_REASKS
+    assert {r.task.answer for r in found} == {"True", "False"}
+
+
 YES_NO_RULES = {
     "numtheory.is_prime": ["n = {n}\nprint(n % 2 == 1)",  # parity
                            "n = {n}\nprint(n > 1 and all(n % p for p in (2, 3, 5, 7) if p < n))",

@@ -344,13 +344,16 @@ def _usable_reasks(task_id, prompt, answer, family, meta_json, wanted) -> tuple:
     classes = answer_classes(task)
     order = sorted(classes, key=lambda c: c == task.answer)  # the other class first
     out, seen = [], {prompt}
+    skipped = 0  # kinds of yes/no re-ask the template cannot draw here (no other year divisible by 400)
     for hold in (True, False):
         for seed in range(TRIES):
             # yes/no: other class, same class, each first as the hardest near miss, then another kind
-            want = order[len(out) % len(order)] if order else None
+            kind = len(out) + skipped
+            want = order[kind % len(order)] if order else None
             try:
-                variant = regenerate(task, seed, answer=want, hard=len(out) % 4 < 2)
+                variant = regenerate(task, seed, answer=want, hard=kind % 4 < 2)
             except ValueError:
+                skipped += 1
                 continue
             if variant.prompt in seen or (not classes and variant.answer == task.answer):
                 continue
