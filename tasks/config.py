@@ -19,7 +19,7 @@ from tasks.suites import BENCHMARKS, check_suite, is_file_suite, load_suite
 
 @dataclasses.dataclass
 class TaskConfig:
-    suite: str = field(default="liststats", metadata={"help": "a benchmark (gsm8k, svamp, mawps, countdown, humaneval, mbpp), a generated family (liststats, mixed, ...) or a JSONL file of questions ({\"question\": ..., \"answer\": ...} per line)"})
+    suite: str = field(default="liststats", metadata={"help": "a benchmark (gsm8k, svamp, mawps, countdown, humaneval, mbpp), a generated family (liststats, wordproblems, ...), mixed (seven families), generated (every family) or a JSONL file of questions ({\"question\": ..., \"answer\": ...} per line)"})
     difficulty: int = field(default=1, metadata={"help": "difficulty of generated suites"})
     task_seed: int = field(default=0, metadata={"help": "seed of the generated questions"})
     wording: str = field(default="train", metadata={"help": "wordings of generated questions: train, or heldout (written from scratch, never trained on; for bench; trainers take eval_wording)"})
@@ -37,7 +37,7 @@ class SplitConfig:
     in both; a benchmark file holds out its first ``eval_size`` records."""
     train_size: int = field(default=256, metadata={"help": "training questions"})
     eval_size: int = field(default=48, metadata={"help": "held-out questions, evaluated greedily"})
-    held_out_families: str = field(default="", metadata={"help": "comma-separated families never trained on (suite mixed)"})
+    held_out_families: str = field(default="", metadata={"help": "comma-separated families never trained on (suites mixed, generated)"})
     held_out_min: float | None = field(default=None, metadata={"help": "questions with any number >= this are held out"})
     eval_suite: str | None = field(default=None, metadata={"help": "take the held-out questions from this other suite (train on mawps or gsm8k_train, evaluate on svamp or gsm8k)"})
     eval_difficulty: int | None = field(default=None, metadata={"help": "difficulty of the held-out questions of a generated suite (default: the suite's): larger numbers and longer lists than training"})

@@ -197,8 +197,8 @@ def test_word_problems_change_names_objects_and_numbers():
 # ------------------------------------------------------------------------------------
 
 def test_eval_wording_holds_out_wordings_for_the_held_out_set_only():
-    train, held = load_split(TaskConfig(suite="mixed"), SplitConfig(train_size=40, eval_size=24,
-                                                                    eval_wording="heldout"))
+    train, held = load_split(TaskConfig(suite="generated"), SplitConfig(train_size=40, eval_size=24,
+                                                                        eval_wording="heldout"))
     assert {t.meta["wording"] for t in train} == {"train"} and {t.meta["wording"] for t in held} == {"heldout"}
     assert "wordproblems" in {t.family for t in train} | {t.family for t in held}
     train, held = load_split(TaskConfig(suite="liststats"), SplitConfig(train_size=10, eval_size=6))
@@ -211,11 +211,11 @@ def test_eval_wording_holds_out_wordings_for_the_held_out_set_only():
         SplitConfig(eval_wording="test")
 
 
-def test_mixed_holds_out_word_problems_as_a_family():
-    train, held = load_split(TaskConfig(suite="mixed"), SplitConfig(train_size=30, eval_size=8,
-                                                                    held_out_families="wordproblems"))
+def test_generated_holds_out_word_problems_as_a_family():
+    train, held = load_split(TaskConfig(suite="generated"), SplitConfig(train_size=30, eval_size=8,
+                                                                        held_out_families="wordproblems"))
     assert {t.family for t in held} == {"wordproblems"} and "wordproblems" not in {t.family for t in train}
-    tasks = load_suite("mixed", n=2 * len(FAMILIES), wording="heldout")
+    tasks = load_suite("generated", n=2 * len(FAMILIES), wording="heldout")
     assert {t.family for t in tasks} == set(FAMILIES) and {t.meta["wording"] for t in tasks} == {"heldout"}
     assert split(tasks, held_out_families=("wordproblems",))[1]
     with pytest.raises(ValueError, match="applies to generated suites"):
