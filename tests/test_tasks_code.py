@@ -152,9 +152,9 @@ def test_slow_references_get_a_limit_with_a_margin():
         module = mbpp if t.family == "mbpp" else humaneval
         reference = t.meta.get("reference_code") or t.meta["code_prompt"] + t.meta["canonical_solution"]
         [ok], [r] = _passes(module, [(t, reference)])
-        # CPU time, not wall time: the margin is measured by bench/code_time_limits.py on a
-        # quiet machine; here only that the reference passes, well inside its limit
-        assert ok and 4 * r.cpu_s <= t.meta["timeout_s"], (t.id, r)
+        # the reference passes under its own limit (one out of time does not pass). How wide the
+        # margin is depends on the CPU: bench/code_time_limits.py measures it, no test times it
+        assert ok and r.status == "ok", (t.id, r)
 
 
 ALWAYS_EQUAL = "class Anything:\n    def __eq__(self, other):\n        return True\n"
