@@ -76,6 +76,30 @@ _COMMON_INHERITED = {"learning_rate", "max_steps", "num_generations", "per_devic
 _TRAINING_ONLY = ("use_peft", "lora_", "use_dora", "use_rslora", "load_in_", "bnb_", "use_bnb_")
 
 
+# a trainer's defaults for the random `tiny` model (--model tiny: tests and smoke runs), which
+# would otherwise write 256-token programs for 256 questions: each runs in under a minute on
+# two CPU cores; a flag or YAML key still wins
+TINY_DEFAULTS = {
+    "es": {"population": 4, "batch_size": 2, "max_new_tokens": 16, "train_size": 8, "eval_size": 4},
+    "grpo": {"num_generations": 2, "per_device_train_batch_size": 2, "max_completion_length": 16,
+             "train_size": 8, "eval_size": 4},
+    "em": {"questions": 4, "samples": 2, "max_new_tokens": 16, "train_size": 8, "eval_size": 4},
+}
+
+
+def _model_named(argv: list[str], data: dict | None) -> str | None:
+    """The model a command line (or its YAML file) names, if any; flags win."""
+    names = ("--model", "--model_name_or_path", "--model-name-or-path")
+    for i, a in enumerate(argv[:-1]):
+        if a in names:
+            return argv[i + 1]
+    for a in argv:
+        if a.split("=", 1)[0] in names and "=" in a:
+            return a.split("=", 1)[1]
+    data = data or {}
+    return data.get("model", data.get("model_name_or_path"))
+
+
 def _defined_by(cls, name: str) -> type:
     """The class of ``cls``'s MRO that declares the field ``name``."""
     return next((k for k in cls.__mro__ if name in k.__dict__.get("__annotations__", {})), cls)
@@ -215,6 +239,8 @@ class SetupParser(TrlParser):
         argv = [a for a in argv if a != "--debug"]  # the command line handles it
         data = self._check_config_file(argv)
         self._check_names(argv, data)
+        if _model_named(argv, data) == "tiny":
+            self.set_defaults(**TINY_DEFAULTS.get(getattr(self.setup_cls, "KIND", None), {}))
         self._defaults_from_resumed_run(argv)
         *parsed, from_file, from_flags = self.parse_args_and_config(argv, return_remaining_strings=True,
                                                                     separate_remaining_strings=True)

@@ -261,20 +261,28 @@ def train_es(setup: ESSetup) -> Path:
     autocast = bf16_autocast(model, config.bf16)  # generation only: the weights and their updates stay float32
     if start == 0:
         rec.heldout(0, model, tok, heldout)
-    bar = tqdm(range(start + 1, config.max_steps + 1), initial=start, total=config.max_steps,
+    # the bar moves per member (an iteration is a whole population: minutes on a CPU), with its
+    # ETA; this rank evaluates pairs rank, rank + world_size, ... (es_algorithm)
+    members = 2 * len(range(dist_info.rank, config.population // 2, dist_info.world_size))
+    bar = tqdm(total=config.max_steps * members, initial=start * members, unit="member",
                disable=config.quiet or dist_info.rank != 0, desc="es")
-    for t in bar:
+    for t in range(start + 1, config.max_steps + 1):
         t0 = time.perf_counter()
         seeds = [mix(config.seed, t, j) for j in range(config.population // 2)]
-        fitness = es_step(params, _fitness(expert, rewards, _task_batch(train, config, t), t, autocast),
-                          optimizer, seeds, config.sigma, rank=dist_info.rank,
+        fitness_fn = _fitness(expert, rewards, _task_batch(train, config, t), t, autocast)
+
+        def counted(fitness_fn=fitness_fn) -> float:
+            value = fitness_fn()
+            bar.update(1)
+            return value
+        fitness = es_step(params, counted, optimizer, seeds, config.sigma, rank=dist_info.rank,
                           world_size=dist_info.world_size)
         expert.forget_prefix()  # an optimizer's fused/foreach kernels may not bump version counters
         completions += config.population * config.batch_size  # every rank's members
         rec.metrics({"step": t, "completions": completions, "reward_mean": fitness.mean().item(),
                      "reward_max": fitness.max().item(), "fitness_std": fitness.std().item(),
                      "wall_s": time.perf_counter() - t0})
-        bar.set_postfix(reward=f"{fitness.mean().item():.3f}")
+        bar.set_postfix_str(f"iteration {t}/{config.max_steps}, reward {fitness.mean().item():.3f}")
         last = t == config.max_steps
         if last or (config.eval_every and t % config.eval_every == 0):
             rec.heldout(t, model, tok, heldout)
