@@ -30,18 +30,28 @@ def fit_replies(model, tok, pairs, steps: int, optimizer=torch.optim.Adam) -> No
         opt.zero_grad()
 
 
-def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam) -> str:
+# "What is a + b? (case i)" questions the coders also answer with their reply: the tests ask
+# such questions, so what the coder writes for them is fitted, not left to how a fit on
+# list-statistics prompts happens to generalise (it did on bf16 CPUs, and not in float32)
+WHAT_IS = [f"What is {a} + {b}? (case {i})" for i, (a, b) in enumerate([(2, 5), (4, 4), (6, 1), (3, 9), (5, 2), (7, 7)])]
+
+
+def fit_tiny_coder(folder, reply: str, steps: int, optimizer=torch.optim.Adam, also: list[str] = ()) -> str:
     """Save to ``folder`` the tiny model fitted (loss on the reply only) to answer ``reply``
-    to the default training and held-out questions. A random tiny model never writes a
-    program, so every completion scores the same and neither GRPO nor ES has a signal."""
+    to the default training and held-out questions and to the questions ``also``. A random
+    tiny model never writes a program, so every completion scores the same and neither GRPO
+    nor ES has a signal. Fitted in float32 whatever this CPU's fast dtype: the same coder on
+    an AVX2 machine (float32) and one with native bf16."""
     from latentcode.expert.code_expert import CodeExpert
     from latentcode.models import load_model
+    from tasks.base import Task
     from tasks.config import SplitConfig, TaskConfig, load_split
     torch.manual_seed(0)
-    model, tok = load_model("tiny", device="cpu")
+    model, tok = load_model("tiny", device="cpu", dtype="float32")
     train, held = load_split(TaskConfig(), SplitConfig(train_size=8, eval_size=4))
+    asked = [Task(f"also/{i}", q, "", "arithmetic", {}) for i, q in enumerate(also)]
     expert = CodeExpert(model, tok)
-    fit_replies(model, tok, [(expert.prompt(t), reply) for t in train + held], steps, optimizer)
+    fit_replies(model, tok, [(expert.prompt(t), reply) for t in train + held + asked], steps, optimizer)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return str(folder)
@@ -67,7 +77,9 @@ def coder(tmp_path_factory):
     """A tiny model folder that answers code prompts with ``print(1 + 2)`` in a code block some
     of the time (right for 'what is 1 + 2'): rewards that differ within a group, programs to
     keep. A module may define its own ``coder`` (tests/test_es.py does)."""
-    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), PRINT_THREE, 60, torch.optim.AdamW)
+    # 45 steps: 29 of 64 programs sampled (temperature 0.7) for "What is 1 + 2? (case i)" are
+    # print(1 + 2); fits of 40-60 steps sampled the same counts in float32 and in bf16
+    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), PRINT_THREE, 45, torch.optim.AdamW, also=WHAT_IS)
 
 
 def free_port() -> int:

@@ -172,7 +172,8 @@ def test_parser_reads_yaml_then_flags(tmp_path):
     s = parse_setup(["--config", str(yaml), "--mdl-weight", "0.02", "--num-generations", "2"])
     cfg = s.grpo
     assert (s.model.model, s.reward.mdl, s.reward.mdl_weight, cfg.max_steps, s.model.use_peft) == ("tiny", "ast", 0.02, 5, False)
-    assert (cfg.num_generations, cfg.per_device_train_batch_size, cfg.temperature) == (2, 4, 0.7)
+    # per_device_train_batch_size: the tiny model's smoke-run default (latentcode.config.TINY_DEFAULTS)
+    assert (cfg.num_generations, cfg.per_device_train_batch_size, cfg.temperature) == (2, 2, 0.7)
 
 
 @pytest.mark.parametrize("flags, field", [

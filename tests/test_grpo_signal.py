@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from conftest import fit_tiny_coder
+from conftest import WHAT_IS, fit_tiny_coder
 from latentcode.config import compose
 from latentcode.models import load_model
 from latentcode.training import grpo
@@ -26,7 +26,7 @@ REPLY = "```python\nprint(1 + 2)\n```"
 @pytest.fixture(scope="module")
 def coder(tmp_path_factory):
     """A tiny model that writes print(1 + 2) some of the time."""
-    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 60, torch.optim.AdamW)
+    return fit_tiny_coder(tmp_path_factory.mktemp("coder"), REPLY, 45, torch.optim.AdamW, also=WHAT_IS)
 
 
 def sums_and_sevens(task, split_config):
