@@ -1,7 +1,7 @@
 """A run folder: runs/<timestamp>-<name>/ with config.json, samples.jsonl, summary.json.
 
-samples.jsonl is append-only and flushed after every batch of questions, so a run killed
-half-way keeps every completed sample and ``--resume`` finishes the questions it lacks.
+samples.jsonl is append-only and flushed at every append (bench: as each question is
+graded), so a run killed half-way keeps every completed sample and ``--resume`` finishes the questions it lacks.
 The same format serves benchmark and training runs, so ``latentcode inspect`` reads both.
 """
 from __future__ import annotations
