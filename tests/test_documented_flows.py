@@ -160,3 +160,10 @@ def test_the_tiny_model_gets_smoke_run_defaults(tmp_path):
     from_file = parse(ESSetup, ["--config", str(tmp_path / "es.yaml")])
     assert (from_file.es.population, from_file.es.batch_size) == (8, 2)
     assert parse(ESSetup, []).es.population == 30
+
+
+def test_grpo_says_how_many_steps_max_steps_minus_one_means():
+    """TRL's max_steps -1 (the default: epochs over the training split) is stated before
+    training in steps; the issue's run: 256 questions x 4 completions / 4 per step x 3 epochs."""
+    from latentcode.training.grpo import CodeGRPOConfig, _epoch_steps
+    assert _epoch_steps(CodeGRPOConfig(use_cpu=True, report_to="none"), 256) == 768
