@@ -19,7 +19,7 @@ TINY = ["--model", "tiny", "--max-new-tokens", "8", "--quiet"]
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     labels = tiny_labels(root)
-    assert main(["train", "router", "--labels", str(labels["train"]), "--eval-labels", str(labels["heldout"]),
+    assert main(["train", "router", "--model", "tiny", "--labels", str(labels["train"]), "--eval-labels", str(labels["heldout"]),
                  "--form", "probe", "--steps", "20", "--runs-dir", str(root / "router")]) == 0
     assert main(["train", "grpo", "--model", "tiny", "--max-steps", "2", "--save-steps", "2", "--num-generations", "2",
                  "--per-device-train-batch-size", "2", "--max-completion-length", "8", "--train-size", "4",
