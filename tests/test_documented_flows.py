@@ -167,3 +167,20 @@ def test_grpo_says_how_many_steps_max_steps_minus_one_means():
     training in steps; the issue's run: 256 questions x 4 completions / 4 per step x 3 epochs."""
     from latentcode.training.grpo import CodeGRPOConfig, _epoch_steps
     assert _epoch_steps(CodeGRPOConfig(use_cpu=True, report_to="none"), 256) == 768
+
+
+def test_ctrl_c_in_a_resumed_run_says_what_is_saved(tmp_path, capsys, monkeypatch):
+    """A resumed training run is this command's folder too: Ctrl-C names what it holds and the
+    command that goes on (it said only "interrupted")."""
+    from latentcode.training import es
+    run = Run.create(tmp_path, "es-liststats", {"kind": "es"})
+    run.append_samples([{"task_id": f"t{i}", "index": 0} for i in range(3)])
+
+    def interrupted(setup):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(es, "train_es", interrupted)
+    from latentcode import runs
+    monkeypatch.setattr(runs, "WRITTEN", {})
+    rc, _, err = cli(["train", "es", "--resume", str(run.path)], capsys)
+    assert rc == 130
+    assert f"saved 3 samples in {run.path}; continue with: latentcode train es --resume {run.path}" in err
