@@ -138,7 +138,8 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if action.option_strings and default not in (None, argparse.SUPPRESS, False, [], "") and "default" not in text:
+        shown = default is not None and default is not argparse.SUPPRESS and default != "" and default != []
+        if action.option_strings and shown and "default" not in text:  # 0 and False are defaults too
             text += f" (default: {default})"
         return text.replace("%", "%%")
 
