@@ -181,7 +181,7 @@ class _Recorder:
         cfg = self.config
         result = evaluate_heldout(model, tok, tasks, prompt=self.prompt, max_new_tokens=cfg.max_new_tokens,
                                   rewards=self.eval_rewards, on_rows=self.log.rows_writer("eval_samples.jsonl", step),
-                                  bf16=cfg.bf16)
+                                  bf16=cfg.bf16, progress=False if cfg.quiet else None)
         self.log.append("evals.jsonl", [{"step": step, **result}])
         self.tb.add_scalar("heldout/accuracy", result["accuracy"], step)
         self.tb.flush()

@@ -201,7 +201,7 @@ class HeldoutEval(TrainerCallback):
         result = evaluate_heldout(model, self.tokenizer, self.tasks, prompt=self.prompt,
                                   max_new_tokens=self.config.max_completion_length, rewards=self.rewards,
                                   on_rows=self.log.rows_writer("eval_samples.jsonl", state.global_step),
-                                  bf16=self.config.bf16)
+                                  bf16=self.config.bf16, progress=False if args.disable_tqdm else None)
         self.log.append("evals.jsonl", [{"step": state.global_step, **result}])
         scalars = {f"heldout/{k}": result[k] for k in ("accuracy", "mean_ast_nodes", "hardcoded_rate")
                    if result[k] is not None}

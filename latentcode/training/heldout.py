@@ -30,20 +30,26 @@ HELDOUT_BATCH_SIZE = 64
 
 def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfig | None = None,
                      max_new_tokens: int = 256, batch_size: int = HELDOUT_BATCH_SIZE, rewards=None,
-                     on_rows=None, bf16: bool = False) -> dict:
+                     on_rows=None, bf16: bool = False, progress: bool | None = None) -> dict:
     """Greedy accuracy of the code expert on ``tasks``, with the mean program length (AST
     nodes, tokens) and the hard-coded rate (AST check, plus the metamorphic check when
     ``rewards`` (a CodeRewards) is given). ``on_rows``, if given, receives one row per
     question, in task order (bench's row format, plus reward, length and metamorphic verdict
     when ``rewards`` is given): every answer, repeated ones too, so a trainer can log what
-    each evaluation saw. ``bf16``: generate under bf16 autocast, as every trainer samples."""
+    each evaluation saw. ``bf16``: generate under bf16 autocast, as every trainer samples.
+    ``progress``: a bar with an ETA over the questions (None: where stderr is a terminal)."""
+    from tqdm import tqdm  # here, not at the top: start-up cost
     was_training = model.training
     model.eval()
     expert = CodeExpert(model, tokenizer, ExpertConfig(batch_size=batch_size, max_new_tokens=max_new_tokens),
                         prompt=prompt, sandbox_config=rewards.sandbox if rewards is not None else None)
     t0 = time.perf_counter()
+    bar = tqdm(total=len(tasks), desc="held-out", unit="question", leave=False,
+               disable=None if progress is None else not progress)
+    expert.on_generated = lambda: bar.update(1)
     with bf16_autocast(model, bf16)():
         gens = expert.generate([expert.prompt(t) for t in tasks])
+    bar.close()
     gen_s = time.perf_counter() - t0
     if rewards is not None:
         outcomes = rewards.evaluate(tasks, [g[0].text for g in gens], [g[0].num_tokens for g in gens])
