@@ -253,8 +253,8 @@ FORMS = {
 
 def _ordinal(t: Task) -> int:
     import re
-    return int(re.search(r"(\d+)(?:st|nd|rd|th)\b", t.prompt)[1]) if re.search(
-        r"(\d+)(?:st|nd|rd|th)\b", t.prompt) else 1
+    m = re.search(r"(\d+)(?:st|nd|rd|th)\b", t.prompt)
+    return int(m[1]) if m else 1
 
 
 def _scores(t: Task) -> dict:
@@ -308,7 +308,7 @@ def test_a_slow_honest_program_is_unknown_and_a_loop_on_re_asks_is_not_paid(pool
     config = RewardConfig()
     rewards = CodeRewards(config, sandbox_config=__import__("sandbox.config").config.SandboxConfig(timeout_s=0.5))
     [o] = rewards.evaluate([task], [block(loops)])
-    assert o.correctness <= config.wrong and not o.sample.hardcoded is None
+    assert o.correctness <= config.wrong and o.sample.checked in ("unknown", "hardcoded")
     assert o.metamorphic in ("unknown", "stuck")
     assert hardcode.reask_limit(2.0, sandbox.Result("ok", wall_s=0.1)) == 2.0
     assert hardcode.reask_limit(2.0, sandbox.Result("ok", wall_s=0.9)) == 4.0

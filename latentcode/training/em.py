@@ -274,6 +274,7 @@ def _iteration_metrics(t, tasks, rows, kept, data, loss, completions, t0) -> dic
     weights = [r["weight"] for r in right]
     plain = {q for q, ks in kept.items() if any(not rows[i].get("hinted") for i, _ in ks)}
     hinted = sorted(q for q in kept if q not in plain)
+    counts = _counts(rows, len(tasks))
 
     def wmean(key):
         return math.fsum(r["weight"] * r[key] for r in right) / math.fsum(weights) if right else None
@@ -281,7 +282,7 @@ def _iteration_metrics(t, tasks, rows, kept, data, loss, completions, t0) -> dic
         "step": t, "completions": completions, "questions": len(tasks),
         "pass_at_k": len(plain) / len(tasks), "solved": len(kept), "kept": len(right),
         "rationalized": len(hinted), "reached_by_hint": [tasks[q].id for q in hinted],
-        "samples_per_question": {"min": min(_counts(rows, len(tasks))), "max": max(_counts(rows, len(tasks)))},
+        "samples_per_question": {"min": min(counts), "max": max(counts)},
         "mean_bits": statistics.fmean(r["bits"] for r in right) if right else None,
         "posterior_mean_bits": wmean("bits"),
         "mean_ast_nodes": statistics.fmean(r["lengths"].get("ast_nodes", 0) for r in right) if right else None,
