@@ -37,6 +37,7 @@ Not covered: CPU time spent *before* the deadline (a program may use its whole
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import platform
 import resource
@@ -364,10 +365,20 @@ class Seccomp:
 # Per child
 # ----------------------------------------------------------------------------------------
 
+def cpu_limit_s(timeout_s: float) -> int:
+    """The CPU-time backstop for a child with ``timeout_s`` of wall clock left: at least
+    one whole second past it, so the wall-clock kill (a ``timeout``) always comes first
+    for a single-threaded program and the backstop only catches a stalled server."""
+    return math.ceil(timeout_s) + 1
+
+
 def set_rlimits(timeout_s: float, memory_mb: int, own_uid: bool) -> None:
-    """Soft == hard, so the program cannot raise them. RLIMIT_NPROC counts every process
-    of the uid, so it is set only when the child runs under a uid of its own."""
-    cpu = int(timeout_s) + 1
+    """Soft == hard, so the program cannot raise them, except the CPU limit: its hard value
+    is one second above its soft one, because at soft == hard the kernel sends SIGKILL, not
+    SIGXCPU, and a SIGKILL cannot be told from any other kill.
+    RLIMIT_NPROC counts every process of the uid, so it is set only when the child runs
+    under a uid of its own."""
+    cpu = cpu_limit_s(timeout_s)
     limits = [
         (resource.RLIMIT_CPU, cpu),
         (resource.RLIMIT_AS, memory_mb * 1024 * 1024),
@@ -378,7 +389,7 @@ def set_rlimits(timeout_s: float, memory_mb: int, own_uid: bool) -> None:
     if own_uid:
         limits.append((resource.RLIMIT_NPROC, 32))
     for res, value in limits:
-        resource.setrlimit(res, (value, value))
+        resource.setrlimit(res, (value, value + 1 if res == resource.RLIMIT_CPU else value))
 
 
 def drop_privileges(uid: int) -> None:

@@ -253,7 +253,7 @@ class Server:
         pid = struct.unpack("<i", self._from_zygote(4))[0]
         try:
             reply = _supervise(self, pid, in_w, feed, out_r, err_r, res_r, t0, timeout_s,
-                               cap, memory_mb)
+                               cap, memory_mb, oslayer.cpu_limit_s(left))
         finally:
             for fd in (out_r, err_r, res_r):
                 os.close(fd)
@@ -358,7 +358,7 @@ def _zygote_loop(server: Server, sock: socket.socket) -> None:
 # ------------------------------------------------------------------------------------
 
 def _supervise(server: Server, pid, in_w, feed, out_r, err_r, res_r, t0, timeout_s, cap,
-               memory_mb) -> dict:
+               memory_mb, cpu_limit_s=None) -> dict:
     zfd = server.zygote_sock.fileno()
     poller = select.poll()
     for fd in (out_r, err_r, res_r, zfd):
@@ -419,7 +419,8 @@ def _supervise(server: Server, pid, in_w, feed, out_r, err_r, res_r, t0, timeout
                 pass
     _, wstatus, utime, stime, maxrss = struct.unpack(_EXIT, exit_record)
     wall = time.perf_counter() - t0
-    reply = _classify(killed, wstatus, bytes(res), maxrss, memory_mb, cap)
+    reply = _classify(killed, wstatus, bytes(res), maxrss, memory_mb, cap, utime + stime,
+                      cpu_limit_s)
     if len(out) > cap and killed is None:
         reply["status"] = "output_limit"
     reply.update(stdout=bytes(out[:cap]).decode("utf-8", errors="replace"), wall_s=wall,
@@ -437,7 +438,8 @@ def _kill(pid: int) -> None:
             pass
 
 
-def _classify(killed, wstatus, res: bytes, maxrss_kb, memory_mb, cap) -> dict:
+def _classify(killed, wstatus, res: bytes, maxrss_kb, memory_mb, cap, cpu_s=0.0,
+              cpu_limit_s=None) -> dict:
     if killed == "timeout":
         return {"status": "timeout", "error": "wall-clock limit exceeded", "error_type": "Timeout"}
     if killed == "output_limit":
@@ -453,7 +455,8 @@ def _classify(killed, wstatus, res: bytes, maxrss_kb, memory_mb, cap) -> dict:
     if os.WIFSIGNALED(wstatus):
         sig = os.WTERMSIG(wstatus)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        if sig == signal.SIGXCPU:
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_limit_s is not None
+                                     and cpu_s >= cpu_limit_s - 0.05):
             return {"status": "timeout", "error": "CPU-time limit exceeded", "error_type": "Timeout"}
         if maxrss_kb / 1024 >= 0.9 * memory_mb:
             return {"status": "memory", "error": f"killed by {name} at the memory limit",

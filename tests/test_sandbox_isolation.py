@@ -549,3 +549,43 @@ def test_the_expert_and_the_rewards_own_their_pools():
     a, b = CodeRewards(), CodeRewards()
     assert isinstance(a.pool, sandbox.Pool) and a.pool is not b.pool
     assert a.pool is not sandbox.default_pool()
+
+
+# ------------------------------------------------------------------------------------
+# the CPU-time backstop never beats the wall clock, and its kill reads as a timeout
+# ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("left", [0.001, 0.5, 0.999, 1.0, 1.001, 2.5, 30.0])
+def test_the_cpu_backstop_is_a_whole_second_past_the_wall_clock(left):
+    from sandbox.oslayer import cpu_limit_s
+    assert cpu_limit_s(left) >= left + 1.0
+
+
+def test_a_program_sees_a_cpu_limit_that_outlasts_its_wall_clock():
+    # without the policy a program may read its own limits; soft below hard means the
+    # kernel sends SIGXCPU first, never the SIGKILL that soft == hard gives
+    code = ("import resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_CPU)\n"
+            "print(soft, hard)")
+    r = sandbox.run(code, timeout_s=1.0, python_policy=False)
+    assert r.status == "ok", r
+    soft, hard = map(int, r.stdout.split())
+    assert soft >= 2 and hard == soft + 1
+
+
+@BOTH
+def test_a_busy_program_at_a_whole_second_timeout_is_a_timeout(python_policy):
+    # the CI failure: at timeout_s=1.0 the CPU rlimit was 1 s with soft == hard, so the
+    # kernel's SIGKILL could land before the wall-clock kill and read as "crashed"
+    codes = ["import math\nprint(math.factorial(10**8) % 7)", "while True:\n    pass"] * 2
+    for r in sandbox.run_many(codes, timeout_s=1.0, python_policy=python_policy):
+        assert r.status == "timeout", r
+
+
+def test_a_sigkill_at_the_cpu_limit_is_classified_as_a_timeout():
+    import signal
+    from sandbox.server import _classify
+    killed = signal.SIGKILL  # a wait status for "terminated by SIGKILL" is the signal number
+    at_limit = _classify(None, killed, b"", 10_000, 256, 65536, cpu_s=2.0, cpu_limit_s=2)
+    assert at_limit["status"] == "timeout"
+    elsewhere = _classify(None, killed, b"", 10_000, 256, 65536, cpu_s=0.2, cpu_limit_s=2)
+    assert elsewhere["status"] == "crashed"
