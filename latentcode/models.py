@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable
 import importlib.util
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import torch
 from trl import ModelConfig
 
 from latentcode.attention import ATTENTION
+from latentcode.threads import govern
 
 DEFAULT_MODEL = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -152,11 +155,30 @@ def cpu_has_native_bf16() -> bool:
     cpu = torch.cpu
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     if any(getattr(cpu, name, lambda: False)() for name in probes):
-        return True
+        return _bf16_matmul_is_fast()
     try:  # oneDNN's own answer (covers Arm BF16)
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and _bf16_matmul_is_fast()
     except (AttributeError, RuntimeError):
         return False
+
+
+@functools.cache
+def _bf16_matmul_is_fast() -> bool:
+    """Whether torch, as configured in this process, actually runs a bf16 matmul at least as
+    fast as a float32 one (~10 ms to find out). The CPU's flags are not enough: kernels can be
+    capped below the hardware (``ATEN_CPU_CAPABILITY=avx2``, ``DNNL_MAX_CPU_ISA=AVX2``, as CI
+    does to run an AVX2 machine's path), and then bf16 is emulated at ~1% of float32."""
+    rates = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(64, 576, dtype=dtype), torch.randn(576, 1536, dtype=dtype)
+        a @ b
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t0)
+        rates[dtype] = min(times)
+    return rates[torch.bfloat16] <= rates[torch.float32]
 
 
 def cpu_bf16_allowed() -> bool:
@@ -244,6 +266,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None,
     if quantization is None:
         model.to(device=dev, dtype=dt)
     model.eval()
+    govern(model)  # threads follow the cores other processes leave free (CPU only)
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id
     return model, tok

@@ -12,11 +12,12 @@ PACKAGES = ("sandbox", "tasks", "latentcode")
 LAYERS = [
     {"sandbox"},
     {"tasks"},
-    {"latentcode.moe", "latentcode.attention", "latentcode.runs", "latentcode.metrics", "latentcode.config"},
+    {"latentcode.commands"},
+    {"latentcode.moe", "latentcode.attention", "latentcode.threads", "latentcode.runs", "latentcode.metrics", "latentcode.config"},
     {"latentcode.models"},
     {"latentcode.expert", "latentcode.checkpoints"},
     {"latentcode.training", "latentcode.router", "latentcode.viewer"},
-    {"latentcode.bench"},
+    {"latentcode.evaluate"},
     {"latentcode.cli"},
     {"latentcode.__main__", "latentcode"},
 ]
