@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from latentcode.commands import COMMANDS
 from latentcode.config import changed, other_kind
 from latentcode.models import ModelArgs
 from latentcode.runs import Run
@@ -98,7 +99,7 @@ def split_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
     return path, None
 
 
-WARM_START_KINDS = ("em", "es", "grpo")
+WARM_START_KINDS = tuple(k for k, c in COMMANDS.items() if c.warm_starts)
 _LORA_FIELDS = ("lora_r", "lora_alpha", "lora_target_modules")
 
 

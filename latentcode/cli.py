@@ -111,14 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-TRAIN_HELP = """usage: latentcode train {grpo,es,em,router} [--config run.yaml] [--FIELD VALUE ...]
+def train_help() -> str:
+    """``latentcode train --help``, from the command table (``latentcode.config.COMMANDS``)."""
+    from latentcode.commands import COMMANDS, TRAINERS
+    rows = "\n".join(f"  {kind:<7}{COMMANDS[kind].summary} ({COMMANDS[kind].module.replace('.', '/')}.py)"
+                     for kind in TRAINERS)
+    return f"""usage: latentcode train {{{','.join(TRAINERS)}}} [--config run.yaml] [--FIELD VALUE ...]
 
-  grpo   policy gradient through TRL's GRPOTrainer (latentcode/training/grpo.py)
-  es     evolution strategies: antithetic weight perturbations (latentcode/training/es.py)
-  em     EM over latent programs with an Occam prior: keep the right ones, fine-tune on them
-         (latentcode/training/em.py)
-  router per question, the code expert or the direct answer: fitted on both paths' outcomes
-         (`latentcode bench --mode both`), latentcode/router/train.py
+{rows}
 
 Every config field is a flag (--mdl ast --mdl-weight 0.01 --max-steps 50) and may also
 come from a YAML file given with --config; flags override the file. `latentcode train
@@ -126,27 +126,21 @@ grpo --help` lists the fields."""
 
 
 def cmd_train(argv: list[str]) -> int:
+    import importlib
+    from latentcode.commands import COMMANDS, TRAINERS
     if argv[:1] in (["-h"], ["--help"]):
-        print(TRAIN_HELP)
+        print(train_help())
         return 0
-    if not argv or argv[0] not in ("grpo", "es", "em", "router"):
-        print(TRAIN_HELP + "\n", file=sys.stderr)
+    if not argv or argv[0] not in TRAINERS:
+        print(train_help() + "\n", file=sys.stderr)
         what = f"unknown trainer {argv[0]!r}" if argv else "no trainer given"
-        print(f"latentcode train: error: {what}; choose one of grpo, es, em, router", file=sys.stderr)
+        print(f"latentcode train: error: {what}; choose one of {', '.join(TRAINERS)}", file=sys.stderr)
         return 2
-    if argv[0] == "grpo":
-        from latentcode.training.grpo import main as train_main  # here, not at the top: start-up cost
-    elif argv[0] == "em":
-        from latentcode.training.em import main as train_main  # here, not at the top: start-up cost
-    elif argv[0] == "router":
-        from latentcode.router.train import main as train_main  # here, not at the top: start-up cost
-    else:
-        from latentcode.training.es import main as train_main  # here, not at the top: start-up cost
-    return train_main(argv[1:])
+    return importlib.import_module(COMMANDS[argv[0]].module).main(argv[1:])
 
 
 def cmd_bench(argv: list[str]) -> int:
-    from latentcode.bench import main as bench_main  # here, not at the top: start-up cost
+    from latentcode.evaluate import main as bench_main
     return bench_main(argv)
 
 
@@ -178,14 +172,14 @@ def _saved(run) -> str:
     return f"{n} samples" + (f" and checkpoint {ckpts[-1].name}" if ckpts else "")
 
 
-def _after_failure(interrupted: bool) -> list[str]:
+def _after_failure(written: dict, interrupted: bool) -> list[str]:
     """Remove the run folders this command created and left holding nothing; for the others,
     an interrupted command says what was saved and how to go on."""
     import shutil
-    from latentcode.config import resume_command  # here, not at the top: start-up cost
-    from latentcode.runs import WRITTEN, Run  # here, not at the top: start-up cost
+    from latentcode.commands import resume_command
+    from latentcode.runs import Run
     lines = []
-    for path, created in WRITTEN.items():
+    for path, created in written.items():
         if not path.is_dir():
             continue
         run = Run(path)
@@ -201,15 +195,14 @@ def _after_failure(interrupted: bool) -> list[str]:
     return lines
 
 
-def _note_resumed_folder(argv: list[str]) -> None:
+def _note_resumed_folder(argv: list[str], written: dict) -> None:
     """A run folder given to --resume is this command's too: Ctrl-C then says what it holds
     and how to go on, as for a folder the command made."""
     from pathlib import Path
-    from latentcode.runs import WRITTEN  # here, not at the top: start-up cost
     for i, a in enumerate(argv):
         value = argv[i + 1] if a == "--resume" and i + 1 < len(argv) else a.split("=", 1)[1] if a.startswith("--resume=") else None
         if value and (Path(value) / "config.json").is_file():
-            WRITTEN.setdefault(Path(value), False)
+            written.setdefault(Path(value), False)
 
 
 def main(argv=None) -> int:
@@ -218,16 +211,21 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    from latentcode import runs  # here, not at the top: start-up cost
-    runs.COMMAND = ["latentcode", *argv]
-    _note_resumed_folder(argv)
+    from latentcode.runs import session
+    with session(["latentcode", *argv]) as this:  # config.json records this command line
+        _note_resumed_folder(argv, this.written)
+        return _run(argv, debug, this.written)
+
+
+def _run(argv: list[str], debug: bool, written: dict) -> int:
+    """``_dispatch`` with the command line's handling of its failures."""
     try:
         return _dispatch(argv)
     except KeyboardInterrupt:
         if debug:
             raise
         print("\ninterrupted", file=sys.stderr)
-        lines = _after_failure(interrupted=True)
+        lines = _after_failure(written, interrupted=True)
         for line in lines or ["nothing was saved (no run folder had been written yet)"]:
             print(line, file=sys.stderr)
         return 130
@@ -240,7 +238,7 @@ def main(argv=None) -> int:
             raise
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"latentcode: error: {message} (--debug shows the traceback)", file=sys.stderr)
-        for line in _after_failure(interrupted=False):
+        for line in _after_failure(written, interrupted=False):
             print(line, file=sys.stderr)
         return 2
 

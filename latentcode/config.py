@@ -29,17 +29,70 @@ from typing import Any
 
 from trl import TrlParser
 
+from latentcode.commands import COMMANDS, TINY_DEFAULTS, resume_command  # noqa: F401 (re-exported)
 
-def setting(default, help: str, *aliases: str):
-    """A section's field: its default, its help (the flag's help text) and any other flag
-    names it answers to (``--samples`` for ``num_samples``)."""
-    return dataclasses.field(default=default, metadata={"help": help, "aliases": list(aliases)})
+
+def setting(default, help: str, *aliases: str, factory=None):
+    """A section's field, the one way fields are declared: its default (``factory``: a
+    function making it, for a list), its help (the flag's help text) and any other flag names
+    it answers to (``--samples`` for ``num_samples``). TRL's own fields keep TRL's form,
+    ``field(default=..., metadata={"help": ...})``, which this is."""
+    meta = {"help": help, "aliases": list(aliases)}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """The ``run`` section, shared by every command: where its folder goes, how it is named,
+    which one it continues, and the run's seed, device and output. A field of the same name in
+    another section (the sampler's ``seed``, TRL's ``seed``) is set from this one
+    (``fill_from_run``), so one ``--seed`` seeds everything."""
+    runs_dir: str = setting("runs", "where run folders are created")
+    run_name: str | None = setting(None, "run folder name after its timestamp (default: <command>-<suite>)",
+                                   "--name")
+    resume: str | None = setting(None, "a run folder to continue, with the settings it recorded (a trainer: "
+                                 "from its last checkpoint; bench: the questions it lacks)")
+    seed: int = setting(0, "seed of the sampling, the task draws and the initial weights")
+    quiet: bool = setting(False, "no progress output")
+    device: str | None = setting(None, "cpu, cuda, cuda:1 (default: cuda if available; GRPO: TRL's --use-cpu "
+                                 "decides)")
+
+
+
+
+def from_run(setup_cls) -> set[str]:
+    """The fields the ``run`` section owns. Another section may hold a copy under the same name
+    (the sampler's ``seed``, TRL's): declared ``init=False``, so it is no setting of its own,
+    and ``fill_from_run`` sets it from the run section; one ``--seed`` seeds everything."""
+    hints = dict(sections(setup_cls))
+    if "run" not in hints:
+        return set()
+    return {f.name for f in dataclasses.fields(hints["run"]) if f.init}
+
+
+def fill_from_run(setup) -> None:
+    """Every section's fields that the ``run`` section owns, set from it (see ``from_run``)."""
+    run = getattr(setup, "run", None)
+    if run is None:
+        return
+    shared = from_run(type(setup))
+    for name, _ in sections(type(setup)):
+        section = getattr(setup, name)
+        if name == "run":
+            continue
+        for f in dataclasses.fields(section):
+            if f.name in shared:
+                setattr(section, f.name, getattr(run, f.name))
 
 
 def sections(setup_cls) -> list[tuple[str, type]]:
-    """(name, dataclass) of each section of a setup class, in order."""
+    """(name, dataclass) of each section of a setup class, in order: the command's own section
+    (named by its ``KIND``) first, then the others as declared."""
     hints = typing.get_type_hints(setup_cls)
-    return [(f.name, hints[f.name]) for f in dataclasses.fields(setup_cls)]
+    out = [(f.name, hints[f.name]) for f in dataclasses.fields(setup_cls)]
+    return sorted(out, key=lambda s: s[0] != getattr(setup_cls, "KIND", None))
 
 
 def _aliases(cls) -> dict[str, str]:
@@ -75,16 +128,6 @@ _COMMON_INHERITED = {"learning_rate", "max_steps", "num_generations", "per_devic
 # an inference command (bench) folds what only training reads
 _TRAINING_ONLY = ("use_peft", "lora_", "use_dora", "use_rslora", "load_in_", "bnb_", "use_bnb_")
 
-
-# a trainer's defaults for the random `tiny` model (--model tiny: tests and smoke runs), which
-# would otherwise write 256-token programs for 256 questions: each runs in under a minute on
-# two CPU cores; a flag or YAML key still wins
-TINY_DEFAULTS = {
-    "es": {"population": 4, "batch_size": 2, "max_new_tokens": 16, "train_size": 8, "eval_size": 4},
-    "grpo": {"num_generations": 2, "per_device_train_batch_size": 2, "max_completion_length": 16,
-             "train_size": 8, "eval_size": 4},
-    "em": {"questions": 4, "samples": 2, "max_new_tokens": 16, "train_size": 8, "eval_size": 4},
-}
 
 
 def _model_named(argv: list[str], data: dict | None) -> str | None:
@@ -158,6 +201,8 @@ class SetupParser(TrlParser):
 
     def __init__(self, setup_cls, **kwargs):
         self.setup_cls = setup_cls
+        self.shared = from_run(setup_cls)
+        self.run_cls = dict(sections(setup_cls)).get("run")
         types = [cls for _, cls in sections(setup_cls)]
         prog = kwargs.get("prog") or "latentcode"
         kwargs.setdefault("usage", f"{prog} [--config FILE.yaml] [--FLAG VALUE ...] [--help | --help-all] [--debug]")
@@ -293,6 +338,7 @@ class SetupParser(TrlParser):
     def _check_names(self, argv: list[str], data: dict | None) -> None:
         """Unknown flags and YAML keys, named before any section is built (a section's own
         checks would otherwise speak first, about something else)."""
+        self._check_renamed(argv, data)
         rest = list(argv)
         if "--config" in rest:
             del rest[rest.index("--config"):rest.index("--config") + 2]
@@ -304,6 +350,15 @@ class SetupParser(TrlParser):
         if keys:
             raise ValueError(self._unknown(keys, "key", "in " + argv[argv.index("--config") + 1]))
 
+
+    def _check_renamed(self, argv: list[str], data: dict | None) -> None:
+        """An old name whose meaning moved (ES's ``batch_size``) is refused, naming the new one."""
+        command = COMMANDS.get(getattr(self.setup_cls, "KIND", None))
+        for old, new in (command.renamed if command else {}).items():
+            flags = {f"--{old}", f"--{old.replace('_', '-')}"}
+            if any(a.split("=", 1)[0] in flags for a in argv) or old in (data or {}):
+                raise ValueError(f"{old} is now {new} in `{command.command}` (--{new.replace('_', '-')}); "
+                                 f"rename it in your flags or YAML file")
 
     def _defaults_from_resumed_run(self, argv: list[str]) -> None:
         """With ``--resume RUN``, the run's recorded settings become the defaults, so a resume
@@ -330,6 +385,8 @@ class SetupParser(TrlParser):
             if not isinstance(saved.get(name), dict):
                 continue
             fields = {f.name for f in dataclasses.fields(cls) if f.init} - {"resume"}
+            if cls is not self.run_cls:
+                fields -= self.shared
             values = saved[name]
             if hasattr(cls, "to_dict"):
                 # a TrainingArguments section: its saved form also holds what its __post_init__
@@ -338,15 +395,6 @@ class SetupParser(TrlParser):
                 fields -= set(getattr(cls, "derived_fields", ()))
                 values = {k: v for k, v in values.items() if fresh.get(k) != v}
             self.set_defaults(**{k: v for k, v in values.items() if k in fields})
-
-
-def resume_command(kind: str | None, path) -> str | None:
-    """The command that continues a run folder of ``kind`` (None: that kind does not resume)."""
-    if kind == "bench":
-        return f"latentcode bench --resume {path}"
-    if kind in ("grpo", "es", "em"):
-        return f"latentcode train {kind} --resume {path}"
-    return None
 
 
 def other_kind(found: str | None, kind: str, resume: str) -> str:
@@ -370,9 +418,10 @@ def compose(setup_cls, **settings):
     (aliases accepted); an unknown name raises, naming it."""
     by_section: dict[str, dict] = {name: {} for name, _ in sections(setup_cls)}
     owner = {}
+    shared = from_run(setup_cls)
     for name, cls in sections(setup_cls):
         for f in dataclasses.fields(cls):
-            if f.init:
+            if f.init and (name == "run" or f.name not in shared):
                 owner[f.name] = name
         for alias, target in _aliases(cls).items():
             owner.setdefault(alias, name)
@@ -399,8 +448,24 @@ def to_dict(setup) -> dict[str, dict]:
 
 def from_dict(setup_cls, saved: dict[str, dict]):
     """The setup a run folder's config.json recorded (its sections as saved; a missing
-    section or field takes its default, an unknown one is refused by the dataclass)."""
-    return setup_cls(**{name: cls(**saved.get(name, {})) for name, cls in sections(setup_cls)})
+    section or field takes its default, an unknown one is refused by the dataclass). A folder
+    written before the ``run`` section existed had its fields in the command's own section."""
+    saved = {k: dict(v) for k, v in saved.items() if isinstance(v, dict)}
+    shared = from_run(setup_cls)
+    if shared and "run" not in saved:
+        run = saved.setdefault("run", {})
+        for name, cls in sections(setup_cls):
+            fields = {f.name for f in dataclasses.fields(cls)}
+            for key in [k for k in saved.get(name, {}) if k not in fields and k in shared | {"name"}]:
+                run["run_name" if key == "name" else key] = saved[name].pop(key)
+        for key in shared - set(run):  # a copy kept in another section (the sampler's seed)
+            copies = [v[key] for n, v in saved.items() if n != "run" and key in v]
+            if copies:
+                run[key] = copies[0]
+    def init_fields(cls, values: dict) -> dict:  # a copy of a run field (init=False) is not passed
+        copies = {f.name for f in dataclasses.fields(cls) if not f.init}
+        return {k: v for k, v in values.items() if k not in copies}
+    return setup_cls(**{name: cls(**init_fields(cls, saved.get(name, {}))) for name, cls in sections(setup_cls)})
 
 
 def changed(saved: dict[str, dict], setup, may_change: set[str]) -> list[str]:

@@ -6,6 +6,9 @@ The same format serves benchmark and training runs, so ``latentcode inspect`` re
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import datetime
 import json
 import os
@@ -36,15 +39,43 @@ def flat_settings(config: dict) -> dict:
     return out
 
 
-# The run folders this process wrote to ({path: created here}), so the command line can say
-# what an interrupted command saved and remove a folder a failed start left holding nothing.
-WRITTEN: dict[Path, bool] = {}
-# The command line being run, as typed (``latentcode.cli.main`` sets it); else sys.argv.
-COMMAND: list[str] | None = None
+@dataclasses.dataclass
+class Session:
+    """What one command does to run folders: the command line, as typed, that config.json
+    records, and the folders it wrote ({path: created by it}), so the command line can say
+    what an interrupted command saved and remove a folder a failed start left holding nothing."""
+    argv: list[str] | None = None
+    written: dict[Path, bool] = dataclasses.field(default_factory=dict)
+
+
+# the session of the command running in this context (``latentcode.cli.main`` opens one);
+# a library call outside any records sys.argv and nothing else
+_SESSION: contextvars.ContextVar[Session | None] = contextvars.ContextVar("latentcode_session", default=None)
+
+
+@contextlib.contextmanager
+def session(argv: list[str] | None = None):
+    """A command's session: run folders written inside it are listed in ``written``."""
+    current = Session(argv)
+    token = _SESSION.set(current)
+    try:
+        yield current
+    finally:
+        _SESSION.reset(token)
+
+
+def _wrote(path: Path, created: bool = False) -> None:
+    current = _SESSION.get()
+    if current is not None:
+        if created:
+            current.written[path] = True
+        else:
+            current.written.setdefault(path, False)
 
 
 def command_line() -> list[str]:
-    return list(COMMAND) if COMMAND is not None else list(sys.argv)
+    current = _SESSION.get()
+    return list(current.argv) if current is not None and current.argv is not None else list(sys.argv)
 
 
 class Run:
@@ -67,7 +98,7 @@ class Run:
                 break
             except FileExistsError:
                 n += 1
-        WRITTEN[path] = True
+        _wrote(path, created=True)
         run = cls(path)
         run.write_json("config.json", {**config, "argv": config.get("argv", command_line())})
         return run
@@ -108,7 +139,7 @@ class Run:
         return flat_settings(self.config)
 
     def write_json(self, name: str, obj) -> None:
-        WRITTEN.setdefault(self.path, False)
+        _wrote(self.path)
         tmp = self.path / (name + ".tmp")
         tmp.write_text(json.dumps(obj, indent=2, default=str))
         os.replace(tmp, self.path / name)
@@ -118,12 +149,12 @@ class Run:
 
     def append_jsonl(self, name: str, rows: dict | list[dict]) -> None:
         """Append rows to a JSON-lines log, flushed to disk (``append_lines``)."""
-        WRITTEN.setdefault(self.path, False)
+        _wrote(self.path)
         append_lines(self.path / name, [rows] if isinstance(rows, dict) else rows)
 
     def write_jsonl(self, name: str, rows: list[dict]) -> None:
         """Replace a JSON-lines file as a whole (written beside it, then renamed)."""
-        WRITTEN.setdefault(self.path, False)
+        _wrote(self.path)
         tmp = self.path / (name + ".tmp")
         tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
         os.replace(tmp, self.path / name)

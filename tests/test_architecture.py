@@ -106,3 +106,64 @@ def test_the_checks_find_what_they_look_for():
             "latentcode.expert.a": {"latentcode.expert.b"}, "latentcode.expert.b": {"latentcode.expert.a"}}
     assert upward_imports(fake) == ["tasks.check -> latentcode.training.grpo"]
     assert find_cycle(fake) == ["latentcode.expert.a", "latentcode.expert.b", "latentcode.expert.a"]
+
+
+# Inside a package, floors the same way: a module imports only modules on lower floors of its
+# own package, so the trainers never import each other (nor the harness a trainer), the two
+# expert paths never import each other, and nothing below the paths imports them.
+FLOORS = {
+    "latentcode.expert": [
+        {"pyparse", "samples", "sampling", "prompts", "decode"},  # data, settings, the decoder
+        {"extract", "hardcode"},  # the program in a reply; the hard-coding check
+        {"mdl"},  # program lengths
+        {"grading", "base"},  # an execution's grade; generation for both paths
+        {"code_expert", "direct_expert"},  # the two paths
+    ],
+    "latentcode.training": [
+        {"rewards", "distributed", "quiet", "summary", "es_algorithm"},  # parts with no run
+        {"heldout", "programs"},  # held-out evaluation and logs; sampling and keeping programs
+        {"harness"},  # what every trainer shares
+        {"grpo", "es", "em"},  # the trainers: each its algorithm
+    ],
+    "latentcode.router": [
+        {"costs", "curves", "features", "gates"},
+        {"labels"},
+        {"train"},
+        {"routed"},  # a trained router, in `latentcode bench --mode routed`
+    ],
+    "latentcode.moe": [
+        {"gating", "kernels", "blocks", "classical"},
+        {"layer", "lora"},
+        {"upcycle"},
+    ],
+}
+
+
+def floor_violations(edges: dict[str, set[str]]) -> list[str]:
+    """'m -> t' for each import inside a package of FLOORS that is not to a lower floor."""
+    out = []
+    for pkg, floors in FLOORS.items():
+        floor = {f"{pkg}.{name}": i for i, names in enumerate(floors) for name in names}
+        for m, ts in edges.items():
+            for t in ts:
+                if m in floor and t in floor and floor[t] >= floor[m]:
+                    out.append(f"{m} -> {t}")
+    return out
+
+
+def test_every_module_of_a_floored_package_has_a_floor():
+    modules = set(_modules())
+    for pkg, floors in FLOORS.items():
+        named = {f"{pkg}.{name}" for names in floors for name in names}
+        assert {m for m in modules if m.startswith(pkg + ".")} == named, pkg
+
+
+def test_inside_a_package_imports_point_down_only():
+    assert floor_violations(_imports(_modules())) == []
+
+
+def test_the_floor_check_finds_a_trainer_importing_another():
+    fake = {"latentcode.training.grpo": {"latentcode.training.em", "latentcode.training.harness"},
+            "latentcode.expert.decode": {"latentcode.expert.base"}}
+    assert floor_violations(fake) == ["latentcode.expert.decode -> latentcode.expert.base",
+                                      "latentcode.training.grpo -> latentcode.training.em"]

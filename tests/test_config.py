@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from latentcode.bench import BenchSetup, run_bench
+from latentcode.evaluate import BenchSetup, run_bench
 from latentcode.config import changed, compose, from_dict, parse, sections, to_dict
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import ModelArgs
@@ -162,7 +162,7 @@ def test_resume_takes_the_run_settings_as_defaults(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"kind": "grpo", **to_dict(saved)}, default=str))
     s = parse(GRPOSetup, ["--resume", str(tmp_path), "--use-cpu"])
     assert (s.model.model_name_or_path, s.model.use_peft, s.task.suite) == ("tiny", False, "arithmetic")
-    assert (s.reward.mdl_weight, s.sandbox.timeout_s, s.grpo.resume) == (0.1, 0.5, str(tmp_path))
+    assert (s.reward.mdl_weight, s.sandbox.timeout_s, s.run.resume) == (0.1, 0.5, str(tmp_path))
     # a flag given is a change the trainer can see and refuse
     s = parse(GRPOSetup, ["--resume", str(tmp_path), "--use-cpu", "--mdl-weight", "0.3"])
     diffs = [d for d in changed(to_dict(saved), s, set()) if not d.startswith("grpo.")]

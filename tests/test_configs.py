@@ -20,7 +20,7 @@ SHRINK = {
     "grpo": ["--model", "tiny", "--max-steps", "1", "--save-steps", "1", "--num-generations", "2",
              "--per-device-train-batch-size", "2", "--max-completion-length", "8", "--train-size", "4",
              "--eval-size", "2", "--use-cpu", "true", "--report-to", "none"],
-    "es": ["--model", "tiny", "--population", "2", "--batch-size", "2", "--max-steps", "1", "--train-size", "4",
+    "es": ["--model", "tiny", "--population", "2", "--tasks-per-step", "2", "--max-steps", "1", "--train-size", "4",
            "--eval-size", "2", "--max-new-tokens", "8", "--eval-every", "1", "--save-every", "1"],
     "em": ["--model", "tiny", "--iterations", "1", "--questions", "2", "--samples", "2", "--train-size", "4",
            "--eval-size", "2", "--max-new-tokens", "8", "--eval-every", "1", "--quiet"],

@@ -158,7 +158,7 @@ def test_the_tiny_model_gets_smoke_run_defaults(tmp_path):
     assert parse(ESSetup, ["--model", "tiny", "--population", "6"]).es.population == 6
     (tmp_path / "es.yaml").write_text("model: tiny\npopulation: 8\n")
     from_file = parse(ESSetup, ["--config", str(tmp_path / "es.yaml")])
-    assert (from_file.es.population, from_file.es.batch_size) == (8, 2)
+    assert (from_file.es.population, from_file.es.tasks_per_step) == (8, 2)
     assert parse(ESSetup, []).es.population == 30
 
 
@@ -180,7 +180,6 @@ def test_ctrl_c_in_a_resumed_run_says_what_is_saved(tmp_path, capsys, monkeypatc
         raise KeyboardInterrupt
     monkeypatch.setattr(es, "train_es", interrupted)
     from latentcode import runs
-    monkeypatch.setattr(runs, "WRITTEN", {})
     rc, _, err = cli(["train", "es", "--resume", str(run.path)], capsys)
     assert rc == 130
     assert f"saved 3 samples in {run.path}; continue with: latentcode train es --resume {run.path}" in err

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from latentcode.training import harness  # where a trainer reads its task split
 from latentcode.config import compose
 from latentcode.training import em
 from latentcode.training.em import EMSetup, draw_programs, posterior_weights, train_em
@@ -25,7 +26,7 @@ def sums(monkeypatch):
     def split(task, split_config):
         make = [Task(f"sum/{i}", f"What is 1 + 2? (case {i})", "3", "arithmetic", {}) for i in range(12)]
         return make[:8], make[8:]
-    monkeypatch.setattr(em, "load_split", split)
+    monkeypatch.setattr(harness, "load_split", split)
 
 
 def small(coder, runs_dir, **kw) -> EMSetup:

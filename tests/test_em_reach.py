@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from latentcode.training import harness  # where a trainer reads its task split
 from latentcode.config import compose
 from latentcode.expert.code_expert import CodeExpert
 from latentcode.training import em
@@ -52,7 +53,7 @@ def _rows(run, name) -> list[dict]:
 
 @pytest.fixture
 def questions(monkeypatch):
-    monkeypatch.setattr(em, "load_split", lambda task, split: (QUESTIONS[:6], QUESTIONS[6:]))
+    monkeypatch.setattr(harness, "load_split", lambda task, split: (QUESTIONS[:6], QUESTIONS[6:]))
 
 
 def test_a_hint_reaches_questions_plain_sampling_cannot(hint_follower, tmp_path, questions):
@@ -145,7 +146,7 @@ def _history(records: dict) -> History:
 
 def test_adaptive_sampling_spends_where_the_pass_rate_is_zero():
     train = [Task(f"q/{i}", f"question {i}", "1", "x", {}) for i in range(10)]
-    config = compose(EMSetup, questions=6, samples=4, min_samples=2, max_samples=12, adaptive=True).em
+    config = compose(EMSetup, questions=6, samples=4, min_samples=2, max_samples=12, adaptive=True)
     history = _history({
         "q/0": [(1, 0, 4)], "q/1": [(1, 0, 4), (2, 0, 12)],  # never right
         "q/2": [(1, 2, 4)], "q/3": [(1, 1, 4)],  # sometimes
@@ -164,7 +165,7 @@ def test_adaptive_sampling_spends_where_the_pass_rate_is_zero():
     assert by_id["q/0"] == by_id["q/1"] == 12 and by_id["q/4"] == 2
     assert [t.id for t in chosen][-1] == "q/5"  # retired comes last, only to fill the E-step
     # plain EM: a random draw, the same number of samples each
-    plain = compose(EMSetup, questions=6, samples=4).em
+    plain = compose(EMSetup, questions=6, samples=4)
     chosen, counts = plan_questions(train, history, plain, 3)
     assert counts == [4] * 6 and len({t.id for t in chosen}) == 6
 
@@ -176,7 +177,7 @@ def test_an_adaptive_run_samples_as_its_plan_says_and_resumes_the_same(coder, tm
         make = [Task(f"sum/{i}", f"What is 1 + 2? (case {i})", "3", "arithmetic", {}) for i in range(6)]
         make += [Task(f"seven/{i}", f"What is 3 + 4? (case {i})", "7", "arithmetic", {}) for i in range(4)]
         return make[:8], make[8:]
-    monkeypatch.setattr(em, "load_split", split)
+    monkeypatch.setattr(harness, "load_split", split)
     setup = _setup(coder, tmp_path / "a", iterations=2, questions=4, samples=4, min_samples=2, max_samples=8,
                    adaptive=True, metamorphic=False, learning_rate=1e-3)
     run = train_em(setup)

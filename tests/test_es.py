@@ -32,7 +32,7 @@ def coder(tmp_path_factory):
 
 
 def small(coder, runs_dir, **kw) -> ESSetup:
-    base = dict(model=coder, device="cpu", population=4, sigma=0.02, lr=1e-3, batch_size=2,
+    base = dict(model=coder, device="cpu", population=4, sigma=0.02, lr=1e-3, tasks_per_step=2,
                 max_new_tokens=24, train_size=8, eval_size=4, eval_every=0, save_every=0,
                 max_steps=4, metamorphic=False, runs_dir=str(runs_dir), quiet=True,
                 bf16=False)  # exact-equality tests: bf16 rounding depends on the batch's make-up
@@ -151,7 +151,7 @@ def test_two_processes_agree_with_one(coder, straight, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
            "--master-port", str(free_port()), "-m", "latentcode.training.es", "--model", coder,
            "--device", "cpu", "--population", "4", "--sigma", "0.02", "--lr", "1e-3",
-           "--batch-size", "2", "--max-new-tokens", "24", "--train-size", "8", "--eval-size", "4",
+           "--tasks-per-step", "2", "--max-new-tokens", "24", "--train-size", "8", "--eval-size", "4",
            "--eval-every", "0", "--save-every", "0", "--max-steps", "4", "--metamorphic", "false",
            "--bf16", "false", "--runs-dir", str(tmp_path), "--quiet", "--dump-weights"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -180,7 +180,7 @@ def test_yaml_then_flags(tmp_path):
     (["--population", "3"], "population"),
     (["--sigma", "0"], "sigma"),
     (["--optimizer", "rmsprop"], "optimizer"),
-    (["--batch-size", "32", "--train-size", "8"], "batch_size"),
+    (["--tasks-per-step", "32", "--train-size", "8"], "tasks_per_step"),
     (["--mdl-weight", "0.1"], "mdl"),
 ])
 def test_bad_values_name_the_field(flags, field):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from latentcode.bench import BenchConfig
+from latentcode.evaluate import BenchConfig
 from latentcode.expert.code_expert import CodeExpert, ExpertConfig, Generation, direct_answer
 from latentcode.expert.direct_expert import DirectExpert
 from latentcode.expert.prompts import PromptConfig

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import WHAT_IS, fit_tiny_coder
+from latentcode.training import harness  # where a trainer reads its task split
 from latentcode.config import compose
 from latentcode.models import load_model
 from latentcode.training import grpo
@@ -118,7 +119,7 @@ def test_curriculum_with_nothing_to_learn_says_what_to_do(coder, tmp_path, monke
 @pytest.mark.parametrize("lora", [True, False])
 def test_warm_start_carries_the_em_weights(coder, tmp_path, monkeypatch, lora):
     from latentcode.training import em
-    monkeypatch.setattr(em, "load_split", sums_and_sevens)
+    monkeypatch.setattr(harness, "load_split", sums_and_sevens)
     run = em_run(coder, tmp_path / "em", use_peft=lora)
     base, tok = load_model(coder, device="cpu", dtype="float32")
     before = logits(base, tok)
@@ -147,11 +148,11 @@ def test_warm_start_carries_the_em_weights(coder, tmp_path, monkeypatch, lora):
 
 
 def test_bench_evaluates_a_trained_run(coder, tmp_path, monkeypatch):
-    from latentcode import bench as bench_module
-    from latentcode.bench import BenchSetup, run_bench
+    from latentcode import evaluate as bench_module
+    from latentcode.evaluate import BenchSetup, run_bench
     from latentcode.runs import read_jsonl
     from latentcode.training import em
-    monkeypatch.setattr(em, "load_split", sums_and_sevens)
+    monkeypatch.setattr(harness, "load_split", sums_and_sevens)
     monkeypatch.setattr(bench_module, "load_suite", lambda *a, **k: sums_and_sevens(None, None)[0])
     run = em_run(coder, tmp_path / "em", use_peft=True)
 
@@ -200,7 +201,7 @@ def test_a_grpo_run_is_read_back(coder, tmp_path, monkeypatch, lora):
 
 def test_lora_warm_start_into_a_full_weight_run_merges(coder, tmp_path, monkeypatch):
     from latentcode.training import em
-    monkeypatch.setattr(em, "load_split", sums_and_sevens)
+    monkeypatch.setattr(harness, "load_split", sums_and_sevens)
     run = em_run(coder, tmp_path / "em", use_peft=True)
     monkeypatch.setattr(grpo, "load_split", sums_and_sevens)
     with_adapters = build_trainer(grpo_setup(coder, tmp_path / "a", init_from=str(run)))[0]
@@ -212,7 +213,7 @@ def test_lora_warm_start_into_a_full_weight_run_merges(coder, tmp_path, monkeypa
 
 def test_warm_start_refuses_what_it_cannot_use(coder, tmp_path, monkeypatch):
     from latentcode.training import em
-    monkeypatch.setattr(em, "load_split", sums_and_sevens)
+    monkeypatch.setattr(harness, "load_split", sums_and_sevens)
     run = em_run(coder, tmp_path / "em", use_peft=True)
     with pytest.raises(ValueError, match="pass --model"):
         WarmStart(run, ModelArgs(model_name_or_path="tiny"))

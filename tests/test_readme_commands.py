@@ -25,7 +25,7 @@ SIZES = {
     "train grpo": ["--model", "tiny", "--num-generations", "2", "--per-device-train-batch-size", "2",
                    "--max-completion-length", "8", "--train-size", "4", "--eval-size", "2", "--save-steps", "1",
                    "--use-cpu", "true", "--report-to", "none"],
-    "train es": ["--model", "tiny", "--batch-size", "2", "--max-new-tokens", "8", "--train-size", "4",
+    "train es": ["--model", "tiny", "--tasks-per-step", "2", "--max-new-tokens", "8", "--train-size", "4",
                  "--eval-size", "2", "--save-every", "1"],
     "train em": ["--model", "tiny", "--questions", "2", "--samples", "2", "--train-size", "4", "--eval-size", "2",
                  "--max-new-tokens", "8", "--quiet"],

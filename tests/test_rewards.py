@@ -111,7 +111,7 @@ def test_mdl_charges_correct_programs_only():
 def test_the_group_runs_once_for_both_functions():
     seen = []
     rewards = CodeRewards(RewardConfig(mdl="zlib", mdl_weight=0.001),
-                          on_outcomes=lambda outcomes, step: seen.append((len(outcomes), step)))
+                          on_scored=lambda scored, step: seen.append((len(scored), step)))
 
     class State:
         global_step = 7

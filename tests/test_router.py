@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import fit_replies
-from latentcode import bench as bench_module
-from latentcode.bench import BenchSetup, run_bench
+from latentcode import evaluate as bench_module
+from latentcode.evaluate import BenchSetup, run_bench
 from latentcode.config import compose
 from latentcode.router import curves
 from latentcode.router.labels import read_labels

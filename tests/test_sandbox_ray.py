@@ -109,7 +109,7 @@ def test_backpressure_bounds_the_chunks_queued(pool, monkeypatch):
 
 
 def test_nothing_imports_ray_unless_asked():
-    code = ("import sys, sandbox, latentcode.cli, latentcode.bench, latentcode.training.rewards\n"
+    code = ("import sys, sandbox, latentcode.cli, latentcode.evaluate, latentcode.training.rewards\n"
             "from sandbox.config import SandboxConfig, make_pool\n"
             "make_pool(SandboxConfig()).close()\n"
             "print('ray' in sys.modules)")

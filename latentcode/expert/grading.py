@@ -11,7 +11,7 @@ import time
 
 import sandbox
 from latentcode.expert.extract import extract_program
-from latentcode.expert.hardcode import check
+from latentcode.expert.hardcode import check, run_grouped
 from latentcode.expert.mdl import program_lengths
 from latentcode.expert.pyparse import blank_docstrings
 from latentcode.expert.samples import Sample, direct_answer
@@ -87,20 +87,17 @@ def grade_code(tasks, gens, *, tokenizer=None, sandbox_config: SandboxConfig | N
         samples.append(row)
     runnable = [(task, s) for task, ss in zip(tasks, samples) for s in ss if s.status == "pending"]
     t1 = time.perf_counter()
-    results = run_programs(pool, [program_for(task, s.program) for task, s in runnable],
-                           [task.meta.get("timeout_s", limits.timeout_s) for task, _ in runnable],
-                           limits.memory_mb)
+    results = run_grouped(pool, [(program_for(task, s.program), task.meta.get("timeout_s", limits.timeout_s))
+                                 for task, s in runnable], limits)
     exec_s = (time.perf_counter() - t1) / max(1, len(runnable))
     for (task, s), r in zip(runnable, results):
         r = finished(task, r)
         s.status, s.stdout, s.value, s.error, s.exec_s = r.status, r.stdout, r.value, r.error, exec_s
         s.run_s = r.wall_s
+        s.result = r  # kept: the hard-coding check reads the run itself, not a copy rebuilt from the row
         s.answer, s.correct = grade_program(task, r)
     if check_hardcoding and runnable:
-        verdicts = check([t for t, _ in runnable], [s.program for _, s in runnable], results,
-                         pool=pool, timeout_s=limits.timeout_s, memory_mb=limits.memory_mb)
-        for (_, s), v in zip(runnable, verdicts):
-            record_verdict(s, v)
+        check_samples([t for t, _ in runnable], [s for _, s in runnable], pool=pool, limits=limits)
     for ss in samples:
         for s in ss:
             if s.program:
@@ -118,6 +115,18 @@ def finished(task, result: sandbox.Result) -> sandbox.Result:
     return result
 
 
+def check_samples(tasks, samples: list[Sample], *, pool, limits: SandboxConfig,
+                  variants: int | None = None) -> list:
+    """The hard-coding check (``hardcode.check``) on graded samples, from the sandbox results
+    they carry; each verdict is recorded on its sample and returned."""
+    kw = {} if variants is None else {"variants": variants}
+    verdicts = check(tasks, [s.program for s in samples], [s.result for s in samples], pool=pool,
+                     limits=limits, **kw)
+    for s, v in zip(samples, verdicts):
+        record_verdict(s, v)
+    return verdicts
+
+
 def record_verdict(sample: Sample, verdict) -> None:
     """What the hard-coding check found, on the sample a run folder records."""
     if verdict is None:
@@ -125,14 +134,3 @@ def record_verdict(sample: Sample, verdict) -> None:
     sample.hardcoded = verdict.hardcoded
     sample.checked = "hardcoded" if verdict.hardcoded else "unknown" if verdict.unknown else "computed"
     sample.reasks, sample.reasks_wanted = verdict.reasks, verdict.reasks_wanted
-
-
-def run_programs(pool, codes: list[str], timeouts: list[float], memory_mb: int):
-    """``pool.run_many`` with a time limit per program: one batch per distinct limit."""
-    results = [None] * len(codes)
-    for limit in sorted(set(timeouts)):
-        idx = [i for i, t in enumerate(timeouts) if t == limit]
-        for i, r in zip(idx, pool.run_many([codes[i] for i in idx], timeout_s=float(limit),
-                                           memory_mb=memory_mb)):
-            results[i] = r
-    return results

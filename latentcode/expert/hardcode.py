@@ -39,6 +39,7 @@ from tasks.base import Task
 from tasks.check import final_answer, grade, is_correct, number_spans, numbers_in
 from tasks.generators import answer_classes, regenerate
 from latentcode.expert.pyparse import blank_docstrings, parse_program
+from sandbox.config import SandboxConfig
 
 MAX_VALUES = 12  # values moved one at a time per program (all of them also move together)
 
@@ -583,8 +584,8 @@ def reask_limit(timeout_s: float, result) -> float:
     return timeout_s * (1 if used <= timeout_s / 4 else 2 if used <= timeout_s / 2 else 4)
 
 
-def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
-          memory_mb: int = 256, reask: bool = True, variants: int = REASKS) -> list[Verdict | None]:
+def check(tasks, programs: list[str], results, *, pool, limits: SandboxConfig | None = None,
+          reask: bool = True, variants: int = REASKS) -> list[Verdict | None]:
     """One Verdict per program whose run was ``ok`` (None for the others and for code
     benchmarks), from one sandbox batch per time limit of every copy: the program once
     more unchanged (its output must not change between identical runs), and for a
@@ -593,6 +594,8 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
     the first); for any other question the copies with its values moved."""
     if variants < 1:
         raise ValueError(f"variants ({variants}) must be at least 1")
+    limits = limits or SandboxConfig()
+    timeout_s = limits.timeout_s
     plans, batch = [], []
     for task, code, r in zip(tasks, programs, results):
         if r is None or r.status != "ok" or task.kind == "code" or not code:
@@ -616,18 +619,19 @@ def check(tasks, programs: list[str], results, *, pool, timeout_s: float = 2.0,
                           readings=[len(x) for x in readings] if generated else None,
                           wanted=wanted, copies=len(copies)))
         batch += [(code, timeout_s)] * RERUNS + [(c, limit) for c in copies]
-    runs = run_grouped(pool, batch, memory_mb) if batch else []
+    runs = run_grouped(pool, batch, limits) if batch else []
     return [None if p is None else _verdict(p, runs) for p in plans]
 
 
-def run_grouped(pool, batch: list[tuple[str, float]], memory_mb: int) -> list:
-    """``pool.run_many`` over (code, time limit) pairs: one batch per distinct limit,
-    results in the order given."""
+def run_grouped(pool, batch: list[tuple[str, float]], limits: SandboxConfig) -> list:
+    """``pool.run_many`` over (code, time limit) pairs under ``limits`` (its memory; the time
+    limit is per pair): one batch per distinct time limit, results in the order given. Every
+    program this project runs goes through here."""
     out = [None] * len(batch)
     for limit in sorted({t for _, t in batch}):
         idx = [i for i, (_, t) in enumerate(batch) if t == limit]
         for i, r in zip(idx, pool.run_many([batch[i][0] for i in idx], timeout_s=float(limit),
-                                           memory_mb=memory_mb)):
+                                           memory_mb=limits.memory_mb)):
             out[i] = r
     return out
 

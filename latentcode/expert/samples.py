@@ -40,9 +40,14 @@ class Sample:
     checked: str | None = None  # the hard-coding check: "computed", "hardcoded", "unknown" (None: not run)
     reasks: int = 0  # re-asked questions the check ran (generated tasks)
     reasks_wanted: int = 0  # ... and how many it wanted: fewer is a shortfall
+    # the sandbox's Result of the run, kept for the hard-coding check; not a column of the row
+    result: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The samples.jsonl row (everything but the sandbox Result it came from)."""
+        row = dataclasses.asdict(dataclasses.replace(self, result=None))
+        del row["result"]
+        return row
 
 
 _ANSWER_LINE = re.compile(r"answer\s*(?:is|:)\s*(.+)", re.I)

@@ -2,21 +2,24 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import field
+
+from latentcode.config import setting
 
 
 @dataclasses.dataclass
 class ExpertConfig:
-    """How completions are sampled."""
-    num_samples: int = field(default=1, metadata={"aliases": ["--samples"], "help": "completions per question (maj@k, pass@k)"})
-    max_new_tokens: int = field(default=320, metadata={"help": "token limit per completion"})
-    temperature: float | None = field(default=None, metadata={"help": "default: greedy for 1 sample, 0.7 for several"})
-    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass when sampling"})
-    batch_size: int = field(default=64, metadata={"help": "rows decoded together (a finished row's place goes to the next waiting completion)"})
-    seed: int = field(default=0, metadata={"help": "seed of the sampling"})
-    prefix_cache: bool = field(default=True, metadata={"help": "prefill the prompts' shared start once and reuse it"})
-    lookahead: int = field(default=8, metadata={"help": "greedy only: drafted tokens (copied from the prompt or reply) "
-                                                        "checked per step once few rows are left; 0: off"})
+    """How completions are sampled. Its ``seed`` is the run's (``--seed``, the ``run`` section)
+    in every command that has one."""
+    num_samples: int = setting(1, "completions per question (maj@k, pass@k)", "--samples")
+    max_new_tokens: int = setting(320, "token limit per completion")
+    temperature: float | None = setting(None, "default: greedy for 1 sample, 0.7 for several")
+    top_p: float = setting(0.95, "nucleus sampling mass when sampling")
+    batch_size: int = setting(64, "rows decoded together (a finished row's place goes to the next waiting completion)")
+    # the run's --seed (latentcode.config.fill_from_run), not a setting of this section
+    seed: int = dataclasses.field(default=0, init=False)
+    prefix_cache: bool = setting(True, "prefill the prompts' shared start once and reuse it")
+    lookahead: int = setting(8, "greedy only: drafted tokens (copied from the prompt or reply) checked per step "
+                             "once few rows are left; 0: off")
 
     def __post_init__(self):
         if self.num_samples < 1:

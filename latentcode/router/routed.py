@@ -32,7 +32,7 @@ class TrainedRouter:
             raise ValueError(f"router: {run.path} is not a `latentcode train router` run folder")
         if not (run.path / "gates.safetensors").is_file():
             raise FileNotFoundError(f"router: {run.path} has no gates.safetensors (the training did not finish)")
-        self.setup = from_dict(RouterSetup, {k: v for k, v in saved.items() if k in ("router", "model", "cost")})
+        self.setup = from_dict(RouterSetup, {k: v for k, v in saved.items() if k in ("router", "run", "model", "cost")})
         self.config = self.setup.router
         trained = self.setup.model.model_name_or_path
         if trained != model_args.model_name_or_path:
@@ -60,7 +60,7 @@ class TrainedRouter:
     def prepare(self, model):
         """The model the gate reads (and the paths answer with): for the code slot, upcycled
         with the saved routers and the gate's slots in them."""
-        model, self.mlps = prepare_model(model, self.config)
+        model, self.mlps = prepare_model(model, self.config, self.setup.run.seed)
         with torch.no_grad():
             for i, m in enumerate(self.mlps):
                 m.moe.router.weight.copy_(self.tensors[f"moe.{i}.router.weight"])

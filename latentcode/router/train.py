@@ -18,10 +18,11 @@ import dataclasses
 import time
 from dataclasses import field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
-from latentcode.config import parse, setting, to_dict
+from latentcode.config import RunConfig, parse, setting, to_dict
 from latentcode.models import ModelArgs
 from latentcode.router.costs import CostConfig, utility
 from latentcode.router.curves import report
@@ -45,12 +46,8 @@ class RouterConfig:
     batch_questions: int = setting(64, "training questions per step (0: all of them every step)")
     learning_rate: float = setting(0.01, "Adam learning rate")
     weight_decays: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1], metadata={"help": "L2 penalties on the gate's weights to choose from: each is fitted on four fifths of the training questions and the one with the best expected utility on the other fifth is refitted on all"})
-    seed: int = setting(0, "seed of the upcycled routers and of the policy-gradient sampling")
     batch_size: int = setting(16, "prompts per forward pass when reading the questions")
-    device: str | None = setting(None, "cpu, cuda (default: cuda if available)")
     bootstrap: int = setting(1000, "bootstrap resamples of the held-out questions for APGR's interval")
-    runs_dir: str = setting("runs", "where the run folder is created")
-    run_name: str | None = setting(None, "run folder name (default router-<form>-<objective>)")
 
     def __post_init__(self):
         if self.form not in FORMS:
@@ -75,22 +72,30 @@ class RouterConfig:
 
 @dataclasses.dataclass
 class RouterSetup:
+    """Everything ``latentcode train router`` reads; ``--seed`` (the run section) seeds the
+    upcycled routers and the policy-gradient sampling."""
+    KIND: ClassVar[str] = "router"  # what config.json records
     router: RouterConfig = field(default_factory=RouterConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     model: ModelArgs = field(default_factory=ModelArgs)
     cost: CostConfig = field(default_factory=CostConfig)
+
+    def __post_init__(self):
+        if self.run.resume is not None:
+            raise ValueError("a router run does not resume (it fits in minutes); leave out --resume")
 
 
 def gate_name(c: float) -> str:
     return f"c{c:g}"
 
 
-def prepare_model(model, config: RouterConfig):
+def prepare_model(model, config: RouterConfig, seed: int):
     """The model the router reads: itself for the probe; for the code slot, upcycled (its
     routers drawn with ``seed``) with a slot in every MoE layer."""
     if config.form != "slot":
         return model, ()
     from latentcode.moe.upcycle import add_slot, upcycle
-    torch.manual_seed(config.seed)
+    torch.manual_seed(seed)
     upcycle(model, num_experts=config.num_experts, top_k=config.top_k)
     return model, add_slot(model)
 
@@ -127,21 +132,21 @@ def evaluate(p: list[float], outcomes: list[Outcome], costs: CostConfig, bootstr
                   [o.family for o in outcomes], bootstrap=bootstrap, seed=seed)
 
 
-def choose_weight_decay(config: RouterConfig, states, u_code: torch.Tensor, u_direct: torch.Tensor
-                        ) -> tuple[float, dict]:
+def choose_weight_decay(config: RouterConfig, states, u_code: torch.Tensor, u_direct: torch.Tensor,
+                        seed: int) -> tuple[float, dict]:
     """The penalty of ``config.weight_decays`` whose gate, fitted on 80% of the training
     questions, has the best expected utility p u_code + (1 - p) u_direct on the other 20%."""
     if len(config.weight_decays) == 1:
         return config.weight_decays[0], {}
     total = len(u_code)
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(config.seed))
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
     val, rest = order[:max(1, total // 5)].sort().values, order[max(1, total // 5):].sort().values
     fit_states, val_states = states.subset(rest), states.subset(val)
     scores = {}
     for wd in config.weight_decays:
         gate = make_gate(config.form, fit_states)
         fit(gate, fit_states, u_code[rest], u_direct[rest], objective=config.objective, steps=config.steps,
-            lr=config.learning_rate, weight_decay=wd, seed=config.seed, batch_questions=config.batch_questions)
+            lr=config.learning_rate, weight_decay=wd, seed=seed, batch_questions=config.batch_questions)
         with torch.no_grad():
             p = gate(val_states)
         scores[wd] = float((p * u_code[val] + (1 - p) * u_direct[val]).mean())
@@ -158,7 +163,9 @@ def _check_labels_model(path, model: str) -> None:
 
 
 def train_router(setup: RouterSetup) -> Path:
-    from safetensors.torch import save_file  # here, not at the top: start-up cost
+    """Fit one gate per cost weight on the labelled training questions, report each on the
+    held-out ones; returns the run folder."""
+    from safetensors.torch import save_file
     config = setup.router
     train = read_labels(config.labels)  # checked before a model is loaded or a folder made
     heldout = read_labels(config.eval_labels) if config.eval_labels else []
@@ -168,9 +175,9 @@ def train_router(setup: RouterSetup) -> Path:
                          "held-out questions must never be trained on")
     for path in [*config.labels, *(config.eval_labels or [])]:
         _check_labels_model(path, setup.model.model_name_or_path)
-    model, tok = setup.model.load(device=config.device)
-    model, mlps = prepare_model(model, config)
-    run = Run.create(config.runs_dir, config.run_name or f"router-{config.form}-{config.objective}",
+    model, tok = setup.model.load(device=setup.run.device)
+    model, mlps = prepare_model(model, config, setup.run.seed)
+    run = Run.create(setup.run.runs_dir, setup.run.run_name or f"router-{config.form}-{config.objective}",
                      {"kind": "router", **to_dict(setup), "train_questions": len(train),
                       "heldout_questions": len(heldout)})
     t0 = time.perf_counter()
@@ -182,28 +189,7 @@ def train_router(setup: RouterSetup) -> Path:
         tensors[f"moe.{i}.router.weight"] = m.moe.router.weight.detach().float().cpu().contiguous()
     probs = {}
     for c in config.cost_weights:
-        name = gate_name(c)
-        gate = make_gate(config.form, states)
-        u_code, u_direct = utilities(train, setup.cost, c)
-        t1 = time.perf_counter()
-        wd, scores = choose_weight_decay(config, states, u_code, u_direct)
-        losses = fit(gate, states, u_code, u_direct, objective=config.objective, steps=config.steps,
-                     lr=config.learning_rate, weight_decay=wd, seed=config.seed,
-                     batch_questions=config.batch_questions)
-        fit_s = time.perf_counter() - t1
-        with torch.no_grad():
-            p_train = gate(states).tolist()
-            reports["train"][name] = evaluate(p_train, train, setup.cost, 0, config.seed)
-            reports["train"][name]["p_sorted"] = sorted(p_train, reverse=True)
-            if held_states is not None:
-                probs[name] = gate(held_states).tolist()
-                reports["heldout"][name] = evaluate(probs[name], heldout, setup.cost, config.bootstrap, config.seed)
-        for key, value in gate.state_dict().items():
-            tensors[f"{name}.{key}"] = value.detach().float().cpu().contiguous()
-        run.append_jsonl("metrics.jsonl", {"gate": name, "c": c, "weight_decay": wd,
-                                           "validation_utility": {f"{k:g}": v for k, v in scores.items()},
-                                           "loss_first": losses[0], "loss_last": losses[-1],
-                                           "steps": len(losses), "fit_s": fit_s})
+        _fit_gate(setup, c, (train, states), (heldout, held_states), run, tensors, reports, probs)
     save_file(tensors, str(run.path / "gates.safetensors"))
     rows = [{"task_id": o.task_id, "family": o.family, "suite": o.suite, "code_correct": o.code.correct,
              "direct_correct": o.direct.correct, "code_cost": o.code.cost(setup.cost),
@@ -214,6 +200,35 @@ def train_router(setup: RouterSetup) -> Path:
     reports["questions_read"] = len(train) + len(heldout)
     run.write_json("report.json", reports)
     return run.path
+
+
+def _fit_gate(setup: RouterSetup, c: float, training, held, run: Run, tensors: dict, reports: dict,
+              probs: dict) -> None:
+    """The gate for cost weight ``c``: its weight decay chosen on held-back training questions,
+    fitted on all of them, reported on both splits; its tensors and held-out p(code) kept."""
+    config, seed = setup.router, setup.run.seed
+    (train, states), (heldout, held_states) = training, held
+    name = gate_name(c)
+    gate = make_gate(config.form, states)
+    u_code, u_direct = utilities(train, setup.cost, c)
+    t1 = time.perf_counter()
+    wd, scores = choose_weight_decay(config, states, u_code, u_direct, seed)
+    losses = fit(gate, states, u_code, u_direct, objective=config.objective, steps=config.steps,
+                 lr=config.learning_rate, weight_decay=wd, seed=seed, batch_questions=config.batch_questions)
+    fit_s = time.perf_counter() - t1
+    with torch.no_grad():
+        p_train = gate(states).tolist()
+        reports["train"][name] = evaluate(p_train, train, setup.cost, 0, seed)
+        reports["train"][name]["p_sorted"] = sorted(p_train, reverse=True)
+        if held_states is not None:
+            probs[name] = gate(held_states).tolist()
+            reports["heldout"][name] = evaluate(probs[name], heldout, setup.cost, config.bootstrap, seed)
+    for key, value in gate.state_dict().items():
+        tensors[f"{name}.{key}"] = value.detach().float().cpu().contiguous()
+    run.append_jsonl("metrics.jsonl", {"gate": name, "c": c, "weight_decay": wd,
+                                       "validation_utility": {f"{k:g}": v for k, v in scores.items()},
+                                       "loss_first": losses[0], "loss_last": losses[-1],
+                                       "steps": len(losses), "fit_s": fit_s})
 
 
 def format_report(path: Path) -> str:

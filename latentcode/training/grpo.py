@@ -10,8 +10,11 @@ the output tokens as targets: the code is latent. Prompts are the ones ``latentc
 bench`` sends (``CodeExpert.messages``, chat template applied by TRL), so a bench run and
 a training run are compared on the same text.
 
-Thin over TRL: the trainer is GRPOTrainer as shipped; two callbacks add the held-out
-evaluation (greedy, the project's own decoder) and the run folder's JSON-lines logs.
+Thin over TRL: the trainer is GRPOTrainer with one method overridden (``CodeGRPOTrainer``:
+completions end at the closing fence); two callbacks add the held-out evaluation (greedy, the
+project's own decoder) and the run folder's JSON-lines logs. The run folder, its resume rules,
+the rewards and held-out evaluation are the harness's (``training/harness.py``); the loop and
+checkpoints are TRL's.
 The run folder holds config.json, samples.jsonl (every training completion, bench's row
 format plus ``step``: the optimizer step it was trained in), eval_samples.jsonl (the
 held-out completions), metrics.jsonl, evals.jsonl, tensorboard/ and checkpoints/.
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,22 +36,20 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
-from latentcode.config import parse, to_dict
-from latentcode.expert.code_expert import CodeExpert, ExpertConfig
+from latentcode.checkpoints import WarmStart
+from latentcode.config import RunConfig, fill_from_run, setting
+from latentcode.expert.code_expert import CodeExpert
 from latentcode.expert.prompts import PromptConfig
+from latentcode.expert.sampling import ExpertConfig
 from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, float32_logits, trained_weights_dtype
-from latentcode.runs import Run, command_line
-from latentcode.training.summary import training_summary
-from latentcode.checkpoints import WarmStart, check_resumable
-from latentcode.training.em import e_step
-from latentcode.training.distributed import open_shared_run
-from latentcode.training.heldout import RunLog, evaluate_heldout
+from latentcode.training import harness
+from latentcode.training.harness import HeldOut, Rewards, open_run
+from latentcode.training.heldout import RunLog
+from latentcode.training.programs import e_step
 from latentcode.training.quiet import trl_deprecations
-from latentcode.training.rewards import CodeRewards, RewardConfig, tasks_to_rows
+from latentcode.training.rewards import RewardConfig, tasks_to_rows
 from sandbox.config import SandboxConfig
 from tasks.config import SplitConfig, TaskConfig, load_split
-
-LOGS = ("samples.jsonl", "eval_samples.jsonl", "metrics.jsonl", "evals.jsonl")  # curriculum.jsonl is kept
 
 
 # vLLM stops on strings, not on a parse: a closing fence is three backticks alone on their
@@ -69,31 +69,34 @@ class CodeGRPOConfig(GRPOConfig):
     derived_fields: ClassVar[tuple[str, ...]] = ("generation_batch_size", "steps_per_generation",
                                                  "output_dir", "logging_dir")
 
-    stop_at_fence: bool = field(default=True, metadata={"help": "a completion ends when its code block closes: sampled with the project's decoder (the shared prompt start prefilled once), or with --use-vllm by vLLM with the closing fence as a stop string (False: TRL's model.generate, which runs every completion to max_completion_length)"})
-    eval_every: int = field(default=10, metadata={"help": "held-out evaluation every N steps (0: only at start and end)"})
-    runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
-    run_name: str | None = field(default=None, metadata={"help": "run folder suffix; default grpo-<suite>"})
-    resume: str | None = field(default=None, metadata={"help": "a run folder to continue from its last checkpoint"})
-    init_from: str | None = field(default=None, metadata={"help": "an EM, ES or GRPO run folder of the same base model (or one of its checkpoints, RUN/checkpoints/iter-3): start from its last checkpoint's weights (a LoRA run's adapters become this run's starting adapters, with the same lora_r / lora_alpha / targets)"})
-    questions_per_step: int | None = field(default=None, metadata={"help": "questions per optimizer step (per process): sets gradient_accumulation_steps to questions_per_step x num_generations / per_device_train_batch_size"})
-    curriculum_samples: int = field(default=0, metadata={"help": "before training, sample this many programs per training question with the starting model and train only on the questions it solves sometimes but not always (0 < pass rate < 1: the groups whose advantages are not all zero); 0: every question"})
+    stop_at_fence: bool = setting(True, "a completion ends when its code block closes: sampled with the project's decoder (the shared prompt start prefilled once), or with --use-vllm by vLLM with the closing fence as a stop string (False: TRL's model.generate, which runs every completion to max_completion_length)")
+    eval_every: int = setting(10, "held-out evaluation every N steps (0: only at start and end)")
+    init_from: str | None = setting(None, "an EM, ES or GRPO run folder of the same base model (or one of its checkpoints, RUN/checkpoints/iter-3): start from its last checkpoint's weights (a LoRA run's adapters become this run's starting adapters, with the same lora_r / lora_alpha / targets)")
+    questions_per_step: int | None = setting(None, "questions per optimizer step (per process): sets gradient_accumulation_steps to questions_per_step x num_generations / per_device_train_batch_size")
+    curriculum_samples: int = setting(0, "before training, sample this many programs per training question with the starting model and train only on the questions it solves sometimes but not always (0 < pass rate < 1: the groups whose advantages are not all zero); 0: every question")
+
+    # TRL's seed and run name, set from the run section's --seed and --run-name
+    # (latentcode.config.fill_from_run): copies, not settings of this section
+    seed: int = field(default=42, init=False)
+    run_name: str | None = field(default=None, init=False)
 
     # GRPOConfig defaults changed for short runs of a small model on a CPU
-    max_steps: int = field(default=-1, metadata={"help": "optimizer steps; -1: num_train_epochs over the training split (the number of steps that makes is printed before training starts)"})
-    output_dir: str | None = field(default=None, metadata={"help": "ignored: checkpoints go to the run folder's checkpoints/"})
-    learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate; 1e-5 for full weights, try 1e-4 to 5e-4 with LoRA"})
-    logging_steps: float = field(default=1, metadata={"help": "log (metrics.jsonl, TensorBoard) every N steps"})
-    save_steps: float = field(default=10, metadata={"help": "checkpoint every N steps (what resume continues from)"})
-    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "logging integrations; TensorBoard writes to the run folder's tensorboard/"})
-    max_completion_length: int | None = field(default=256, metadata={"help": "token limit per completion"})
-    num_generations: int | None = field(default=4, metadata={"help": "completions per question (the GRPO group)"})
-    per_device_train_batch_size: int = field(default=4, metadata={"help": "completions per micro-batch; the generation batch must hold whole groups"})
-    beta: float = field(default=0.0, metadata={"help": "KL coefficient (0: no reference model)"})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature of the completions"})
+    max_steps: int = setting(-1, "optimizer steps; -1: num_train_epochs over the training split (the number of steps that makes is printed before training starts)")
+    output_dir: str | None = setting(None, "ignored: checkpoints go to the run folder's checkpoints/")
+    learning_rate: float = setting(1e-5, "AdamW learning rate; 1e-5 for full weights, try 1e-4 to 5e-4 with LoRA")
+    logging_steps: float = setting(1, "log (metrics.jsonl, TensorBoard) every N steps")
+    save_steps: float = setting(10, "checkpoint every N steps (what resume continues from)")
+    report_to: None | str | list[str] = setting(None, "logging integrations; TensorBoard writes to the run folder's tensorboard/",
+                                                factory=lambda: ["tensorboard"])
+    max_completion_length: int | None = setting(256, "token limit per completion")
+    num_generations: int | None = setting(4, "completions per question (the GRPO group)")
+    per_device_train_batch_size: int = setting(4, "completions per micro-batch; the generation batch must hold whole groups")
+    beta: float = setting(0.0, "KL coefficient (0: no reference model)")
+    temperature: float = setting(0.7, "sampling temperature of the completions")
     # None, not False: transformers 5 resolves this deprecated alias of activation_checkpointing
     # (default off) and warns whenever it is set, as TRL's default True is
-    gradient_checkpointing: bool | None = field(default=None, metadata={"help": "deprecated alias of activation_checkpointing"})
-    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast (default: on GPUs with bf16 and on CPUs that multiply bf16 natively); trained weights stay float32 unless --dtype says otherwise, LoRA's frozen base weights are stored in bf16"})
+    gradient_checkpointing: bool | None = setting(None, "deprecated alias of activation_checkpointing")
+    bf16: bool | None = setting(None, "bf16 autocast (default: on GPUs with bf16 and on CPUs that multiply bf16 natively); trained weights stay float32 unless --dtype says otherwise, LoRA's frozen base weights are stored in bf16")
 
     def __post_init__(self):
         if self.max_steps == 0 or self.max_steps < -1:
@@ -126,6 +129,12 @@ class CodeGRPOConfig(GRPOConfig):
                 raise ValueError(f"generation_kwargs must be a JSON object, e.g. '{{\"stop\": [\"##\"]}}' ({e})") from None
             if not isinstance(self.generation_kwargs, dict):
                 raise ValueError("generation_kwargs must be a JSON object, e.g. '{\"stop\": [\"##\"]}'")
+        self._check_fence_stop()
+        super().__post_init__()
+
+    def _check_fence_stop(self) -> None:
+        """stop_at_fence: with vLLM, the closing fence becomes its stop string; with the
+        project's decoder, the options only TRL's own generation honours are refused."""
         if self.stop_at_fence and self.use_vllm:
             # vLLM generates (TRL's colocate or server mode); the fence becomes its stop string
             extra = dict(self.generation_kwargs or {})
@@ -147,7 +156,15 @@ class CodeGRPOConfig(GRPOConfig):
                         "decoder samples with temperature and top_p only"
                         + (", and a completion it stops at the fence has no end-of-sequence token, "
                            "which TRL would count as truncated" if name == "mask_truncated_completions" else ""))
-        super().__post_init__()
+
+    def sampling(self, num_samples: int) -> ExpertConfig:
+        """TRL's sampling fields as the decoder's settings (the curriculum filter samples with
+        the project's decoder, as the policy will): GRPO has no ``expert`` section, since TRL
+        owns ``temperature``, ``top_p`` and the completion length."""
+        sampling = ExpertConfig(num_samples=num_samples, temperature=self.temperature, top_p=self.top_p,
+                                max_new_tokens=self.max_completion_length)
+        sampling.seed = self.seed
+        return sampling
 
     @property
     def completions_per_step(self) -> int:
@@ -160,15 +177,25 @@ class CodeGRPOConfig(GRPOConfig):
 @dataclass
 class GRPOSetup:
     """Everything a GRPO run reads, one section per part (``latentcode.config``). LoRA is on by
-    default here (``--lora false`` trains every weight)."""
+    default here (``--lora false`` trains every weight). No ``expert`` section: the policy
+    samples with TRL's settings (``CodeGRPOConfig.sampling``)."""
     KIND: ClassVar[str] = "grpo"  # what config.json records; resume refuses other kinds
     grpo: CodeGRPOConfig = field(default_factory=CodeGRPOConfig)
+    run: RunConfig = field(default_factory=lambda: RunConfig(seed=42))  # TRL's default seed
     model: ModelArgs = field(default_factory=lambda: ModelArgs(use_peft=True))
     task: TaskConfig = field(default_factory=TaskConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def __post_init__(self):
+        fill_from_run(self)  # --seed is TRL's seed too
+        if self.run.device is not None:
+            raise ValueError(f"device ({self.run.device}): GRPO runs where TRL puts it; leave --device out "
+                             "(--use-cpu for the CPU; CUDA_VISIBLE_DEVICES picks the GPUs)")
+        if self.run.quiet:
+            self.grpo.disable_tqdm = True
 
 
 class HeldoutEval(TrainerCallback):
@@ -178,13 +205,8 @@ class HeldoutEval(TrainerCallback):
     The scalars go to ``callback_handler.on_log``, not ``trainer.log``: GRPOTrainer.log
     also flushes the step's reward means, which would then miss their own log row."""
 
-    def __init__(self, setup: GRPOSetup, tokenizer, tasks, log: RunLog, length_model=None):
-        self.config, self.prompt = setup.grpo, setup.prompt
-        self.tokenizer, self.tasks, self.log = tokenizer, tasks, log
-        # its own CodeRewards, so held-out completions stay out of samples.jsonl
-        self.rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tokenizer,
-                                   length_model=length_model,
-                                   max_completion_tokens=setup.grpo.max_completion_length)
+    def __init__(self, config: CodeGRPOConfig, tokenizer, heldout: HeldOut):
+        self.config, self.tokenizer, self.heldout = config, tokenizer, heldout
         self.handler = None  # the trainer's callback_handler, set once the trainer exists
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -198,11 +220,8 @@ class HeldoutEval(TrainerCallback):
             self.evaluate(args, state, control, model)
 
     def evaluate(self, args, state, control, model):
-        result = evaluate_heldout(model, self.tokenizer, self.tasks, prompt=self.prompt,
-                                  max_new_tokens=self.config.max_completion_length, rewards=self.rewards,
-                                  on_rows=self.log.rows_writer("eval_samples.jsonl", state.global_step),
-                                  bf16=self.config.bf16, progress=False if args.disable_tqdm else None)
-        self.log.append("evals.jsonl", [{"step": state.global_step, **result}])
+        self.heldout.progress = False if args.disable_tqdm else None
+        result = self.heldout.evaluate(model, self.tokenizer, state.global_step)
         scalars = {f"heldout/{k}": result[k] for k in ("accuracy", "mean_ast_nodes", "hardcoded_rate")
                    if result[k] is not None}
         if self.handler is not None:  # a fresh control: on_log clears should_log, due after this step
@@ -317,12 +336,8 @@ def _curriculum(setup: GRPOSetup, log: RunLog, model, tok, tasks):
                              "start a new run")
     else:
         k = config.curriculum_samples
-        expert = CodeExpert(model, tok, ExpertConfig(num_samples=k, temperature=config.temperature,
-                                                     top_p=config.top_p, max_new_tokens=config.max_completion_length,
-                                                     batch_size=64, seed=config.seed),
-                            prompt=setup.prompt, sandbox_config=setup.sandbox)
-        rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
-                              max_completion_tokens=config.max_completion_length)
+        expert = CodeExpert(model, tok, config.sampling(k), prompt=setup.prompt, sandbox_config=setup.sandbox)
+        rewards = Rewards(setup, tok, config.max_completion_length).training  # its own: not logged
         with bf16_autocast(model, config.bf16)(), torch.no_grad():
             _, kept = e_step(expert, rewards, tasks, [expert.prompt(t) for t in tasks], 0.0)
         rows = []
@@ -343,49 +358,38 @@ def _training_samples(log: RunLog):
     at global_step g, before step g + 1 (so a resume from checkpoint-g repeats them)."""
     write = log.samples_callback()
 
-    def on_outcomes(outcomes, step):
+    def on_scored(scored, step):
         if step is not None:
             step += 1
-            for o in outcomes:
-                o.sample.step = step
-        write(outcomes, step)
-    return on_outcomes
+            for s in scored:
+                s.sample.step = step
+        write(scored, step)
+    return on_scored
 
 
 # settings a resumed run may be given anew: how long it trains, how often it logs, evaluates and saves
-_RESUMABLE = {"max_steps", "num_train_epochs", "eval_every", "save_steps", "logging_steps", "report_to",
-              "runs_dir", "run_name", "resume"}
+_RESUMABLE = {"max_steps", "num_train_epochs", "eval_every", "save_steps", "logging_steps", "report_to"}
 
 
 def _open_run(setup: GRPOSetup):
-    """(run, checkpoint to resume from or None), on every process of a distributed run
-    (``accelerate launch``): the main process makes or checks the folder (``open_shared_run``)."""
+    """(run, TRL checkpoint to resume from or None), on every process of a distributed run
+    (``accelerate launch``); checkpoints go to the run folder's checkpoints/."""
     _ = setup.grpo.device  # sets up the process group as the trainer will (use_cpu: gloo)
-    run, last = open_shared_run(setup.grpo.distributed_state, lambda: _open_run_here(setup))
-    setup.grpo.output_dir = str(run.path / "checkpoints")
-    return run, last
+
+    def into_folder(run) -> None:
+        setup.grpo.output_dir = str(run.path / "checkpoints")
+    return open_run(setup, setup.grpo.distributed_state, _RESUMABLE | set(CodeGRPOConfig.derived_fields),
+                    find_checkpoint=_last_trl_checkpoint, prepare=into_folder)
 
 
-def _open_run_here(setup: GRPOSetup):
-    """(run, checkpoint to resume from or None). Resuming drops log rows after the checkpoint."""
-    config = setup.grpo
-    if config.resume is None:
-        run = Run.create(config.runs_dir, config.run_name or f"grpo-{setup.task.suite}", {})
-        config.output_dir = str(run.path / "checkpoints")
-        run.write_json("config.json", {"kind": "grpo", **to_dict(setup), "argv": command_line()})
-        return run, None
-    run = Run.open(config.resume)
-    check_resumable(run.config, setup, "grpo", config.resume, _RESUMABLE | set(CodeGRPOConfig.derived_fields))
-    config.output_dir = str(run.path / "checkpoints")
-    last = get_last_checkpoint(config.output_dir) if (run.path / "checkpoints").is_dir() else None
+def _last_trl_checkpoint(run_path: Path) -> Path:
+    """TRL's last checkpoint-N in the run folder; a resumed GRPO run needs one."""
+    folder = run_path / "checkpoints"
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     if last is None:
-        raise FileNotFoundError(f"{run.path}/checkpoints has no checkpoint-* folder to resume from; "
+        raise FileNotFoundError(f"{folder} has no checkpoint-* folder to resume from; "
                                 "start a new run, or lower save_steps so runs checkpoint sooner")
-    step = int(Path(last).name.split("-")[-1])
-    log = RunLog(run.path)
-    for name in LOGS:
-        log.truncate_after(name, step)
-    return run, last
+    return Path(last)
 
 
 def build_dataset(tasks, expert):
@@ -397,7 +401,7 @@ def build_dataset(tasks, expert):
 
 @trl_deprecations()
 def train_grpo(setup: GRPOSetup) -> Path:
-    """Train, logging into a run folder (a new one, or ``setup.grpo.resume``); returns its path."""
+    """Train, logging into a run folder (a new one, or ``setup.run.resume``); returns its path."""
     trainer, run_path, checkpoint = build_trainer(setup)
     trainer.train(resume_from_checkpoint=checkpoint)
     return run_path
@@ -425,13 +429,13 @@ def build_trainer(setup: GRPOSetup):
     length_model = None
     if setup.reward.mdl == "model_bits":
         length_model = copy.deepcopy(model).requires_grad_(False)
-    rewards = CodeRewards(setup.reward, sandbox_config=setup.sandbox, tokenizer=tok,
-                          length_model=length_model, on_outcomes=_training_samples(log),
-                          max_completion_tokens=config.max_completion_length)
-    heldout_eval = HeldoutEval(setup, tok, heldout, log, length_model)
+    rewards = Rewards(setup, tok, config.max_completion_length, on_scored=_training_samples(log),
+                      length_model=length_model)
+    heldout_eval = HeldoutEval(config, tok, HeldOut(heldout, log, rewards.heldout, setup.prompt,
+                                                    config.max_completion_length, config.bf16))
     expert = CodeExpert(model, tok, prompt=setup.prompt, sandbox_config=setup.sandbox)
     metrics_log = MetricsLog(config.completions_per_step, log)
-    trainer = CodeGRPOTrainer(model=model, reward_funcs=rewards.functions(), args=config,
+    trainer = CodeGRPOTrainer(model=model, reward_funcs=rewards.training.functions(), args=config,
                               train_dataset=build_dataset(train_tasks, expert), processing_class=tok,
                               peft_config=setup.model.peft_config(), expert=expert,
                               callbacks=[heldout_eval, metrics_log])
@@ -440,18 +444,8 @@ def build_trainer(setup: GRPOSetup):
         trainer.add_callback(StepLine())
     if start is not None and checkpoint is None:  # a resumed run's own checkpoint has the adapters
         start.into_adapters(trainer.model)
-    if config.curriculum_samples and trainer.accelerator.num_processes > 1:
-        raise ValueError("curriculum_samples runs on one process; filter once with one process "
-                         "(its curriculum.jsonl is reused on resume), or set it to 0")
     if config.curriculum_samples:  # filtered with the starting model, adapters and all
-        try:
-            chosen, metrics_log.first = _curriculum(setup, log, trainer.model, tok, train_tasks)
-        except ValueError:  # no question to train on: a new run's folder is left holding nothing
-            if checkpoint is None and config.resume is None:
-                (run.path / "curriculum.jsonl").unlink(missing_ok=True)
-            raise
-        trainer.train_dataset = build_dataset(chosen, expert)  # read when train() builds its loader
-        set_seed(config.seed)  # the filter's sampling leaves the run's generators as without it
+        metrics_log.first = _filter_by_curriculum(setup, trainer, log, train_tasks, expert, new=checkpoint is None)
     if config.max_steps == -1:  # TRL's "no step limit": say what it means before a long run starts
         print(f"max_steps -1: {config.num_train_epochs:g} epoch(s) over {len(trainer.train_dataset)} training "
               f"questions, about {_epoch_steps(config, len(trainer.train_dataset))} optimizer steps; "
@@ -459,7 +453,25 @@ def build_trainer(setup: GRPOSetup):
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):  # transformers 5 has no logging_dir argument
             cb.logging_dir = str(run.path / "tensorboard")
-    return trainer, run.path, checkpoint
+    return trainer, run.path, str(checkpoint) if checkpoint is not None else None
+
+
+def _filter_by_curriculum(setup: GRPOSetup, trainer, log: RunLog, train_tasks, expert, new: bool) -> int:
+    """The trainer's dataset cut to the questions the curriculum keeps (``_curriculum``);
+    returns the completions spent choosing them."""
+    from transformers import set_seed
+    if trainer.accelerator.num_processes > 1:
+        raise ValueError("curriculum_samples runs on one process; filter once with one process "
+                         "(its curriculum.jsonl is reused on resume), or set it to 0")
+    try:
+        chosen, spent = _curriculum(setup, log, trainer.model, trainer.processing_class, train_tasks)
+    except ValueError:  # no question to train on: a new run's folder is left holding nothing
+        if new and setup.run.resume is None:
+            (log.path / "curriculum.jsonl").unlink(missing_ok=True)
+        raise
+    trainer.train_dataset = build_dataset(chosen, expert)  # read when train() builds its loader
+    set_seed(setup.grpo.seed)  # the filter's sampling leaves the run's generators as without it
+    return spent
 
 
 def _epoch_steps(config: CodeGRPOConfig, questions: int) -> int:
@@ -471,16 +483,13 @@ def _epoch_steps(config: CodeGRPOConfig, questions: int) -> int:
 
 def parse_setup(argv: list[str] | None = None) -> GRPOSetup:
     """``--config run.yaml`` and flags (``--mdl ast --mdl-weight 0.01``); flags win."""
-    return parse(GRPOSetup, argv, prog="latentcode train grpo")
+    return harness.parse_setup(GRPOSetup, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``latentcode train grpo``; under ``accelerate launch`` every process runs this and the
     main one prints the summary."""
-    path = train_grpo(parse_setup(argv))
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(training_summary(path, "grpo"))
-    return 0
+    return harness.run_command(GRPOSetup, train_grpo, argv)
 
 
 if __name__ == "__main__":

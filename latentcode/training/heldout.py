@@ -1,5 +1,5 @@
-"""What the GRPO and evolution-strategies trainers share: the held-out evaluation and the
-run folder's logs (the task split is ``tasks.config.load_split``).
+"""The held-out evaluation and the run folder's logs, which every trainer writes through the
+harness (``training/harness.py``; the task split is ``tasks.config.load_split``).
 
 A training run folder holds ``config.json``, ``samples.jsonl`` (every completion generated
 for training, with its execution, in ``latentcode bench``'s row format plus ``step``, so
@@ -19,6 +19,7 @@ from latentcode.expert.code_expert import CodeExpert, ExpertConfig
 from latentcode.expert.prompts import PromptConfig
 from latentcode.models import bf16_autocast
 from latentcode.runs import append_lines, read_jsonl
+from latentcode.training.rewards import log_row
 from tasks.base import Task
 
 
@@ -52,11 +53,10 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfi
     bar.close()
     gen_s = time.perf_counter() - t0
     if rewards is not None:
-        outcomes = rewards.evaluate(tasks, [g[0].text for g in gens], [g[0].num_tokens for g in gens])
-        samples = [o.sample for o in outcomes]
-        rows = [{**o.sample.to_dict(), "reward": o.correctness, "length": o.length,
-                 "metamorphic": o.metamorphic} for o in outcomes]
-        reward = statistics.fmean(rewards.total(outcomes)) if outcomes else 0.0
+        scored = rewards.evaluate(tasks, [g[0].text for g in gens], [g[0].num_tokens for g in gens])
+        samples = [s.sample for s in scored]
+        rows = [log_row(s) for s in scored]
+        reward = statistics.fmean(rewards.total(scored)) if scored else 0.0
     else:
         samples = [ss[0] for ss in expert.grade_generations(tasks, gens)]
         rows = [s.to_dict() for s in samples]
@@ -65,6 +65,12 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfi
         model.train()
     if on_rows is not None:
         on_rows(rows)
+    return {**heldout_figures(samples), "reward": reward, "gen_s": gen_s}
+
+
+def heldout_figures(samples) -> dict:
+    """Accuracy (plain, and computed: right and not hard-coded), the share that ran, the
+    hard-coded rate and mean program lengths, and the accuracy per task family."""
     programs = [s for s in samples if s.program]
     correct_programs = [s for s in programs if s.correct]
 
@@ -79,14 +85,12 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfi
         # right answers whose program passed the hard-coding check (what training pays for)
         "accuracy_computed": mean([s.correct and not s.hardcoded for s in samples]) or 0.0,
         "questions": len(samples),
-        "reward": reward,
         "ran_ok": mean([s.status == "ok" for s in samples]) or 0.0,
         "hardcoded_rate": mean([s.hardcoded for s in programs]) or 0.0,
         "mean_ast_nodes": mean([s.lengths.get("ast_nodes", 0) for s in programs]),
         "mean_tokens": mean([s.lengths.get("tokens", 0) for s in programs]),
         "mean_ast_nodes_correct": mean([s.lengths.get("ast_nodes", 0) for s in correct_programs]),
         "by_family": {f: statistics.fmean(v) for f, v in sorted(by_family.items())},
-        "gen_s": gen_s,
     }
 
 
@@ -115,14 +119,5 @@ class RunLog:
         return lambda rows: self.append(name, [{**r, "step": step} for r in rows])
 
     def samples_callback(self):
-        """For ``CodeRewards(on_outcomes=...)``: each new execution becomes a samples.jsonl row."""
-        def log(outcomes, step):
-            rows = []
-            for o in outcomes:
-                row = o.sample.to_dict()
-                row["reward"] = o.correctness
-                row["length"] = o.length
-                row["metamorphic"] = o.metamorphic
-                rows.append(row)
-            self.append("samples.jsonl", rows)
-        return log
+        """For ``CodeRewards(on_scored=...)``: each new execution becomes a samples.jsonl row."""
+        return lambda scored, step: self.append("samples.jsonl", [log_row(s) for s in scored])

@@ -39,11 +39,10 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable
 
-import sandbox
 from latentcode.config import setting
 from latentcode.expert import hardcode
 from latentcode.expert.samples import Generation
-from latentcode.expert.grading import grade_code, record_verdict
+from latentcode.expert.grading import check_samples, grade_code
 from latentcode.expert.hardcode import answer_is_input
 from latentcode.expert.mdl import MEASURES, model_bits, program_length, reference_length
 from sandbox.config import SandboxConfig, make_pool
@@ -131,13 +130,20 @@ class RewardConfig:
 
 
 @dataclasses.dataclass
-class Outcome:
+class Scored:
     """One completion's execution and reward parts."""
     sample: object  # expert.Sample: what samples.jsonl records
     correctness: float
     length: float | None  # under the configured measure; None without a program
     metamorphic: str | None = None  # "moved", "stuck" (hard-coded), "unknown" or None (not checked)
     hardcoded_reason: str | None = None
+
+
+def log_row(scored: Scored, **extra) -> dict:
+    """The samples.jsonl row of a scored completion (bench's row, plus its reward, length and
+    hard-coding verdict): the one place a training log row is built."""
+    return {**scored.sample.to_dict(), "reward": scored.correctness, "length": scored.length,
+            "metamorphic": scored.metamorphic, **extra}
 
 
 COLUMNS = ("task_id", "question", "answer", "family", "meta")
@@ -169,18 +175,19 @@ class CodeRewards:
     """Executes, grades and scores completions; hands TRL its reward functions.
 
     ``length_model``: the model whose -log2 p(program) is the ``model_bits`` length (pass a
-    frozen copy to keep the measure fixed during training). ``on_outcomes(outcomes, step)``
-    is called once per distinct call with every completion of it (the trainers log samples
-    with it).
+    frozen copy to keep the measure fixed during training). ``on_scored(scored, step)`` is
+    called once per distinct call with every completion of it (the trainers log samples with
+    it). ``pool``: the sandbox pool to run on (the harness gives a run's training and held-out
+    rewards one pool); by default a pool of its own.
     """
 
     def __init__(self, config: RewardConfig | None = None, *, sandbox_config: SandboxConfig | None = None,
-                 tokenizer=None, length_model=None, on_outcomes: Callable | None = None,
-                 max_completion_tokens: int | None = None, memo_size: int = 4096):
+                 tokenizer=None, length_model=None, on_scored: Callable | None = None,
+                 max_completion_tokens: int | None = None, memo_size: int = 4096, pool=None):
         self.config = config or RewardConfig()
         self.sandbox = sandbox_config or SandboxConfig()
         self.tokenizer, self.length_model = tokenizer, length_model
-        self.on_outcomes = on_outcomes
+        self.on_scored = on_scored
         self.max_completion_tokens = max_completion_tokens
         if self.config.mdl == "model_bits" and (length_model is None or tokenizer is None):
             raise ValueError("mdl='model_bits' needs length_model and tokenizer")
@@ -194,13 +201,14 @@ class CodeRewards:
         self._memo: OrderedDict = OrderedDict()
         self._logged: OrderedDict = OrderedDict()
         self._memo_size = memo_size
-        self.pool = make_pool(sandbox_config)  # its own servers (started on first use), not the process's
+        # its own servers (started on first use), not the process's, unless a pool is shared
+        self.pool = pool if pool is not None else make_pool(sandbox_config)
         self._unit: float | None = None  # the length measure's reference length, on first use
 
     # the core -----------------------------------------------------------------------------
     def evaluate(self, tasks: list[Task], texts: list[str], num_tokens: list[int] | None = None,
-                 step: int | None = None) -> list[Outcome]:
-        """One Outcome per (task, completion), in order; new ones run in one sandbox batch."""
+                 step: int | None = None) -> list[Scored]:
+        """One Scored per (task, completion), in order; new ones run in one sandbox batch."""
         keys = [(t.id, x) for t, x in zip(tasks, texts)]
         first = {}
         for i, k in enumerate(keys):
@@ -215,23 +223,23 @@ class CodeRewards:
                 gens.append([Generation(texts[i], n, not cut)])
             graded = grade_code([tasks[i] for i in fresh], gens, tokenizer=self.tokenizer,
                                 sandbox_config=self.sandbox, pool=self.pool, check_hardcoding=False)
-            outcomes = self._score([tasks[i] for i in fresh], [g[0] for g in graded])
-            for i, o in zip(fresh, outcomes):
+            scored = self._score([tasks[i] for i in fresh], [g[0] for g in graded])
+            for i, o in zip(fresh, scored):
                 self._remember(keys[i], o)
         out = [self._memo[k] for k in keys]
         # Log every completion of a call once: TRL calls each reward function with the same
         # batch, and a program generated twice (at two steps, or twice in a group) is two rows.
         call = (step, hash(tuple(keys)))
-        if self.on_outcomes is not None and call not in self._logged:
+        if self.on_scored is not None and call not in self._logged:
             self._logged[call] = None
             while len(self._logged) > self._memo_size:
                 self._logged.popitem(last=False)
             rows = [dataclasses.replace(o, sample=dataclasses.replace(o.sample, step=step))
                     for o in out]
-            self.on_outcomes(rows, step)
+            self.on_scored(rows, step)
         return [self._memo[k] for k in keys]
 
-    def _score(self, tasks: list[Task], samples) -> list[Outcome]:
+    def _score(self, tasks: list[Task], samples) -> list[Scored]:
         cfg = self.config
         out = []
         for task, s in zip(tasks, samples):
@@ -241,7 +249,7 @@ class CodeRewards:
                 value = cfg.correct
             else:
                 value = cfg.wrong + self._partial(task, s.answer)
-            out.append(Outcome(s, value, None))
+            out.append(Scored(s, value, None))
         if cfg.metamorphic:
             self._hardcoding(tasks, out)
         self._lengths(out)
@@ -255,32 +263,29 @@ class CodeRewards:
                                        case_sensitive=bool(task.meta.get("case_sensitive"))) or 0.0
         return cfg.partial_credit * (1 - cfg.mdl_weight) * cfg.gap * min(share, 1.0)
 
-    def _hardcoding(self, tasks: list[Task], outcomes: list[Outcome]) -> None:
+    def _hardcoding(self, tasks: list[Task], scored: list[Scored]) -> None:
         """Run the hard-coding check on every program that scored above ``wrong`` (one
         sandbox batch for all of them); one that fails it scores ``hardcoded``."""
         cfg = self.config
-        todo = [(t, o) for t, o in zip(tasks, outcomes) if o.correctness > cfg.wrong]
+        todo = [(t, o) for t, o in zip(tasks, scored) if o.correctness > cfg.wrong]
         if not todo:
             return
-        verdicts = hardcode.check([t for t, _ in todo], [o.sample.program for _, o in todo],
-                                  [_result_of(o.sample) for _, o in todo], pool=self.pool,
-                                  timeout_s=self.sandbox.timeout_s, memory_mb=self.sandbox.memory_mb,
-                                  variants=cfg.reask_variants)
+        verdicts = check_samples([t for t, _ in todo], [o.sample for _, o in todo], pool=self.pool,
+                                 limits=self.sandbox, variants=cfg.reask_variants)
         for (_, o), v in zip(todo, verdicts):
             if v is None:
                 continue
-            record_verdict(o.sample, v)
             o.metamorphic = "stuck" if v.hardcoded else "unknown" if v.unknown else "moved"
             if v.hardcoded:
                 o.correctness, o.hardcoded_reason = cfg.hardcoded, v.reason
             elif v.unknown:  # no evidence that it computes: not paid as right, not called hard-coded
                 o.correctness, o.hardcoded_reason = min(o.correctness, cfg.wrong), v.reason
 
-    def _lengths(self, outcomes: list[Outcome]) -> None:
+    def _lengths(self, scored: list[Scored]) -> None:
         cfg = self.config
         if cfg.mdl == "none":
             return
-        with_code = [o for o in outcomes if o.sample.program]
+        with_code = [o for o in scored if o.sample.program]
         if cfg.mdl == "model_bits":
             bits = model_bits([o.sample.program for o in with_code], self.length_model, self.tokenizer)
             for o, b in zip(with_code, bits):
@@ -302,7 +307,7 @@ class CodeRewards:
         while len(self._memo) > self._memo_size:
             self._memo.popitem(last=False)
 
-    def mdl_value(self, o: Outcome) -> float:
+    def mdl_value(self, o: Scored) -> float:
         """Minus the length cost: nonzero only for a correct program (clause 1)."""
         cfg = self.config
         if cfg.mdl == "none" or cfg.mdl_weight == 0 or o.length is None:
@@ -313,7 +318,7 @@ class CodeRewards:
         return -cfg.mdl_weight * cfg.gap * o.length / (o.length + unit)
 
     # TRL's side ---------------------------------------------------------------------------
-    def _from_trl(self, completions, kwargs) -> list[Outcome]:
+    def _from_trl(self, completions, kwargs) -> list[Scored]:
         n = len(completions)
         for col in COLUMNS:
             if col not in kwargs:
@@ -342,13 +347,6 @@ class CodeRewards:
             funcs.append(mdl)
         return funcs
 
-    def total(self, outcomes: list[Outcome]) -> list[float]:
+    def total(self, scored: list[Scored]) -> list[float]:
         """What the reward functions sum to, per outcome (evolution strategies' fitness)."""
-        return [o.correctness + self.mdl_value(o) for o in outcomes]
-
-
-def _result_of(sample) -> sandbox.Result:
-    """The sandbox result a Sample recorded (stdout, the final value, its run time)."""
-    return sandbox.Result(sample.status if sample.status in sandbox.STATUSES else "error",
-                          stdout=sample.stdout or "", value=sample.value, wall_s=sample.run_s)
-
+        return [o.correctness + self.mdl_value(o) for o in scored]

@@ -8,10 +8,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from latentcode.commands import COMMANDS
 from latentcode.metrics import reask_counts
 from latentcode.runs import read_jsonl
-
-UNITS = {"em": "iterations", "es": "steps", "grpo": "steps"}
 
 
 def _number(row: dict, key: str) -> float | None:
@@ -22,7 +21,7 @@ def _number(row: dict, key: str) -> float | None:
 
 
 def training_summary(run_path: str | Path, kind: str) -> str:
-    """``kind``: em, es or grpo. Steps and completions; the training reward (GRPO, ES) or
+    """``kind``: a trainer's (``latentcode.config.COMMANDS``, whose row names its step). Steps and completions; the training reward (GRPO, ES) or
     pass@k (EM) at the first and last step; held-out accuracy before -> after; the folder."""
     path = Path(run_path)
     metrics = [r for r in read_jsonl(path / "metrics.jsonl") if _number(r, "step") is not None]
@@ -31,7 +30,7 @@ def training_summary(run_path: str | Path, kind: str) -> str:
     lines = []
     if metrics:
         last = metrics[-1]
-        unit = UNITS.get(kind, "steps")
+        unit = COMMANDS[kind].unit if kind in COMMANDS else "steps"
         done = f"{int(last['step'])} {unit if int(last['step']) != 1 else unit[:-1]}"
         completions = _number(last, "completions")
         lines.append(f"trained {done}" + (f", {int(completions)} completions" if completions is not None else ""))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 
-from latentcode.config import from_dict, parse, to_dict
+from latentcode.config import RunConfig, fill_from_run, from_dict, parse, setting, to_dict
 from latentcode.expert.base import ExpertConfig
 from latentcode.expert.code_expert import CodeExpert
 from latentcode.expert.direct_expert import DirectExpert
@@ -41,17 +41,12 @@ CHUNK_BATCHES = 4  # questions per chunk (samples appended, progress shown): thi
 class BenchConfig:
     """The benchmark loop's own settings; the model, tasks, prompt, sampling and sandbox are
     the other sections of ``BenchSetup``."""
-    n: int | None = field(default=20, metadata={"help": "questions: the first n of a dataset, or n generated with --task-seed"})
-    mode: str = field(default="code", metadata={"help": "code: write a program (CodeExpert); direct: answer in text (DirectExpert); both: each question by both paths (a router's labels); routed: the path --router picks"})
-    device: str | None = field(default=None, metadata={"help": "default: cuda if available, else cpu"})
-    runs_dir: str = field(default="runs", metadata={"help": "where run folders are written"})
-    name: str | None = field(default=None, metadata={"help": "run folder suffix; default: <suite>-<mode>"})
-    resume: str | None = field(default=None, metadata={"help": "finish a run folder that was stopped half-way (its saved settings are used)"})
-    weights: str | None = field(default=None, metadata={"help": "an EM, ES or GRPO training run folder (its last checkpoint) or one of its checkpoints (RUN/checkpoints/iter-3, RUN/checkpoints/checkpoint-20): evaluate --model with those trained weights (a LoRA run's adapters on top, unmerged, as trained)"})
-    router: str | None = field(default=None, metadata={"help": "mode routed: a `latentcode train router` run folder"})
-    cost_weight: float | None = field(default=None, metadata={"help": "mode routed: the router's gate for this cost weight (default: its first)"})
-    code_share: float | None = field(default=None, metadata={"help": "mode routed: send about this share of questions to code (a threshold from the router's training questions) instead of the gate's 0.5"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+    n: int | None = setting(20, "questions: the first n of a dataset, or n generated with --task-seed")
+    mode: str = setting("code", "code: write a program (CodeExpert); direct: answer in text (DirectExpert); both: each question by both paths (a router's labels); routed: the path --router picks")
+    weights: str | None = setting(None, "an EM, ES or GRPO training run folder (its last checkpoint) or one of its checkpoints (RUN/checkpoints/iter-3, RUN/checkpoints/checkpoint-20): evaluate --model with those trained weights (a LoRA run's adapters on top, unmerged, as trained)")
+    router: str | None = setting(None, "mode routed: a `latentcode train router` run folder")
+    cost_weight: float | None = setting(None, "mode routed: the router's gate for this cost weight (default: its first)")
+    code_share: float | None = setting(None, "mode routed: send about this share of questions to code (a threshold from the router's training questions) instead of the gate's 0.5")
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -70,11 +65,15 @@ class BenchSetup:
     """Everything a benchmark run reads, one section per part (``latentcode.config``)."""
     KIND: ClassVar[str] = "bench"  # what config.json records; resume refuses other kinds
     bench: BenchConfig = field(default_factory=BenchConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     model: ModelArgs = field(default_factory=ModelArgs)
     task: TaskConfig = field(default_factory=TaskConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     expert: ExpertConfig = field(default_factory=ExpertConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def __post_init__(self):
+        fill_from_run(self)  # --seed is the sampler's seed
 
 
 def make_expert(setup: BenchSetup, model, tok, path: str | None = None):
@@ -151,46 +150,20 @@ def _solve_chunk(setup: BenchSetup, experts: dict, router, model, tok, batch) ->
 
 
 def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
-    import torch  # here, not at the top: start-up cost
-    from tqdm import tqdm  # here, not at the top: start-up cost
+    """Solve the suite's questions (those a resumed run lacks), appending every sample to the
+    run folder, then write summary.json; returns the run."""
+    import torch
+    from tqdm import tqdm
 
-    cfg = setup.bench
-    if cfg.device is not None:
-        resolve_device(cfg.device)  # a device this machine lacks: one line, before anything loads
-    if setup.model.use_peft:
-        raise ValueError("use_peft (--lora) applies to training; bench evaluates the model as loaded "
-                         "(a trained run's weights: --weights RUN)")
-    if cfg.resume is not None:
-        run = Run.open(cfg.resume)
-        saved = run.config
-        if saved.get("kind", "bench") != "bench" or "bench" not in saved:
-            raise ValueError(f"{cfg.resume} is not a benchmark run folder; pass one `latentcode bench` wrote")
-        setup = from_dict(BenchSetup, {k: v for k, v in saved.items() if k in _SECTIONS})
-        setup.bench.resume, setup.bench.quiet = cfg.resume, cfg.quiet
-        cfg = setup.bench
-        run.drop_partial(setup.expert.num_samples * (2 if cfg.mode == "both" else 1))
-    from latentcode.checkpoints import WarmStart  # here, not at the top: start-up cost
-    # read before a run folder is made: a wrong path or another model's run fails here
-    trained = WarmStart(cfg.weights, setup.model, flag="weights") if cfg.weights else None
-    router = None
-    if cfg.mode == "routed":
-        from latentcode.router.routed import TrainedRouter  # here, not at the top: start-up cost
-        router = TrainedRouter(cfg.router, setup.model, cost_weight=cfg.cost_weight, code_share=cfg.code_share)
-    task = setup.task
-    tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty,
-                       wording=task.wording)
-    model, tok = setup.model.load(device=cfg.device)  # a missing model fails before a folder exists
-    # the trained weights and the router's gate go in before a folder exists: one that does not fit fails here
-    if trained is not None:
-        model = trained.apply(model)
-    if router is not None:
-        model = router.prepare(model)
-    if cfg.resume is None:
-        run = Run.create(cfg.runs_dir, cfg.name or f"{Path(task.suite).stem if is_file_suite(task.suite) else task.suite}-{cfg.mode}",
-                         {"kind": "bench", **to_dict(setup), "tasks": len(tasks)})
-    k = setup.expert.num_samples
-    rows_per_task = 2 * k if cfg.mode == "both" else k
-    done = run.completed_tasks(rows_per_task)
+    setup, run = _resumed(setup)
+    cfg, run_config, k = setup.bench, setup.run, setup.expert.num_samples
+    tasks, model, tok, router = _load(setup)  # before a run folder exists: what fails, fails here
+    if run is None:
+        suite = setup.task.suite
+        name = run_config.run_name or f"{Path(suite).stem if is_file_suite(suite) else suite}-{cfg.mode}"
+        run = Run.create(run_config.runs_dir, name, {"kind": "bench", **to_dict(setup), "tasks": len(tasks)})
+    per_question = 2 * k if cfg.mode == "both" else k
+    done = run.completed_tasks(per_question)
     todo = [t for t in tasks if t.id not in done]
     torch.manual_seed(setup.expert.seed)
     paths = ("code", "direct") if cfg.mode in ("both", "routed") else (cfg.mode,)
@@ -201,17 +174,73 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
     # a chunk is several batches' worth: the decoder keeps its batch full from the chunk's
     # queue, and only the chunk's last rows run in a thinning batch
     chunk = max(1, CHUNK_BATCHES * setup.expert.batch_size // k)
-    show = not cfg.quiet if progress is None else progress
     # the bar moves as each completion ends; its accuracy (first samples; both paths: the code
     # path's) covers every question graded so far, resumed ones included
-    per_question = k * (2 if cfg.mode == "both" else 1)
     bar = tqdm(total=len(tasks) * per_question, initial=(len(tasks) - len(todo)) * per_question,
-               desc=f"{task.suite} ({cfg.mode})", unit="gen", disable=not show)
+               desc=f"{setup.task.suite} ({cfg.mode})", unit="gen",
+               disable=not (not run_config.quiet if progress is None else progress))
     for expert in experts.values():
         expert.on_generated = lambda: bar.update(1)
+    save = _saver(run, bar, cfg.mode)
+    for start in range(0, len(todo), chunk):
+        batch = todo[start:start + chunk]
+        if cfg.mode in ("code", "direct"):  # saved question by question
+            _solve_streaming(experts[cfg.mode], batch, save)
+        else:  # both paths, or routed: saved chunk by chunk
+            save(_solve_chunk(setup, experts, router, model, tok, batch))
+    bar.close()
+    for expert in experts.values():
+        expert.on_generated = None
+    _write_summary(run, setup, model)
+    return run
 
+
+def _resumed(setup: BenchSetup) -> tuple[BenchSetup, Run | None]:
+    """(the setup to run, the run folder to finish or None): a resumed run's own settings,
+    its partly answered questions dropped."""
+    run_config = setup.run
+    if run_config.device is not None:
+        resolve_device(run_config.device)  # a device this machine lacks: one line, before anything loads
+    if setup.model.use_peft:
+        raise ValueError("use_peft (--lora) applies to training; bench evaluates the model as loaded "
+                         "(a trained run's weights: --weights RUN)")
+    if run_config.resume is None:
+        return setup, None
+    run = Run.open(run_config.resume)
+    saved = run.config
+    if saved.get("kind", "bench") != "bench" or "bench" not in saved:
+        raise ValueError(f"{run_config.resume} is not a benchmark run folder; pass one `latentcode bench` wrote")
+    setup = from_dict(BenchSetup, {k: v for k, v in saved.items() if k in _SECTIONS})
+    setup.run.resume, setup.run.quiet = run_config.resume, run_config.quiet
+    run.drop_partial(setup.expert.num_samples * (2 if setup.bench.mode == "both" else 1))
+    return setup, run
+
+
+def _load(setup: BenchSetup):
+    """(tasks, model, tokenizer, router or None): the trained weights and the router's gate in
+    the model, so a run's weights or gate that do not fit fail before a run folder is made."""
+    from latentcode.checkpoints import WarmStart
+    cfg, task = setup.bench, setup.task
+    trained = WarmStart(cfg.weights, setup.model, flag="weights") if cfg.weights else None
+    router = None
+    if cfg.mode == "routed":
+        from latentcode.router.routed import TrainedRouter
+        router = TrainedRouter(cfg.router, setup.model, cost_weight=cfg.cost_weight, code_share=cfg.code_share)
+    tasks = load_suite(task.suite, n=cfg.n, seed=task.task_seed, difficulty=task.difficulty,
+                       wording=task.wording)
+    model, tok = setup.model.load(device=setup.run.device)
+    if trained is not None:
+        model = trained.apply(model)
+    if router is not None:
+        model = router.prepare(model)
+    return tasks, model, tok, router
+
+
+def _saver(run: Run, bar, mode: str):
+    """save(rows): append them to samples.jsonl, each with its share of the wall time since the
+    last save, and show the accuracy so far on the bar."""
     def firsts(rows):
-        return [r["correct"] for r in rows if r["index"] == 0 and (cfg.mode != "both" or r["path"] == "code")]
+        return [r["correct"] for r in rows if r["index"] == 0 and (mode != "both" or r["path"] == "code")]
 
     graded = firsts(run.samples())
     last = [time.perf_counter()]
@@ -225,22 +254,16 @@ def run_bench(setup: BenchSetup, progress: bool | None = None) -> Run:
         graded.extend(firsts(rows))
         if graded:
             bar.set_postfix_str(f"accuracy {sum(graded)}/{len(graded)} = {sum(graded) / len(graded):.1%}")
+    return save
 
-    for start in range(0, len(todo), chunk):
-        batch = todo[start:start + chunk]
-        if cfg.mode in ("code", "direct"):  # saved question by question
-            _solve_streaming(experts[cfg.mode], batch, save)
-        else:  # both paths, or routed: saved chunk by chunk
-            save(_solve_chunk(setup, experts, router, model, tok, batch))
-    bar.close()
-    for expert in experts.values():
-        expert.on_generated = None
+
+def _write_summary(run: Run, setup: BenchSetup, model) -> None:
+    cfg = setup.bench
     summary = summarize_run(run.samples(), cfg.mode)
-    summary.update(model=setup.model.model, weights=cfg.weights, suite=task.suite, mode=cfg.mode, few_shot=setup.prompt.few_shot,
-                   dtype=str(model.dtype).removeprefix("torch."), device=str(model.device),
-                   batch_size=setup.expert.batch_size, router=cfg.router)
+    summary.update(model=setup.model.model, weights=cfg.weights, suite=setup.task.suite, mode=cfg.mode,
+                   few_shot=setup.prompt.few_shot, dtype=str(model.dtype).removeprefix("torch."),
+                   device=str(model.device), batch_size=setup.expert.batch_size, router=cfg.router)
     run.write_json("summary.json", summary)
-    return run
 
 
 def summarize_run(rows: list[dict], mode: str) -> dict:
@@ -276,15 +299,15 @@ def parse_setup(argv: list[str] | None = None) -> BenchSetup:
 
 
 # settings a resumed benchmark may be given anew: they do not change what it computes
-_RESUMABLE = {"resume", "quiet", "device"}
+_RESUMABLE = {"resume", "quiet", "device", "runs_dir", "run_name"}
 
 
 def main(argv: list[str] | None = None) -> int:
     setup = parse_setup(argv)
-    if setup.bench.resume is not None:  # a flag that differs from the run's would be ignored: refuse it
+    if setup.run.resume is not None:  # a flag that differs from the run's would be ignored: refuse it
         from latentcode.checkpoints import check_resumable  # here, not at the top: start-up cost
-        run = Run.open(setup.bench.resume)
-        check_resumable(run.config, setup, "bench", setup.bench.resume, _RESUMABLE, untagged=True)
+        run = Run.open(setup.run.resume)
+        check_resumable(run.config, setup, "bench", setup.run.resume, _RESUMABLE, untagged=True)
     run = run_bench(setup)
     print_summary(run)
     return 0
