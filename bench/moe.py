@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentcode.moe.layer import MoEConfig, MoELayer, MoEOutput, routing_metrics
-from latentcode.moe.routers import balance_loss_from_probs
+from latentcode.moe.gating import balance_loss_from_probs
 
 GOALS = {8: 1.10, 64: 1.30}  # ours / dense, from the issue
 EAGER_SPEEDUP_GOAL = 3.0  # hf eager / ours at E=64

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from latentcode.moe.em import GaussianMoE, GaussianMoEConfig, two_branch_data
+from latentcode.moe.classical import GaussianMoE, GaussianMoEConfig, two_branch_data
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from latentcode.moe.layer import MoEConfig
-from latentcode.moe.routers import (
+from latentcode.moe.gating import (
     ExpertChoiceRouter,
     SwitchRouter,
     TopKRouter,

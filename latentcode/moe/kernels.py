@@ -1,7 +1,7 @@
 """The fast paths under the MoE layer: grouped expert matmuls and token permutation, each an
 autograd function with a hand-written backward, and the buffers they reuse across steps.
 
-Shape legend as in `moe_routers.py`: N tokens, D d_model, F d_ff, E experts, K top_k, A kept
+Shape legend as in `gating.py`: N tokens, D d_model, F d_ff, E experts, K top_k, A kept
 (token, expert) assignments sorted by expert.
 
 Why hand-written backwards rather than plain autograd:

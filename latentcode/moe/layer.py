@@ -1,6 +1,6 @@
 """The Mixture-of-Experts layer: config, SwiGLU experts, sort-by-expert dispatch, metrics.
 
-A router (`moe_routers.py`, with the shape legend B T N D E K A) picks experts per token; the
+A router (`gating.py`, with the shape legend B T N D E K A) picks experts per token; the
 layer gathers the tokens expert by expert, runs every expert on its contiguous slice, and adds the
 weighted outputs back per token (the kernels, and why they are hand-written, are in
 `moe_kernels.py`). It is dropless unless a capacity factor is set; a dropped token gets zero from
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from latentcode.moe.kernels import BufferPool, CombineSlots, SwiGLUExpertsFunction, TokensToSlots
-from latentcode.moe.routers import (
+from latentcode.moe.gating import (
     ExpertChoiceRouter,
     RouterLosses,
     Routing,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from latentcode.moe.routers import load_balancing_loss
+from latentcode.moe.gating import load_balancing_loss
 
 
 @dataclass

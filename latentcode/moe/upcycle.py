@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from latentcode.moe.layer import MoEConfig, MoELayer
-from latentcode.moe.routers import load_balancing_loss
+from latentcode.moe.gating import load_balancing_loss
 
 
 def slot_probability(x: torch.Tensor, router_logits: torch.Tensor, weight: torch.Tensor,
