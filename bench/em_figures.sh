@@ -78,6 +78,6 @@ stage 6 && train grpo em3-grpo-d2-seed0 $GRPO --init-from "$(last_of d2-lambda0-
 # 7. ES on every weight, bench/train_figures.sh's stage 3 settings: 8 members x 8 questions
 #    = 64 greedy completions a step, 18 steps
 stage 7 && train es es-d2-seed0 --suite liststats --eval-size 200 --eval-difficulty 2 \
-  --population 8 --batch-size 8 --sigma 1e-3 --optimizer sgd --lr 1.7e-6 --max-new-tokens 256 \
+  --population 8 --tasks-per-step 8 --sigma 1e-3 --optimizer sgd --lr 1.7e-6 --max-new-tokens 256 \
   --max-steps 18 --eval-every 9 --save-every 3 --runs-dir $RUNS --seed 0 --quiet true
 exit 0

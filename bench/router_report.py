@@ -119,7 +119,7 @@ def families(runs: list[dict], gate: str) -> list[str]:
 
 
 def plot(runs: list[dict], gate: str, out: Path) -> list[Path]:
-    import matplotlib  # here, not at the top: only the figure needs it
+    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))

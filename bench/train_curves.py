@@ -78,7 +78,7 @@ def figure(runs: list[dict], label: dict[str, str], smooth_k: int):
     """Two panels against completions generated: the training reward (moving average), and
     held-out accuracy with each evaluation marked (SVG group ``evaluations-<i>``); the legend
     below both, outside the data."""
-    import matplotlib  # here, not at the top: only the figure needs it
+    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, smaller

@@ -27,7 +27,7 @@ fi
 #    r (std 0.29), with SGD at lr = alpha * sigma / 0.29 = 1.7e-6.
 if stage 3; then
   latentcode train es $TASKS --runs-dir "$RUNS" --run-name es-full --max-steps 15 \
-    --population 8 --sigma 1e-3 --optimizer sgd --lr 1.7e-6 --batch-size 8 --max-new-tokens 192 \
+    --population 8 --sigma 1e-3 --optimizer sgd --lr 1.7e-6 --tasks-per-step 8 --max-new-tokens 192 \
     --eval-every 5 --save-every 5 --quiet true
 fi
 # 4. stage 1 with the 3-shot PAL prompt (the worked examples bench uses): denser reward, since

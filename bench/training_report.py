@@ -181,7 +181,7 @@ def tables(runs: list[dict]) -> str:
 
 
 def plot(runs: list[dict], out: Path, title: str, budget: int | None = None) -> list[Path]:
-    import matplotlib  # here, not at the top: only the figure needs it
+    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

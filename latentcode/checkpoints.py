@@ -26,14 +26,14 @@ from latentcode.runs import Run
 def dump_rank_weights(run_path: Path, named, rank: int) -> None:
     """``--dump-weights``: this process's trainable parameters to ``final-rank<rank>.safetensors``
     in the run folder, so a distributed run's ranks can be checked to agree."""
-    from safetensors.torch import save_file  # here, not at the top: start-up cost
+    from safetensors.torch import save_file
     save_file({n: p.detach().cpu().contiguous() for n, p in named}, str(Path(run_path) / f"final-rank{rank}.safetensors"))
 
 
 def save_trainable(path: Path, named, state: dict, optimizer=None) -> None:
     """Write the parameters ``named`` ((name, tensor) pairs), ``state`` and the optimizer's
     state to the checkpoint folder ``path``, replacing it."""
-    from safetensors.torch import save_file  # here, not at the top: start-up cost
+    from safetensors.torch import save_file
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
     save_file({n: p.detach().cpu().contiguous() for n, p in named}, str(tmp / "trainable.safetensors"))
@@ -62,7 +62,7 @@ def last_checkpoint(run_path: Path) -> Path | None:
 def load_trainable(ckpt: Path, named, optimizer=None) -> dict:
     """Copy the checkpoint's weights into ``named`` (and its optimizer state into
     ``optimizer``); returns its state."""
-    from safetensors.torch import load_file  # here, not at the top: start-up cost
+    from safetensors.torch import load_file
     saved = load_file(str(ckpt / "trainable.safetensors"))
     mismatch = {n for n, _ in named} ^ set(saved)
     if mismatch:
@@ -110,7 +110,7 @@ def _trl_checkpoint(path: Path) -> bool:
 def _load_trl(ckpt: Path, model, lora: bool) -> None:
     """Copy a TRL checkpoint's weights into ``model``: its adapters into a PeftModel's, or
     every weight (a tied output matrix is saved once, under the input embedding's name)."""
-    from safetensors.torch import load_file  # here, not at the top: start-up cost
+    from safetensors.torch import load_file
     if lora:
         from peft import set_peft_model_state_dict
         file = ckpt / "adapter_model.safetensors"
@@ -208,7 +208,7 @@ class WarmStart:
             return model
         if self.use_peft:
             return model  # into_adapters, once the trainer has made them
-        from peft import get_peft_model  # here, not at the top: start-up cost
+        from peft import get_peft_model
         wrapped = get_peft_model(model, self.trained.peft_config())
         self._load(wrapped)
         return wrapped.merge_and_unload()
@@ -220,7 +220,7 @@ class WarmStart:
         if not self.trained.use_peft:
             self._load(model)
             return model
-        from peft import get_peft_model  # here, not at the top: start-up cost
+        from peft import get_peft_model
         wrapped = get_peft_model(model, self.trained.peft_config())
         self._load(wrapped)
         return wrapped.eval()

@@ -25,7 +25,7 @@ DEMO_PROGRAMS = {
 
 
 def cmd_demo(args) -> int:
-    import sandbox  # here, not at the top: start-up cost
+    import sandbox
     names = list(DEMO_PROGRAMS)
     t0 = time.perf_counter()
     results = sandbox.run_many([DEMO_PROGRAMS[n] for n in names], timeout_s=args.timeout_s,
@@ -51,8 +51,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from latentcode.runs import Run  # here, not at the top: start-up cost
-    from latentcode.viewer import print_run, select, write_html  # here, not at the top: start-up cost
+    from latentcode.runs import Run
+    from latentcode.viewer import print_run, select, write_html
     run = Run.open(args.run)
     samples = run.samples(held_out=args.held_out)
     chosen = select(samples, failed=args.failed, status=args.status, family=args.family,
@@ -165,7 +165,7 @@ def _expected(error: BaseException) -> bool:
 
 def _saved(run) -> str:
     """What a run folder holds: its samples and its newest checkpoint."""
-    from latentcode.runs import read_jsonl  # here, not at the top: start-up cost
+    from latentcode.runs import read_jsonl
     n = len(read_jsonl(run.path / "samples.jsonl"))
     ckpts = sorted((run.path / "checkpoints").glob("*-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])
                    if p.name.rsplit("-", 1)[-1].isdigit() else -1) if (run.path / "checkpoints").is_dir() else []

@@ -321,7 +321,7 @@ class SetupParser(TrlParser):
         path = Path(argv[i + 1])
         if not path.is_file():
             raise ValueError(f"--config {path}: no such file (configs/ has examples)")
-        import yaml  # here, not at the top: start-up cost
+        import yaml
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:

@@ -98,7 +98,7 @@ def _rows(samples, path: str | None = None, **extra) -> list[dict]:
 def _code_and_direct(experts: dict, code_tasks: list, direct_tasks: list) -> tuple[list, list]:
     """Both paths' samples; the code path's programs run in the sandbox (CPU processes) while
     the direct path generates, instead of after it."""
-    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: start-up cost
+    from concurrent.futures import ThreadPoolExecutor
     code = experts["code"]
     gens, gen_s = code.generate_for(code_tasks)
     with ThreadPoolExecutor(1) as pool:
@@ -112,7 +112,7 @@ def _solve_streaming(expert, batch, save) -> None:
     completion ends, in a worker thread while the others decode, so a killed run keeps every
     question finished so far. The grader has its own tokenizer: a fast tokenizer is not shared
     safely between threads (the decoder's `finished` check decodes with the expert's)."""
-    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: start-up cost
+    from concurrent.futures import ThreadPoolExecutor
     grader = copy.copy(expert)
     grader.tokenizer = copy.deepcopy(expert.tokenizer)
     t0, generated, futures = time.perf_counter(), [0], []
@@ -305,7 +305,7 @@ _RESUMABLE = {"resume", "quiet", "device", "runs_dir", "run_name"}
 def main(argv: list[str] | None = None) -> int:
     setup = parse_setup(argv)
     if setup.run.resume is not None:  # a flag that differs from the run's would be ignored: refuse it
-        from latentcode.checkpoints import check_resumable  # here, not at the top: start-up cost
+        from latentcode.checkpoints import check_resumable
         run = Run.open(setup.run.resume)
         check_resumable(run.config, setup, "bench", setup.run.resume, _RESUMABLE, untagged=True)
     run = run_bench(setup)

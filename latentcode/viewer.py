@@ -30,9 +30,9 @@ def select(samples: list[dict], *, failed: bool = False, status: str | None = No
 def _highlight(code: str, color: bool) -> str:
     if not color:
         return code
-    from pygments import highlight  # here, not at the top: start-up cost
-    from pygments.formatters import TerminalFormatter  # here, not at the top: start-up cost
-    from pygments.lexers import PythonLexer  # here, not at the top: start-up cost
+    from pygments import highlight
+    from pygments.formatters import TerminalFormatter
+    from pygments.lexers import PythonLexer
     return highlight(code, PythonLexer(), TerminalFormatter()).rstrip("\n")
 
 
@@ -166,9 +166,9 @@ def page_html(run: Run, selected: list[dict], total: int | None = None, filters:
     wrong, statuses, the command), then a card per sample: RIGHT or WRONG in words, the
     answer beside the target, the program with line numbers, its output and error. Buttons
     show all, only right or only wrong samples (CSS only: the page runs no script)."""
-    from pygments import highlight  # here, not at the top: start-up cost
-    from pygments.formatters import HtmlFormatter  # here, not at the top: start-up cost
-    from pygments.lexers import PythonLexer  # here, not at the top: start-up cost
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
     fmt = HtmlFormatter(noclasses=True, linenos="table")  # numbers in their own cell: copying code skips them
     lexer = PythonLexer()
     esc = html.escape

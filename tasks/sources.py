@@ -71,7 +71,7 @@ def _is_path(source) -> bool:
 def _hub_rows(name: str, config: str | None, split: str, required: tuple[str, ...]) -> list[dict]:
     fix = f"pass load() the path of a local JSONL file instead (e.g. a copy of {name}'s {split} split)"
     try:
-        import datasets  # here, not at the top: start-up cost
+        import datasets
     except ImportError:
         raise DatasetError(f"{name!r} is not a file, and loading it from the hub needs the "
                            f"'datasets' package (pip install datasets); or {fix}") from None

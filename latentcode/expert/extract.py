@@ -32,8 +32,8 @@ class Extraction:
 
 @functools.lru_cache(maxsize=1)
 def _parser():
-    import tree_sitter_python  # here, not at the top: start-up cost
-    from tree_sitter import Language, Parser  # here, not at the top: start-up cost
+    import tree_sitter_python
+    from tree_sitter import Language, Parser
     return Parser(Language(tree_sitter_python.language()))
 
 

@@ -84,7 +84,7 @@ def model_bits(codes: list[str], model, tokenizer, batch_size: int = 16) -> list
     """-log2 p(code) under ``model`` (a frozen reference model): the sum over the stripped
     program's tokens of -log2 of the probability the model gave each one, the first
     conditioned on the tokenizer's BOS token (or nothing when it has none)."""
-    import torch  # here, not at the top: start-up cost
+    import torch
     codes = [strip_program(c) for c in codes]
     out: list[float] = []
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []

@@ -10,7 +10,8 @@ other task asks for a program that prints its answer.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import field
+
+from latentcode.config import setting
 
 SYSTEM_CODE = ("You are a careful Python programmer. Solve the problem by writing one short "
                "Python program in a ```python code block. The program must compute the answer "
@@ -48,8 +49,8 @@ ASK_DIRECT = "Give the final answer on the last line as 'Answer: <answer>'."
 
 @dataclasses.dataclass
 class PromptConfig:
-    few_shot: int = field(default=0, metadata={"help": f"PAL-style worked examples in the prompt (0-{len(FEW_SHOT)})"})
-    system_prompt: str | None = field(default=None, metadata={"help": "replaces the default system prompt"})
+    few_shot: int = setting(0, f"PAL-style worked examples in the prompt (0-{len(FEW_SHOT)})")
+    system_prompt: str | None = setting(None, "replaces the default system prompt")
 
     def __post_init__(self):
         if not 0 <= self.few_shot <= len(FEW_SHOT):

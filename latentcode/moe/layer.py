@@ -3,7 +3,7 @@
 A router (`gating.py`, with the shape legend B T N D E K A) picks experts per token; the
 layer gathers the tokens expert by expert, runs every expert on its contiguous slice, and adds the
 weighted outputs back per token (the kernels, and why they are hand-written, are in
-`moe_kernels.py`). It is dropless unless a capacity factor is set; a dropped token gets zero from
+`kernels.py`). It is dropless unless a capacity factor is set; a dropped token gets zero from
 the layer and so passes through on the block's residual.
 """
 
@@ -49,7 +49,7 @@ class MoEConfig:
     z_loss_coef: float = field(default=0.0, metadata={"help": "Weight of the router z-loss (ST-MoE uses 1e-3)."})
     reuse_buffers: bool = field(
         default=True,
-        metadata={"help": "On CPU, reuse large buffers (weight gradients included) across steps; see moe_kernels.py."},
+        metadata={"help": "On CPU, reuse large buffers (weight gradients included) across steps; see kernels.py."},
     )
 
     def __post_init__(self):

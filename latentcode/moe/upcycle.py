@@ -165,7 +165,7 @@ def add_slot(model: nn.Module) -> tuple[MoEMLP, ...]:
 
 
 def _patch_forwards(model: nn.Module, backbone: nn.Module, moe_mlps: tuple[MoEMLP, ...], config) -> None:
-    from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOutputWithPast  # here, not at the top: start-up cost
+    from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOutputWithPast
 
     def wants_logits(kwargs) -> bool:
         flag = kwargs.pop("output_router_logits", None)
@@ -223,7 +223,7 @@ def upcycle_to_mixtral(model: nn.Module, num_experts: int, top_k: int = 2, *,
     apply. Llama and Mistral map directly (SmolLM2 is a Llama); architectures with attention
     biases (Qwen2), other norms or activations (Gemma, Phi) still need ``upcycle``.
     """
-    from transformers import MixtralConfig, MixtralForCausalLM  # here, not at the top: start-up cost
+    from transformers import MixtralConfig, MixtralForCausalLM
     cfg = model.config
     kind = getattr(cfg, "model_type", None)
     if kind not in _MIXTRAL_READY or getattr(cfg, "attention_bias", False) \

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import field
+
+from latentcode.config import setting
 
 
 @dataclasses.dataclass
 class CostConfig:
-    prompt_weight: float = field(default=0.7, metadata={"help": "a prompt token's cost in generated tokens (reference CPU: 0.58 zero-shot, 0.77 3-shot; bench/router_speed.py)"})
-    sandbox_weight: float = field(default=450.0, metadata={"help": "a sandbox second's cost in generated tokens: what the decoder generates in a second (reference CPU: 410-512)"})
+    prompt_weight: float = setting(0.7, "a prompt token's cost in generated tokens (reference CPU: 0.58 zero-shot, 0.77 3-shot; bench/router_speed.py)")
+    sandbox_weight: float = setting(450.0, "a sandbox second's cost in generated tokens: what the decoder generates in a second (reference CPU: 410-512)")
 
     def __post_init__(self):
         for name in ("prompt_weight", "sandbox_weight"):

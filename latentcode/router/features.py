@@ -82,7 +82,7 @@ def _forward_questions(model, tokenizer, prompts: list[str], questions: list[str
     batch of one, and the rest of each prompt runs after that cache, left-padded as the decoder
     prefills: the output then covers those positions only (``before_suffix()`` is called between
     the two passes)."""
-    from latentcode.expert.base import MIN_PREFIX, common_prefix_len  # here, not at the top: start-up cost
+    from latentcode.expert.base import MIN_PREFIX, common_prefix_len
     from latentcode.expert.decode import forward_kv, growing_cache, new_cache_of  # here: start-up cost
     enc = tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True,
                     padding=True, return_tensors="pt")

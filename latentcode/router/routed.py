@@ -53,7 +53,7 @@ class TrainedRouter:
             k = round(code_share * len(ranked))
             # all or none whatever a new question scores; else the k-th highest training score
             self.threshold = float("inf") if k == 0 else float("-inf") if k == len(ranked) else ranked[k - 1]
-        from safetensors.torch import load_file  # here, not at the top: start-up cost
+        from safetensors.torch import load_file
         self.tensors = load_file(str(run.path / "gates.safetensors"))
         self.path = run.path
 
@@ -90,7 +90,7 @@ class TrainedRouter:
     @torch.no_grad()
     def probabilities(self, model, tok, tasks, prompt_config) -> tuple[list[float], float]:
         """p(code) per task from one forward over its direct-path prompt, and the seconds spent."""
-        from latentcode.expert.direct_expert import DirectExpert  # here, not at the top: start-up cost
+        from latentcode.expert.direct_expert import DirectExpert
         expert = DirectExpert(model, tok, prompt=prompt_config)
         prompts = [expert.prompt(t) for t in tasks]
         if self.config.form == "slot":  # the slots are in the routers: read them in the forward pass

@@ -34,18 +34,18 @@ from latentcode.runs import Run
 
 @dataclasses.dataclass
 class RouterConfig:
-    labels: list[str] = field(default_factory=list, metadata={"help": "`latentcode bench --mode both` run folders: the training questions"})
-    eval_labels: list[str] = field(default_factory=list, metadata={"help": "`bench --mode both` run folders of held-out questions (families and number ranges never trained on)"})
+    labels: list[str] = setting(None, "`latentcode bench --mode both` run folders: the training questions", factory=list)
+    eval_labels: list[str] = setting(None, "`bench --mode both` run folders of held-out questions (families and number ranges never trained on)", factory=list)
     form: str = setting("probe", "probe: logistic regression on pooled hidden states; slot: one more logit in every MoE router")
     objective: str = setting("ce", "ce: cross-entropy on the better path; pg: policy gradient from the sampled path's outcome only")
-    cost_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0], metadata={"help": "c of the utility correct - c * cost / 1000: one gate each"})
-    probe_layers: list[int] | None = field(default=None, metadata={"help": "hidden states the probe pools (0: embeddings; default: the middle and the last)"})
+    cost_weights: list[float] = setting(None, "c of the utility correct - c * cost / 1000: one gate each", factory=lambda: [0.0, 0.5, 1.0, 2.0])
+    probe_layers: list[int] | None = setting(None, "hidden states the probe pools (0: embeddings; default: the middle and the last)")
     num_experts: int = setting(4, "slot: experts per upcycled MoE layer (every one a copy of the dense MLP)")
     top_k: int = setting(1, "slot: experts per token of the upcycled layers")
     steps: int = setting(300, "Adam steps per gate")
     batch_questions: int = setting(64, "training questions per step (0: all of them every step)")
     learning_rate: float = setting(0.01, "Adam learning rate")
-    weight_decays: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1], metadata={"help": "L2 penalties on the gate's weights to choose from: each is fitted on four fifths of the training questions and the one with the best expected utility on the other fifth is refitted on all"})
+    weight_decays: list[float] = setting(None, "L2 penalties on the gate's weights to choose from: each is fitted on four fifths of the training questions and the one with the best expected utility on the other fifth is refitted on all", factory=lambda: [1e-3, 1e-2, 1e-1])
     batch_size: int = setting(16, "prompts per forward pass when reading the questions")
     bootstrap: int = setting(1000, "bootstrap resamples of the held-out questions for APGR's interval")
 

@@ -1,4 +1,14 @@
-"""Training on the program's output: rewards, the task split and held-out evaluation, GRPO
-(TRL) and evolution strategies. Imports the expert, tasks and sandbox below it
-(docs/architecture.md).
+"""Training on the program's output: the rewards, the trainer harness and three trainers.
+
+- ``rewards``: the reward specification (``CodeRewards``, docs/training.md);
+- ``heldout``, ``programs``, ``distributed``, ``summary``, ``quiet``: held-out evaluation and
+  the run folder's logs, sampling and keeping programs, several processes, the printed
+  summary, silenced library warnings;
+- ``harness``: what every trainer shares (run folder, resume, rewards, held-out evaluation,
+  checkpoints, ``main``); a trainer file holds only its algorithm;
+- ``grpo`` (TRL's GRPOTrainer), ``es`` + ``es_algorithm`` (evolution strategies), ``em``
+  (EM over latent programs).
+
+Imports the expert, tasks and sandbox below it (docs/architecture.md); no trainer imports
+another.
 """

@@ -17,7 +17,7 @@ from latentcode.runs import Run
 def process_state(cpu: bool):
     """accelerate's PartialState, set up from the launcher's environment (RANK, WORLD_SIZE...):
     ``cpu`` picks gloo on the CPU; otherwise each process takes its own GPU."""
-    from accelerate import PartialState  # here, not at the top: start-up cost
+    from accelerate import PartialState
     return PartialState(cpu=cpu)
 
 
@@ -33,7 +33,7 @@ def open_shared_run(state, open_here: Callable[[], tuple[Run, object]]) -> tuple
             found = [str(run.path), extra, None]
         except (ValueError, OSError) as e:
             found = [None, None, (isinstance(e, ValueError), str(e))]
-    import torch.distributed as dist  # here, not at the top: start-up cost
+    import torch.distributed as dist
     dist.broadcast_object_list(found, src=0)
     path, extra, error = found
     if error is not None:
@@ -46,7 +46,7 @@ def gather(state, obj) -> list:
     """``obj`` of every rank, in rank order, on every rank."""
     if state.num_processes == 1:
         return [obj]
-    import torch.distributed as dist  # here, not at the top: start-up cost
+    import torch.distributed as dist
     out: list = [None] * state.num_processes
     dist.all_gather_object(out, obj)
     return out

@@ -336,9 +336,9 @@ def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir
     """One SFT pass (``epochs``) of TRL's SFTTrainer over the drawn prompt/completion pairs,
     loss on the completion only (``progress``: the trainer's bar, with its ETA). Returns the
     mean training loss."""
-    from datasets import Dataset, disable_progress_bars  # here, not at the top: start-up cost
-    from transformers import PrinterCallback  # here, not at the top: start-up cost
-    from trl import SFTConfig, SFTTrainer  # here, not at the top: start-up cost
+    from datasets import Dataset, disable_progress_bars
+    from transformers import PrinterCallback
+    from trl import SFTConfig, SFTTrainer
 
     disable_progress_bars()  # TRL's dataset preparation draws three bars per M-step
     on_cpu = next(model.parameters()).device.type == "cpu"
@@ -362,7 +362,7 @@ def _bar(total: int, desc: str, show: bool):
     programs, sampled after, go past its total."""
     if not show:
         return None
-    from tqdm import tqdm  # here, not at the top: start-up cost
+    from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit="program", dynamic_ncols=True)
 
 

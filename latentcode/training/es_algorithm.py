@@ -1,4 +1,4 @@
-"""The evolution-strategies algorithm on any list of parameters (the loop is ``es.py``).
+"""The evolution-strategies algorithm on any list of parameters (one step on the code expert is ``es.py``).
 
 Follows "Evolution Strategies at Scale" (Qiu et al. 2025): antithetic Gaussian
 perturbations of all weights (or of LoRA weights only), each regenerated from an integer
@@ -88,7 +88,7 @@ def evaluate_population(params: Sequence[torch.Tensor], fitness_fn: Callable[[],
             fitness[2 * j + 1] = fitness_fn()
         perturb(params, seed, sigma)  # restore (within rounding)
     if world_size > 1:
-        import torch.distributed as dist  # here, not at the top: start-up cost
+        import torch.distributed as dist
         on = params[0].device if dist.get_backend() == "nccl" else torch.device("cpu")
         fitness = fitness.to(on)
         dist.all_reduce(fitness, op=dist.ReduceOp.SUM)
@@ -127,8 +127,3 @@ def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
     return torch.optim.Adam(params, lr=lr)
-
-
-# ---------------------------------------------------------------------------------------
-# the trainer: the code expert, its rewards, a run folder
-# ---------------------------------------------------------------------------------------

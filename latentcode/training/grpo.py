@@ -394,7 +394,7 @@ def _last_trl_checkpoint(run_path: Path) -> Path:
 
 def build_dataset(tasks, expert):
     """Conversational rows: TRL applies the chat template, as ``CodeExpert.prompt`` does."""
-    from datasets import Dataset  # here, not at the top: start-up cost
+    from datasets import Dataset
     return Dataset.from_list([{"prompt": expert.messages(t), **row}
                               for t, row in zip(tasks, tasks_to_rows(tasks))])
 
@@ -411,8 +411,8 @@ def train_grpo(setup: GRPOSetup) -> Path:
 def build_trainer(setup: GRPOSetup):
     """(trainer, run folder, checkpoint to resume from or None), ready for ``trainer.train``.
     ``trainer.remove_callback(HeldoutEval)`` leaves out the held-out evaluations."""
-    from transformers import set_seed  # here, not at the top: start-up cost
-    from transformers.integrations import TensorBoardCallback  # here, not at the top: start-up cost
+    from transformers import set_seed
+    from transformers.integrations import TensorBoardCallback
 
     config = setup.grpo
     train_tasks, heldout = load_split(setup.task, setup.split)

@@ -39,7 +39,7 @@ def evaluate_heldout(model, tokenizer, tasks: list[Task], *, prompt: PromptConfi
     when ``rewards`` is given): every answer, repeated ones too, so a trainer can log what
     each evaluation saw. ``bf16``: generate under bf16 autocast, as every trainer samples.
     ``progress``: a bar with an ETA over the questions (None: where stderr is a terminal)."""
-    from tqdm import tqdm  # here, not at the top: start-up cost
+    from tqdm import tqdm
     was_training = model.training
     model.eval()
     expert = CodeExpert(model, tokenizer, ExpertConfig(batch_size=batch_size, max_new_tokens=max_new_tokens),
