@@ -36,14 +36,20 @@ def decode_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
     b, heads, q, d = query.shape
     kv_heads, length = key.shape[1], key.shape[2]
     group = heads // kv_heads
+    shared = getattr(key, "shared", None)  # a prefix every row attends to, kept once (the decoder's)
     if (group * q > SHORT_QUERY or dropout > 0 or kwargs.get("position_bias") is not None
             or kwargs.get("softcap") is not None or key.shape[-1] != value.shape[-1]
             or (attention_mask is not None and attention_mask.dtype != torch.bool)):
+        if shared is not None:  # a prefill: sdpa wants every row's whole key, so copy the prefix in
+            pk, pv = shared
+            key = torch.cat([pk.expand(b, -1, -1, -1), key], 2)
+            value = torch.cat([pv.expand(b, -1, -1, -1), value], 2)
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
     scale = d ** -0.5 if scaling is None else scaling
-    allowed = (attention_mask.expand(b, 1, q, length) if attention_mask is not None
-               else key.new_ones(b, 1, q, length, dtype=torch.bool))
+    p = 0 if shared is None else shared[0].shape[2]
+    allowed = (attention_mask.expand(b, 1, q, p + length) if attention_mask is not None
+               else key.new_ones(b, 1, q, p + length, dtype=torch.bool))
     whole = _buffers(key, value)
     if whole is not None:  # the cache's contiguous buffers; their unfilled columns are masked
         key, value = whole
@@ -51,12 +57,36 @@ def decode_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
         length = key.shape[2]
     # head h reads key/value head h // group: (b, kv_heads, group * q, d)
     grouped = query.reshape(b, kv_heads, group * q, d)
-    scores = torch.matmul(grouped, key.transpose(-1, -2)).float().mul_(scale)
-    scores = scores.view(b, kv_heads, group, q, length).masked_fill_(
-        ~allowed[:, :, None], torch.finfo(torch.float32).min).view(b, kv_heads, group * q, length)
+    scores = torch.matmul(grouped, key.transpose(-1, -2))  # (b, kv_heads, group * q, length)
+    if shared is not None:
+        scores = torch.cat([_prefix_scores(grouped, shared[0]), scores], -1)  # (..., p + length)
+    scores = scores.float().mul_(scale)
+    scores = scores.view(b, kv_heads, group, q, p + length).masked_fill_(
+        ~allowed[:, :, None], torch.finfo(torch.float32).min).view(b, kv_heads, group * q, p + length)
     weights = torch.softmax(scores, dim=-1).to(value.dtype)
-    out = torch.matmul(weights, value)  # (b, kv_heads, group * q, d)
+    out = torch.matmul(weights[..., p:], value)  # (b, kv_heads, group * q, d)
+    if shared is not None:
+        out += _prefix_values(weights[..., :p], shared[1])
     return out.view(b, heads, q, d).transpose(1, 2).contiguous(), None
+
+
+def _prefix_scores(grouped: torch.Tensor, prefix_keys: torch.Tensor) -> torch.Tensor:
+    """Every row's queries (b, kv_heads, m, d) against the one copy of the prefix's keys
+    (1, kv_heads, p, d), as one matmul per key/value head whose rows are all the batch's
+    queries: (kv_heads, b * m, d) @ (kv_heads, d, p). The keys are read once, not b times.
+    Returns (b, kv_heads, m, p)."""
+    b, kv_heads, m, d = grouped.shape
+    rows = grouped.transpose(0, 1).reshape(kv_heads, b * m, d)
+    return torch.matmul(rows, prefix_keys[0].transpose(-1, -2)).view(kv_heads, b, m, -1).transpose(0, 1)
+
+
+def _prefix_values(weights: torch.Tensor, prefix_values: torch.Tensor) -> torch.Tensor:
+    """The prefix's share of the output: weights (b, kv_heads, m, p) over the one copy of
+    its values (1, kv_heads, p, d), as (kv_heads, b * m, p) @ (kv_heads, p, d). Returns
+    (b, kv_heads, m, d)."""
+    b, kv_heads, m, p = weights.shape
+    rows = weights.transpose(0, 1).reshape(kv_heads, b * m, p)
+    return torch.matmul(rows, prefix_values[0]).view(kv_heads, b, m, -1).transpose(0, 1)
 
 
 def _buffers(key: torch.Tensor, value: torch.Tensor):

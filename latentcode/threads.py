@@ -5,7 +5,8 @@ ends at a barrier that waits for the slowest thread. When another process holds 
 two cores, the thread that shares that core finishes last, so the whole op runs at the
 speed of a half core times two, slower than one thread alone (a (64 x 576) @ (576 x 1536)
 matmul, float32, AMD EPYC 2 cores: 141 GFLOP/s quiet with 2 threads, 87 with 1; beside a
-busy loop 42 with 2 and 86 with 1). The project makes such overlaps itself (sandbox programs
+busy loop 42 with 2 and 86 with 1; beside a busy loop at nice 19, 18 with 2: a niced
+neighbour counts as much as any). The project makes such overlaps itself (sandbox programs
 run while the next rows decode; several ranks on one machine) and users run it beside other
 work.
 

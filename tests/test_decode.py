@@ -224,3 +224,59 @@ def test_queued_sampling_is_seeded(tiny):
                                     pad_token_id=tok.pad_token_id, temperature=1.0, top_p=0.9,
                                     generator=torch.Generator().manual_seed(seed))[0]
     assert run(1) == run(1) and run(1) != run(2)
+
+
+@pytest.mark.parametrize("batch_size, lookahead, admit_every", [(2, 0, 1), (3, 0, None), (6, 0, None),
+                                                                  (2, 4, 1), (4, 8, None)])
+def test_a_prefix_kept_once_gives_the_tokens_of_a_prefix_copied_into_every_row(
+        tiny, batch_size, lookahead, admit_every):
+    """Cascade attention (issue 29): every row attends to one copy of the shared prefix's keys
+    and values. In float32 its greedy tokens are those of the copied prefix and of each prompt
+    decoded alone, through admissions, padding, compaction and drafted steps."""
+    model, tok = tiny
+    pre = tok("You are a careful Python programmer. Print the answer. " * 3,
+              add_special_tokens=False)["input_ids"]
+    ids = [pre + tok(t, add_special_tokens=False)["input_ids"] for t in QUEUE]
+    layers = [(layer.keys, layer.values) for layer in
+              new_cache_of(model(input_ids=torch.tensor([pre]), use_cache=True)).layers]
+    lengths = {0: 30, 1: 5, 2: 40, 3: 9, 4: 44, 5: 16}  # early leavers force padding and compaction
+    compactions = []
+    gather = GrowingLayer.gather_columns
+
+    def counted(layer, index):
+        compactions.append(index.shape)
+        return gather(layer, index)
+
+    def run(share):
+        return decode_queue(model, ids, batch_size=batch_size, max_new_tokens=44, eos_token_ids=set(),
+                            pad_token_id=tok.pad_token_id, prefix=layers, prefix_len=len(pre),
+                            finished=lambda row, t: len(t) == lengths[row], admit_every=admit_every,
+                            lookahead=lookahead, share_prefix=share)[0]
+
+    GrowingLayer.gather_columns = counted
+    try:
+        shared = run(True)
+    finally:
+        GrowingLayer.gather_columns = gather
+    copied = run(False)
+    assert shared == copied
+    for i, x in enumerate(ids):
+        assert shared[i] == alone(model, tok, x, lengths[i])[:lengths[i]], i
+    assert compactions  # the shared run dropped columns (its own, never the prefix's)
+
+
+def test_a_shared_prefix_is_not_copied_into_the_rows(tiny):
+    from latentcode.expert.decode import _prefill
+    model, tok = tiny
+    pre = tok("You are a careful Python programmer. " * 6, add_special_tokens=False)["input_ids"]
+    ids = [pre + tok(t, add_special_tokens=False)["input_ids"] for t in TEXTS]
+    layers = [(layer.keys, layer.values) for layer in
+              new_cache_of(model(input_ids=torch.tensor([pre]), use_cache=True)).layers]
+    batch = _prefill(model, ids, list(range(len(ids))), layers, len(pre), tok.pad_token_id, "cpu",
+                     share=True)
+    own = max(len(x) - len(pre) for x in ids)
+    for layer, (k, _) in zip(batch.cache.layers, layers):
+        assert layer.keys.shape[2] == own  # the rows hold only their own columns
+        assert layer.shared[0] is k  # and all attend to the one prefix
+        assert layer.get_seq_length() == len(pre) + own
+    assert batch.mask.shape == (len(ids), len(pre) + own)

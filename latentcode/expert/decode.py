@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
+
+from latentcode.attention import ATTENTION
 from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
                                                     TopPLogitsWarper)
 
@@ -32,6 +34,14 @@ class GrowingLayer(DynamicLayer):
     matmul over a strided view runs ~7x slower on CPU than over the contiguous buffer, whose
     unfilled columns the attention masks)."""
     GROW = 64
+    shared: tuple[torch.Tensor, torch.Tensor] | None = None  # the prefix every row attends to
+    shared_len = 0
+
+    def share(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Attend every row to ``keys``/``values`` (batch 1: (1, kv_heads, P, head_dim)),
+        kept once, as the first ``P`` columns of each row; the buffers hold what follows.
+        Only ``latentcode.attention`` reads them (tagged ``.shared`` on the keys it gets)."""
+        self.shared, self.shared_len = (keys, values), keys.shape[-2]
 
     def lazy_initialization(self, key_states, value_states):
         super().lazy_initialization(key_states, value_states)
@@ -63,9 +73,11 @@ class GrowingLayer(DynamicLayer):
     def _expose(self) -> None:
         self.keys, self.values = self._k[..., :self._len, :], self._v[..., :self._len, :]
         self.keys.buffer, self.values.buffer = self._k, self._v
+        self.keys.shared = self.values.shared = self.shared
 
     def get_seq_length(self) -> int:
-        return self._len if self.is_initialized else 0
+        # what masks and positions count: the shared prefix's columns, then the row's own
+        return self.shared_len + (self._len if self.is_initialized else 0)
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self.is_initialized and self._len:
@@ -84,14 +96,16 @@ class GrowingLayer(DynamicLayer):
         self._expose()
 
     def pad_columns(self, at: int, n: int) -> None:
-        """Insert ``n`` columns (zeros, masked by the caller) before column ``at``."""
+        """Insert ``n`` columns (zeros, masked by the caller) before column ``at`` (counted
+        after the shared prefix)."""
         k, v = self.keys, self.values
         zk = k.new_zeros(k.shape[:-2] + (n, k.shape[-1]))
         self._rebuffer(torch.cat([k[..., :at, :], zk, k[..., at:, :]], -2),
                        torch.cat([v[..., :at, :], zk.clone(), v[..., at:, :]], -2))
 
     def gather_columns(self, index: torch.Tensor) -> None:
-        """Keep, for each row, the columns ``index[row]`` (in that order)."""
+        """Keep, for each row, the columns ``index[row]`` (in that order; counted after the
+        shared prefix, which stays)."""
         k, v = self.keys, self.values
         idx = index[:, None, :, None].expand(k.shape[0], k.shape[1], index.shape[1], k.shape[-1])
         self._rebuffer(k.gather(2, idx), v.gather(2, idx))
@@ -102,13 +116,26 @@ class GrowingLayer(DynamicLayer):
 
 
 def growing_cache(prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                  rows: int = 1) -> Cache:
-    """An empty cache, or one holding ``prefix`` (batch-1 keys and values per layer)
-    repeated for ``rows`` sequences."""
+                  rows: int = 1, share: bool = False) -> Cache:
+    """An empty cache, or one holding ``prefix`` (batch-1 keys and values per layer): copied
+    into each of ``rows`` sequences, or with ``share`` kept once and attended by every row
+    (needs the model's attention to be ``latentcode.attention``'s)."""
     cache = Cache(layer_class_to_replicate=GrowingLayer)
     for i, (k, v) in enumerate(prefix or []):
-        cache.update(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1), i)
+        if share:
+            layer = GrowingLayer()
+            layer.share(k, v)
+            cache.layers.append(layer)
+        else:
+            cache.update(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1), i)
     return cache
+
+
+def shares_prefixes(model) -> bool:
+    """Whether ``model`` attends through ``latentcode.attention``, the one attention that
+    reads a shared prefix (others get it copied into every row)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(inner.config, "_attn_implementation", None) == ATTENTION
 
 
 def forward_kv(model, cache: Cache, **kwargs):
@@ -178,11 +205,13 @@ class _Lookup:
 
 
 class _Batch:
-    """The rows being decoded: their cache, attention mask, next input and position."""
+    """The rows being decoded: their cache, attention mask (rows, columns: a shared prefix's
+    first, then the rows' own), next input (rows,) and position (rows,)."""
 
     def __init__(self, cache: Cache, mask: torch.Tensor, rows: list[int], nxt: torch.Tensor,
-                 pos: torch.Tensor):
+                 pos: torch.Tensor, shared_len: int = 0):
         self.cache, self.mask, self.rows, self.nxt, self.pos = cache, mask, rows, nxt, pos
+        self.shared_len = shared_len  # columns kept once for all rows (0: none, or copied)
 
     def width(self) -> int:
         return self.mask.shape[1]
@@ -191,7 +220,7 @@ class _Batch:
         if n <= 0:
             return
         for layer in self.cache.layers:
-            layer.pad_columns(at, n)
+            layer.pad_columns(at - self.shared_len, n)
         self.mask = torch.cat([self.mask[:, :at], self.mask.new_zeros(len(self.rows), n), self.mask[:, at:]], 1)
 
     def add(self, other: "_Batch") -> None:
@@ -215,16 +244,18 @@ class _Batch:
         were rejected) once they are more than ``slack`` and a quarter of the width. Column
         order does not matter to attention (positions are stored in the keys), so each row
         keeps its own columns, in order, right-aligned."""
-        valid = self.mask.bool()
-        width = self.mask.shape[1]
+        p = self.shared_len  # a shared prefix's columns stay where they are
+        own = self.mask[:, p:]
+        valid = own.bool()
+        width = own.shape[1]
         keep = int(valid.sum(1).max())
         if width - keep < max(slack, keep // 4):
             return
         cols = torch.arange(width, device=valid.device)
-        index = torch.argsort(valid.long() * width + cols, dim=1)[:, width - keep:]
+        index = torch.argsort(valid.long() * width + cols, dim=1)[:, width - keep:]  # (rows, keep)
         for layer in self.cache.layers:
             layer.gather_columns(index)
-        self.mask = self.mask.gather(1, index)
+        self.mask = torch.cat([self.mask[:, :p], own.gather(1, index)], 1)
 
 
 @torch.no_grad()
@@ -235,14 +266,18 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
                  generator: torch.Generator | None = None, keep_eos: bool = False,
                  admit_every: int | None = None, lookahead: int = 0, step_tokens: int = 48,
                  on_done: Callable[[int], None] | None = None,
-                 on_row: Callable[[int, list[int], bool], None] | None = None) -> tuple[list[list[int]], list[bool]]:
+                 on_row: Callable[[int, list[int], bool], None] | None = None,
+                 share_prefix: bool | None = None) -> tuple[list[list[int]], list[bool]]:
     """New tokens for every prompt, decoding at most ``batch_size`` rows at a time: when rows
     finish, waiting prompts take their places (continuous batching), so the batch stays full
     until the queue is empty. Returns, per prompt in order, its tokens and whether it ended
     (end-of-sequence or ``finished``) before ``max_new_tokens``.
 
     ``prefix``: keys and values (batch 1, per layer) of the first ``prefix_len`` tokens, which
-    every prompt starts with; each newcomer's prefill starts after them. A newcomer's columns
+    every prompt starts with; each newcomer's prefill starts after them. With
+    ``share_prefix`` (default: when the model attends through ``latentcode.attention``) they
+    are kept once and every row attends to that one copy (cascade attention: a 64-row step
+    reads a 370-token prefix once, not 64 times); otherwise each row gets a copy. A newcomer's columns
     are aligned to the batch's by masked padding, so every row keeps its own positions
     (counted from its attention mask, as ``generate`` counts them). Rows are admitted when at
     least ``admit_every`` slots are free (default: a quarter of the batch), or when the batch
@@ -265,6 +300,7 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
     greedy = temperature <= 0
     lookups: dict[int, _Lookup] = {}
     batch: _Batch | None = None
+    share = bool(prefix) and (shares_prefixes(model) if share_prefix is None else share_prefix)
 
     def record(rows: list[int], emitted: list[list[int]]) -> list[int]:
         """Append each row's new tokens; the indices (into ``rows``) of the rows still going."""
@@ -296,7 +332,7 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
         if queue and (batch is None or free >= min(admit_every, len(queue))):
             take = [queue.pop() for _ in range(min(free, len(queue)))]
             new = _prefill(model, [prompts[i] for i in take], take, prefix, prefix_len,
-                           pad_token_id, device)
+                           pad_token_id, device, share)
             new.nxt = _pick(new.nxt, temperature, top_p, generator)
             new.keep(record(take, [[t] for t in new.nxt.tolist()]))
             if new.rows:
@@ -368,16 +404,17 @@ def _draft_step(model, batch: _Batch, k: int, prompts, out, lookups: dict, pad_t
 
 
 def _prefill(model, prompts: list[list[int]], rows: list[int], prefix, prefix_len: int,
-             pad_token_id: int, device) -> _Batch:
+             pad_token_id: int, device, share: bool = False) -> _Batch:
     """Run the newcomers' prompts (after the shared prefix) as one left-padded batch; the
-    returned batch's ``nxt`` holds their last logits, to be sampled by the caller."""
+    returned batch's ``nxt`` holds their last logits (rows, vocab), to be sampled by the
+    caller."""
     rest = [p[prefix_len:] for p in prompts]
     width = max(map(len, rest))
     ids = torch.tensor([[pad_token_id] * (width - len(x)) + x for x in rest], device=device)
     mask = torch.tensor([[1] * prefix_len + [0] * (width - len(x)) + [1] * len(x) for x in rest],
                         device=device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = growing_cache(prefix, len(prompts)) if prefix else growing_cache()
+    cache = growing_cache(prefix, len(prompts), share) if prefix else growing_cache()
     logits = forward_kv(model, cache, input_ids=ids, attention_mask=mask,
                         position_ids=positions[:, prefix_len:], logits_to_keep=1).logits[:, -1]
-    return _Batch(cache, mask, list(rows), logits, positions[:, -1])
+    return _Batch(cache, mask, list(rows), logits, positions[:, -1], prefix_len if share else 0)
