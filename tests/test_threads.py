@@ -109,6 +109,7 @@ def test_bf16_is_not_chosen_when_torch_s_kernels_are_capped_at_avx2():
 
 
 def test_a_count_set_by_the_user_after_loading_becomes_the_ceiling(restore_threads):
+    torch.set_num_threads(2)
     gov = Governor(interval_s=0.0, ceiling=2)
     torch.set_num_threads(1)  # e.g. a test's one_thread fixture, or a user
     assert gov.tick() == 1 and gov.ceiling == 1
