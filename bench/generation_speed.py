@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -35,7 +36,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from latentcode.expert.base import ExpertConfig  # noqa: E402
+from latentcode.expert.sampling import ExpertConfig  # noqa: E402
 from latentcode.expert.code_expert import CodeExpert  # noqa: E402
 from latentcode.expert.prompts import PromptConfig  # noqa: E402
 from latentcode.models import cpu_has_native_bf16, load_model  # noqa: E402
@@ -115,10 +116,20 @@ def _generate(expert, prompts: list[str], batch: int, max_new: int) -> list[list
     return out
 
 
-def with_decoder(expert, prompts: list[str], batch: int, max_new: int) -> list[list[int]]:
+def with_decoder(expert, prompts: list[str], batch: int, max_new: int,
+                 share_prefix: bool | None = None) -> list[list[int]]:
     ids = expert.tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    tokens, _ = expert.decode_ids(ids, temperature=0.0, top_p=1.0, max_new_tokens=max_new, batch_size=batch)
+    tokens, _ = expert.decode_ids(ids, temperature=0.0, top_p=1.0, max_new_tokens=max_new, batch_size=batch,
+                                  share_prefix=share_prefix)
     return tokens
+
+
+def with_copied_prefix(expert, prompts: list[str], batch: int, max_new: int) -> list[list[int]]:
+    """The decoder as it was before issue 29: the shared prompt start copied into every row."""
+    return with_decoder(expert, prompts, batch, max_new, share_prefix=False)
+
+
+METHODS = {"decoder": with_decoder, "generate": with_generate, "copied": with_copied_prefix}
 
 
 def measure(model, tok, suite: str, shots: int, batch: int, questions: int, max_new: int,
@@ -130,7 +141,7 @@ def measure(model, tok, suite: str, shots: int, batch: int, questions: int, max_
     with_decoder(expert, prompts[:2], 2, 4)  # warm-up, and the shared prefix
     res = {}
     for name in methods:
-        fn = with_generate if name == "generate" else with_decoder
+        fn = METHODS[name]
         t0 = time.perf_counter()
         toks = fn(expert, prompts, batch, max_new)
         wall = time.perf_counter() - t0
@@ -139,10 +150,13 @@ def measure(model, tok, suite: str, shots: int, batch: int, questions: int, max_
     out = {k: {kk: vv for kk, vv in v.items() if kk != "rows"} for k, v in res.items()}
     for k, v in res.items():  # what each row said, for agreement across dtypes
         out[k]["row_hashes"] = [hashlib.sha1(str(r).encode()).hexdigest()[:10] for r in v["rows"]]
-    if len(res) == 2:
+    if "generate" in res:
         a, b = res["generate"]["rows"], res["decoder"]["rows"]
         out["identical"] = sum(x == y for x, y in zip(a, b))
         out["ratio"] = res["decoder"]["tokens_per_s"] / res["generate"]["tokens_per_s"]
+    if "copied" in res:
+        out["shared_over_copied"] = res["decoder"]["tokens_per_s"] / res["copied"]["tokens_per_s"]
+        out["identical_to_copied"] = sum(x == y for x, y in zip(res["copied"]["rows"], res["decoder"]["rows"]))
     out["questions"] = len(prompts)
     return out
 
@@ -151,13 +165,17 @@ def report(results: dict) -> str:
     """The markdown table of a results file, with greedy agreement between the dtypes."""
     rows = [v for k, v in results.items() if isinstance(v, dict) and "decoder" in v]
     peak = results.get("matmul_gflops", {})
-    lines = ["| prompt | dtype | batch | `generate` tok/s | decoder tok/s | decoder / generate "
-             "| same tokens as generate | decoder share of roofline |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| prompt | dtype | batch | `generate` tok/s | prefix copied tok/s | decoder tok/s "
+             "| decoder / generate | decoder / copied | same tokens as generate | decoder share of roofline |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["suite"], r["dtype"], r["batch"])):
-        g, d = r.get("generate"), r["decoder"]
+        g, c, d = r.get("generate"), r.get("copied"), r["decoder"]
         lines.append(f"| {r['suite']} {r['few_shot']}-shot | {r['dtype']} | {r['batch']} | "
-                     + (f"{g['tokens_per_s']:.0f} | " if g else "- | ") + f"{d['tokens_per_s']:.0f} | "
-                     + (f"{r['ratio']:.2f}x | {r['identical']}/{r['questions']} | " if g else "- | - | ")
+                     + (f"{g['tokens_per_s']:.0f} | " if g else "- | ")
+                     + (f"{c['tokens_per_s']:.0f} | " if c else "- | ") + f"{d['tokens_per_s']:.0f} | "
+                     + (f"{r['ratio']:.2f}x | " if g else "- | ")
+                     + (f"{r['shared_over_copied']:.2f}x | " if c else "- | ")
+                     + (f"{r['identical']}/{r['questions']} | " if g else "- | ")
                      + f"{d['roofline_share']:.0%} |")
     lines.append("")
     lines.append("matmul peak (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
@@ -185,6 +203,8 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=320)
     ap.add_argument("--generate-max-batch", type=int, default=64, help="larger batches: decoder only")
     ap.add_argument("--force", action="store_true", help="run a dtype the CPU emulates")
+    ap.add_argument("--copied", action="store_true",
+                    help="also run the decoder with the shared prefix copied into every row (before issue 29)")
     ap.add_argument("--redo", action="store_true")
     ap.add_argument("--out", default="bench/results/generation_speed.json")
     ap.add_argument("--report", action="store_true", help="print the table of --out and stop")
@@ -197,7 +217,10 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.exists() else {}
     cpu = torch.backends.cpu.get_cpu_capability() if args.device == "cpu" else torch.cuda.get_device_name()
     results["machine"] = {"device": args.device, "capability": cpu, "threads": torch.get_num_threads(),
-                          "native_bf16": cpu_has_native_bf16() if args.device == "cpu" else True}
+                          "native_bf16": cpu_has_native_bf16() if args.device == "cpu" else True,
+                          "kernel_caps": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "DNNL_MAX_CPU_ISA",
+                                                                     "MKL_ENABLE_INSTRUCTIONS") if k in os.environ},
+                          "load_average_at_start": os.getloadavg()}
     for dname in args.dtypes:
         dtype = DTYPES[dname]
         peak = matmul_gflops(dtype, args.device)
@@ -216,6 +239,7 @@ def main() -> None:
                 if key in results and not args.redo:
                     continue
                 methods = ["decoder"] + (["generate"] if batch <= args.generate_max_batch else [])
+                methods += ["copied"] if args.copied else []
                 if batch % 32 == 16:
                     methods.reverse()  # alternate which runs first
                 r = measure(model, tok, suite, int(shots), batch, args.questions, args.max_new_tokens, methods)

@@ -84,7 +84,7 @@ class Expert:
         on_row = self._prompt_watch(ids, counts, starts, on_prompt) if on_prompt is not None else None
         tokens, ended = self.decode_ids(ids, temperature=cfg.temperature, top_p=cfg.top_p,
                                         max_new_tokens=cfg.max_new_tokens, generator=self._generator,
-                                        on_row=on_row) if ids else ([], [])
+                                        on_row=on_row, share_prefix=share_prefix) if ids else ([], [])
         rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e, len(p))
                 for t, e, p in zip(tokens, ended, ids)]
         return [rows[starts[i]:starts[i + 1]] for i in range(len(prompts))]
@@ -109,12 +109,15 @@ class Expert:
                    max_new_tokens: int, generator: torch.Generator | None = None,
                    eos_token_ids: set[int] | None = None, keep_eos: bool = False,
                    batch_size: int | None = None,
-                   on_row: Callable[[int, list[int], bool], None] | None = None) -> tuple[list[list[int]], list[bool]]:
+                   on_row: Callable[[int, list[int], bool], None] | None = None,
+                   share_prefix: bool | None = None) -> tuple[list[list[int]], list[bool]]:
         """New tokens for each prompt (token ids, one row per completion), and whether each
         row ended (end-of-sequence, or its reply is ``answered``) before ``max_new_tokens``.
         A sampled end-of-sequence token is left out unless ``keep_eos``. ``generator`` None
         samples from torch's global generator (what a trainer checkpoints and restores);
-        ``eos_token_ids`` defaults to the tokenizer's; ``batch_size`` to the config's."""
+        ``eos_token_ids`` defaults to the tokenizer's; ``batch_size`` to the config's;
+        ``share_prefix`` (default: where the attention supports it) keeps the shared prompt
+        start once for all rows instead of copying it into each (``decode_queue``)."""
         cfg, tok = self.config, self.tokenizer
         if not ids:
             return [], []
@@ -129,7 +132,7 @@ class Expert:
             and self.answered(tok.decode(t, skip_special_tokens=True)),
             generator=generator, keep_eos=keep_eos, lookahead=cfg.lookahead if temperature <= 0 else 0,
             on_done=(lambda row: self.on_generated()) if self.on_generated is not None else None,
-            on_row=on_row)
+            on_row=on_row, share_prefix=share_prefix)
 
     def forget_prefix(self) -> None:
         """Drop the cached prompt prefix. Needed after weight updates that autograd's version
