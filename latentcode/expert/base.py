@@ -84,7 +84,7 @@ class Expert:
         on_row = self._prompt_watch(ids, counts, starts, on_prompt) if on_prompt is not None else None
         tokens, ended = self.decode_ids(ids, temperature=cfg.temperature, top_p=cfg.top_p,
                                         max_new_tokens=cfg.max_new_tokens, generator=self._generator,
-                                        on_row=on_row, share_prefix=share_prefix) if ids else ([], [])
+                                        on_row=on_row) if ids else ([], [])
         rows = [Generation(tok.decode(t, skip_special_tokens=True), len(t), e, len(p))
                 for t, e, p in zip(tokens, ended, ids)]
         return [rows[starts[i]:starts[i + 1]] for i in range(len(prompts))]
