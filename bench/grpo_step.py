@@ -5,7 +5,10 @@
   autocast, transformers' sdpa attention (the configuration before bf16 and the decode
   attention);
 - ``fence``: the defaults (bf16 autocast where the machine multiplies bf16 natively, LoRA's
-  base weights in bf16, the decode attention on CPU).
+  base weights in bf16, the decode attention on CPU, the prompt start all rows share run
+  once in the log-probability forward);
+- ``fence-rows``: the defaults but TRL's log-probability forward over every row's prompt
+  (``--share-prompt-prefix false``, the step before issue 29).
 
 Same model, tasks, seed and config otherwise; rounds rotate which arm goes first so machine
 noise hits all. Each round builds a fresh trainer (held-out evaluation
@@ -51,7 +54,8 @@ class _Clock(TrainerCallback):
 
 
 ARMS = {"trl": dict(stop_at_fence=False), "fence": dict(stop_at_fence=True),
-        "fence-fp32": dict(stop_at_fence=True, bf16=False, attn_implementation="sdpa")}
+        "fence-fp32": dict(stop_at_fence=True, bf16=False, attn_implementation="sdpa"),
+        "fence-rows": dict(stop_at_fence=True, share_prompt_prefix=False)}
 
 
 def one_run(args, arm: str, runs_dir: str) -> dict:

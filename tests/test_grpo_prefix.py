@@ -76,3 +76,42 @@ def test_rows_that_share_too_little_go_to_trl_s_forward():
     model, tok = model_under_test(False)
     ids, mask, c = trl_batch([5, 6], [[7, 8, 9], [10, 11]], [[12, 13], [14]], tok.pad_token_id)
     assert per_token_logps(model, ids, mask, c) is None
+
+
+def test_the_override_keeps_trl_s_signature():
+    """A TRL release that renames or reorders the method's leading parameters, or adds one
+    without a default, must fail here, not in a training run."""
+    import inspect
+    from latentcode.training.grpo import CodeGRPOTrainer
+    params = inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters
+    assert list(params)[:8] == ["self", "model", "input_ids", "attention_mask", "logits_to_keep",
+                                "batch_size", "compute_entropy", "compute_aux_loss"]
+    assert all(p.default is None for name, p in list(params.items())[8:])  # the **extra we pass on
+    ours = inspect.signature(CodeGRPOTrainer._get_per_token_logps_and_entropies).parameters
+    assert list(ours)[:8] == list(params)[:8]
+
+
+def test_the_trainer_uses_it_and_agrees_with_trl_on_a_real_batch(coder, tmp_path):
+    from test_grpo import _trainer
+    trainer, prompts, tok = _trainer(coder, tmp_path)
+    model = trainer.model
+    prompt = prompts[0]
+    completions = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18], [19]]
+    ids, mask, c = trl_batch(prompt[:-2], [prompt[-2:]] * 4, completions, tok.pad_token_id)
+    calls = []
+    import latentcode.training.grpo as grpo_module
+    real = grpo_module.per_token_logps
+    grpo_module.per_token_logps = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        ours = trainer._get_per_token_logps_and_entropies(model, ids, mask, c, compute_entropy=True)
+    finally:
+        grpo_module.per_token_logps = real
+    ref = GRPOTrainer._get_per_token_logps_and_entropies(trainer, model, ids, mask, c, compute_entropy=True)
+    assert calls == [1] and ours[2] is None
+    keep = mask[:, -c:].bool()
+    bf16 = trainer.args.bf16  # autocast rounds the two forwards differently
+    tol = dict(rtol=5e-2, atol=5e-2) if bf16 else dict(rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours[0][keep], ref[0][keep], **tol)
+    trainer.args.share_prompt_prefix = False
+    off = trainer._get_per_token_logps_and_entropies(model, ids, mask, c)
+    torch.testing.assert_close(off[0], ref[0])  # off: exactly TRL's forward

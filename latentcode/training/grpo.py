@@ -45,6 +45,7 @@ from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, float32_lo
 from latentcode.training import harness
 from latentcode.training.harness import HeldOut, Rewards, open_run
 from latentcode.training.heldout import RunLog
+from latentcode.training.prefix_logps import per_token_logps
 from latentcode.training.programs import e_step
 from latentcode.training.quiet import trl_deprecations
 from latentcode.training.rewards import RewardConfig, tasks_to_rows
@@ -70,6 +71,7 @@ class CodeGRPOConfig(GRPOConfig):
                                                  "output_dir", "logging_dir")
 
     stop_at_fence: bool = setting(True, "a completion ends when its code block closes: sampled with the project's decoder (the shared prompt start prefilled once), or with --use-vllm by vLLM with the closing fence as a stop string (False: TRL's model.generate, which runs every completion to max_completion_length)")
+    share_prompt_prefix: bool = setting(True, "the log-probability forward runs the prompt start every completion of a batch shares once, its keys and values (and gradient) shared by all rows, instead of once per row; False: TRL's forward over every row")
     eval_every: int = setting(10, "held-out evaluation every N steps (0: only at start and end)")
     init_from: str | None = setting(None, "an EM, ES or GRPO run folder of the same base model (or one of its checkpoints, RUN/checkpoints/iter-3): start from its last checkpoint's weights (a LoRA run's adapters become this run's starting adapters, with the same lora_r / lora_alpha / targets)")
     questions_per_step: int | None = setting(None, "questions per optimizer step (per process): sets gradient_accumulation_steps to questions_per_step x num_generations / per_device_train_batch_size")
@@ -300,6 +302,23 @@ class CodeGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, expert, **kwargs):
         super().__init__(*args, **kwargs)
         self.expert = expert
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                           batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                           **extra):
+        """TRL's, except that the prompt start all rows share (a group's whole prompt; the
+        system prompt and examples across groups) is run once, not once per row
+        (``prefix_logps``): the same values and gradients, a fraction of the prompt's work.
+        TRL's own forward serves images, MoE auxiliary losses and rows sharing too little."""
+        if (self.args.share_prompt_prefix and not compute_aux_loss
+                and all(v is None for v in extra.values())):
+            got = per_token_logps(model, input_ids, attention_mask, logits_to_keep, batch_size,
+                                  compute_entropy, self.accelerator.autocast)
+            if got is not None:
+                return got[0], got[1], None
+        return super()._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+            compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
                               has_tool_images=False):
