@@ -30,7 +30,7 @@ def counting_evaluate(self, tasks, texts, *args, **kwargs):
 CodeGRPOTrainer._generate_single_turn = counting_generate
 CodeRewards.evaluate = counting_evaluate
 trainer, run, _ = build_trainer(parse_setup(sys.argv[1:]))
-heldout = {id(cb.rewards) for cb in trainer.callback_handler.callbacks if isinstance(cb, HeldoutEval)}
+heldout = {id(cb.heldout.rewards) for cb in trainer.callback_handler.callbacks if isinstance(cb, HeldoutEval)}
 trainer.train()
 scored = [t for owner, texts in scored if owner not in heldout for t in texts]  # training rewards only
 rank = int(os.environ["RANK"])

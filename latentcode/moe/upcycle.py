@@ -223,7 +223,7 @@ def upcycle_to_mixtral(model: nn.Module, num_experts: int, top_k: int = 2, *,
     apply. Llama and Mistral map directly (SmolLM2 is a Llama); architectures with attention
     biases (Qwen2), other norms or activations (Gemma, Phi) still need ``upcycle``.
     """
-    from transformers import MixtralConfig, MixtralForCausalLM
+    from transformers import MixtralForCausalLM
     cfg = model.config
     kind = getattr(cfg, "model_type", None)
     if kind not in _MIXTRAL_READY or getattr(cfg, "attention_bias", False) \
@@ -232,19 +232,7 @@ def upcycle_to_mixtral(model: nn.Module, num_experts: int, top_k: int = 2, *,
                          f"attention or MLP biases (got {kind!r}); use upcycle(model, ...) instead")
     if not 1 <= top_k <= num_experts:
         raise ValueError(f"top_k ({top_k}) must be between 1 and num_experts ({num_experts})")
-    mixtral = MixtralConfig(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.intermediate_size, num_hidden_layers=cfg.num_hidden_layers,
-        num_attention_heads=cfg.num_attention_heads, num_key_value_heads=cfg.num_key_value_heads,
-        head_dim=getattr(cfg, "head_dim", None), hidden_act=cfg.hidden_act,
-        max_position_embeddings=cfg.max_position_embeddings,
-        initializer_range=cfg.initializer_range, rms_norm_eps=cfg.rms_norm_eps,
-        pad_token_id=cfg.pad_token_id, bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id,
-        tie_word_embeddings=cfg.tie_word_embeddings, sliding_window=getattr(cfg, "sliding_window", None),
-        attention_dropout=getattr(cfg, "attention_dropout", 0.0),
-        rope_parameters=getattr(cfg, "rope_parameters", None),
-        num_local_experts=num_experts, num_experts_per_tok=top_k,
-        router_aux_loss_coef=router_aux_loss_coef, output_router_logits=False)
+    mixtral = _mixtral_config(cfg, num_experts, top_k, router_aux_loss_coef)
     dense = model.state_dict()
     weight = dense["model.embed_tokens.weight"]
     out = MixtralForCausalLM(mixtral).to(dtype=weight.dtype, device=weight.device)
@@ -266,3 +254,21 @@ def upcycle_to_mixtral(model: nn.Module, num_experts: int, top_k: int = 2, *,
         raise ValueError(f"weight mapping to Mixtral is incomplete: missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]}")
     return out.train(model.training)
+
+
+def _mixtral_config(cfg, num_experts: int, top_k: int, router_aux_loss_coef: float):
+    """The dense model's config as a Mixtral's, with ``num_experts`` experts, ``top_k`` per token."""
+    from transformers import MixtralConfig
+    return MixtralConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size, num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads, num_key_value_heads=cfg.num_key_value_heads,
+        head_dim=getattr(cfg, "head_dim", None), hidden_act=cfg.hidden_act,
+        max_position_embeddings=cfg.max_position_embeddings,
+        initializer_range=cfg.initializer_range, rms_norm_eps=cfg.rms_norm_eps,
+        pad_token_id=cfg.pad_token_id, bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id,
+        tie_word_embeddings=cfg.tie_word_embeddings, sliding_window=getattr(cfg, "sliding_window", None),
+        attention_dropout=getattr(cfg, "attention_dropout", 0.0),
+        rope_parameters=getattr(cfg, "rope_parameters", None),
+        num_local_experts=num_experts, num_experts_per_tok=top_k,
+        router_aux_loss_coef=router_aux_loss_coef, output_router_logits=False)
