@@ -89,10 +89,14 @@ class Scripted(CodeExpert):
         super().__init__(model, tok)
         self.reply = reply
 
-    def generate(self, prompts, counts=None):
+    def generate(self, prompts, counts=None, on_prompt=None):
         from latentcode.expert.samples import Generation
         counts = counts or [self.config.num_samples] * len(prompts)
-        return [[Generation(self.reply(p), 8, True) for _ in range(c)] for p, c in zip(prompts, counts)]
+        gens = [[Generation(self.reply(p), 8, True) for _ in range(c)] for p, c in zip(prompts, counts)]
+        for i, g in enumerate(gens):  # as Expert.generate: once each prompt's rows have all ended
+            if on_prompt is not None and g:
+                on_prompt(i, g)
+        return gens
 
 
 def test_printing_the_hinted_answer_is_never_kept():

@@ -9,6 +9,7 @@ Lambda 0 weighs every kept program the same.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from latentcode.expert.code_expert import CodeExpert
 from latentcode.training.rewards import CodeRewards, log_row
@@ -30,24 +31,33 @@ def sample_and_keep(expert: CodeExpert, rewards: CodeRewards, tasks: list, promp
     """Sample ``counts[i]`` programs for each task, run and grade them; one group of
     samples.jsonl rows per task (with ``weight``, ``bits``, ``reward``, ``hinted``), the kept
     ones (right, not hard-coded) weighted by their posterior under the prior 2^(-lam bits)."""
-    gens = expert.generate(prompts, counts)
-    flat_tasks = [t for t, gs in zip(tasks, gens) for _ in gs]
-    flat = [g for gs in gens for g in gs]
-    scores = rewards.evaluate(flat_tasks, [g.text for g in flat], [g.num_tokens for g in flat])
-    groups, at = [], 0
-    for gs in gens:
+    graded = _graded_while_decoding(expert, rewards, tasks, prompts, counts)
+    groups = []
+    for scores in graded:
         group = []
-        for k in range(len(gs)):
-            s = scores[at + k]
+        for k, s in enumerate(scores):
             row = log_row(s, index=k, bits=float(s.sample.lengths.get("zlib_bits", 0)), weight=0.0, hinted=hinted)
             # a hard-coded program scores less than correct, however right its answer
             row["kept"] = bool(s.sample.correct and s.correctness == rewards.config.correct)
             group.append(row)
-        at += len(gs)
         groups.append(group)
     for group in groups:
         reweigh(group, lam)
     return groups
+
+
+def _graded_while_decoding(expert: CodeExpert, rewards: CodeRewards, tasks: list, prompts: list[str],
+                           counts: list[int]) -> list[list]:
+    """Each task's scored programs, in order. A task's programs go to the sandbox (on a
+    grading thread) as soon as its last row ends, so running and checking them overlaps
+    the decoding of the rest instead of waiting for the whole batch."""
+    pending: dict[int, Future] = {}
+    with ThreadPoolExecutor(1) as pool:
+        def grade(i: int, gens) -> None:
+            pending[i] = pool.submit(rewards.evaluate, [tasks[i]] * len(gens), [g.text for g in gens],
+                                     [g.num_tokens for g in gens])
+        expert.generate(prompts, counts, on_prompt=grade)
+        return [pending[i].result() if i in pending else [] for i in range(len(tasks))]
 
 
 def reweigh(group: list[dict], lam: float) -> None:
