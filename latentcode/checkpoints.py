@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from latentcode.commands import COMMANDS
-from latentcode.config import changed, other_kind
+from latentcode.config import changed, other_kind, upgrade
 from latentcode.models import ModelArgs
 from latentcode.runs import Run
 
@@ -83,7 +83,7 @@ def check_resumable(saved: dict, setup, kind: str, resume: str, may_change: set[
     found = saved.get("kind", kind if untagged and kind in saved else None)
     if found != kind or kind not in saved:
         raise ValueError(other_kind(found, kind, resume))
-    diffs = changed({k: v for k, v in saved.items() if isinstance(v, dict)}, setup, may_change)
+    diffs = changed({k: v for k, v in upgrade(type(setup), saved).items() if isinstance(v, dict)}, setup, may_change)
     if diffs:
         raise ValueError(f"resume: the run was made with other settings ({'; '.join(diffs)}); "
                          "leave those flags out to continue it as it was, or start a new run")

@@ -380,6 +380,7 @@ class SetupParser(TrlParser):
         kind = getattr(self.setup_cls, "KIND", None)
         if kind is not None and isinstance(saved.get("kind"), str) and saved["kind"] != kind:
             raise ValueError(other_kind(saved["kind"], kind, known.resume))  # before its settings mislead
+        saved = upgrade(self.setup_cls, saved)
         factories = {f.name: f.default_factory for f in dataclasses.fields(self.setup_cls)}
         for name, cls in sections(self.setup_cls):
             if not isinstance(saved.get(name), dict):
@@ -446,22 +447,42 @@ def to_dict(setup) -> dict[str, dict]:
     return out
 
 
-def from_dict(setup_cls, saved: dict[str, dict]):
-    """The setup a run folder's config.json recorded (its sections as saved; a missing
-    section or field takes its default, an unknown one is refused by the dataclass). A folder
-    written before the ``run`` section existed had its fields in the command's own section."""
-    saved = {k: dict(v) for k, v in saved.items() if isinstance(v, dict)}
-    shared = from_run(setup_cls)
-    if shared and "run" not in saved:
-        run = saved.setdefault("run", {})
-        for name, cls in sections(setup_cls):
-            fields = {f.name for f in dataclasses.fields(cls)}
-            for key in [k for k in saved.get(name, {}) if k not in fields and k in shared | {"name"}]:
-                run["run_name" if key == "name" else key] = saved[name].pop(key)
+def upgrade(setup_cls, saved: dict) -> dict:
+    """A config.json in today's layout: a field recorded in a section that no longer holds it
+    moves to the section that does (the ``run`` section's fields, ES's and EM's sampling now in
+    ``expert``), under its current name (an alias such as EM's ``samples``, or a renamed field
+    from the command table); a run field kept only as a copy (the sampler's ``seed``) fills the
+    run section. Other keys stay, for the dataclass to refuse."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in saved.items()}
+    command = COMMANDS.get(getattr(setup_cls, "KIND", None))
+    renamed = command.renamed if command else {}
+    shared, owner, alias = from_run(setup_cls), {}, {}
+    for name, cls in sections(setup_cls):
+        alias.update(_aliases(cls))
+        for f in dataclasses.fields(cls):
+            if f.init and (name == "run" or f.name not in shared):
+                owner.setdefault(f.name, name)
+    for name, cls in sections(setup_cls):
+        values = out.get(name)
+        own = {f.name for f in dataclasses.fields(cls)}
+        for key in [k for k in values or {} if k not in own]:
+            new = renamed.get(key, alias.get(key, key))
+            if owner.get(new) is not None:
+                out.setdefault(owner[new], {}).setdefault(new, values.pop(key))
+    if shared:
+        run = out.setdefault("run", {})
         for key in shared - set(run):  # a copy kept in another section (the sampler's seed)
-            copies = [v[key] for n, v in saved.items() if n != "run" and key in v]
+            copies = [v[key] for n, v in out.items() if n != "run" and isinstance(v, dict) and key in v]
             if copies:
                 run[key] = copies[0]
+    return out
+
+
+def from_dict(setup_cls, saved: dict[str, dict]):
+    """The setup a run folder's config.json recorded (``upgrade``d: its sections as saved; a
+    missing section or field takes its default, an unknown one is refused by the dataclass)."""
+    saved = {k: v for k, v in upgrade(setup_cls, saved).items() if isinstance(v, dict)}
+
     def init_fields(cls, values: dict) -> dict:  # a copy of a run field (init=False) is not passed
         copies = {f.name for f in dataclasses.fields(cls) if not f.init}
         return {k: v for k, v in values.items() if k not in copies}

@@ -170,3 +170,30 @@ def test_resume_takes_the_run_settings_as_defaults(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="config.json: not valid JSON"):
         parse(GRPOSetup, ["--resume", str(tmp_path), "--use-cpu"])
+
+
+def test_a_run_folder_from_before_the_run_and_expert_sections_reads_as_it_was_made():
+    """config.json written when ES's and EM's own sections held the run's fields and their
+    sampling (and ES called its tasks per step batch_size) gives the same setup today."""
+    es = from_dict(ESSetup, {"kind": "es", "es": {"seed": 3, "batch_size": 4, "runs_dir": "r", "quiet": True,
+                                                  "max_new_tokens": 24, "population": 6}})
+    assert (es.run.seed, es.run.runs_dir, es.run.quiet, es.expert.seed) == (3, "r", True, 3)
+    assert (es.es.tasks_per_step, es.expert.max_new_tokens, es.es.population) == (4, 24, 6)
+    em = from_dict(EMSetup, {"kind": "em", "em": {"seed": 2, "samples": 4, "temperature": 0.9, "batch_size": 8,
+                                                  "resume": "x", "questions": 5}})
+    assert (em.run.seed, em.run.resume, em.expert.seed) == (2, "x", 2)
+    assert (em.expert.num_samples, em.expert.temperature, em.expert.batch_size, em.em.questions) == (4, 0.9, 8, 5)
+    bench = from_dict(BenchSetup, {"kind": "bench", "bench": {"name": "mine", "device": "cpu", "n": 3},
+                                   "expert": {"seed": 7, "num_samples": 2}})
+    assert (bench.run.run_name, bench.run.device, bench.run.seed, bench.expert.seed, bench.bench.n) == \
+        ("mine", "cpu", 7, 7, 3)
+    with pytest.raises(TypeError):  # a key no section has is still refused
+        from_dict(ESSetup, {"es": {"no_such_setting": 1}})
+
+
+def test_es_refuses_its_old_batch_size_by_the_new_name(tmp_path):
+    with pytest.raises(ValueError, match="batch_size is now tasks_per_step"):
+        parse(ESSetup, ["--batch-size", "8"])
+    (tmp_path / "es.yaml").write_text("batch_size: 8\n")
+    with pytest.raises(ValueError, match="batch_size is now tasks_per_step"):
+        parse(ESSetup, ["--config", str(tmp_path / "es.yaml")])
