@@ -16,11 +16,15 @@ import re
 import sys
 from pathlib import Path
 
+from latentcode.commands import COMMANDS
+
 
 def run_kind(config: dict) -> str:
+    """The kind config.json records; a folder from before it did: the command whose section it
+    holds (``latentcode.commands``), else ES's (the one trainer whose settings were flat)."""
     if isinstance(config.get("kind"), str):
         return config["kind"]
-    return "grpo" if "grpo" in config else "bench" if "bench" in config else "es"
+    return next((kind for kind in COMMANDS if kind in config), "es")
 
 
 def flat_settings(config: dict) -> dict:
