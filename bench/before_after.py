@@ -13,7 +13,8 @@ seed, model and settings: each tree imports its own ``latentcode``, ``tasks`` an
   completion tokens at most); the figure is the median seconds per optimizer step.
 - ``em``: ``latentcode train em`` for one iteration (``--questions`` questions, ``--samples``
   programs each, then the M-step on the kept ones, no held-out evaluation); the figure is
-  the iteration's ``wall_s`` from metrics.jsonl (E-step sampling and grading + M-step).
+  the iteration's ``wall_s`` from metrics.jsonl (E-step sampling and grading + M-step; the
+  held-out evaluations before and after, on 2 questions, are outside it).
 
 Prints a table and writes the per-round figures and the median ratio to ``--out``.
 """
@@ -45,7 +46,7 @@ def worktree(commit: str) -> Path:
 def grpo(tree: Path, args, out: Path) -> float:
     subprocess.run([sys.executable, "bench/grpo_step.py", "--arms", "fence", "--rounds", "1",
                     "--steps", str(args.steps), "--seed", str(args.seed), "--out", str(out)],
-                   cwd=tree, check=True, env=_env(tree))
+                   cwd=tree, check=True, env=_env(tree, args))
     steps = json.loads(out.read_text())["results"]["fence"][0]["step_s"]
     return statistics.median(steps)
 
@@ -54,14 +55,18 @@ def em(tree: Path, args, out: Path) -> float:
     runs = out.parent / f"runs-{out.stem}"
     subprocess.run([sys.executable, "-m", "latentcode", "train", "em", "--config", "configs/em.yaml",
                     "--iterations", "1", "--questions", str(args.questions), "--samples", str(args.samples),
-                    "--eval-every", "0", "--seed", str(args.seed), "--runs-dir", str(runs),
-                    "--run-name", "iteration"], cwd=tree, check=True, env=_env(tree))
-    rows = [json.loads(line) for line in (runs / "iteration" / "metrics.jsonl").read_text().splitlines()]
+                    "--eval-every", "0", "--eval-size", "2", "--seed", str(args.seed), "--runs-dir", str(runs),
+                    "--run-name", "iteration"], cwd=tree, check=True, env=_env(tree, args))
+    (metrics,) = runs.glob("*iteration/metrics.jsonl")  # later trees prefix the folder with its date
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     return float(rows[-1]["wall_s"])
 
 
-def _env(tree: Path) -> dict:
-    return dict(os.environ, PYTHONPATH=str(tree))
+def _env(tree: Path, args) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    if args.threads:  # both trees: OMP_NUM_THREADS caps torch (the earlier tree has no governor)
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    return env
 
 
 WORKLOADS = {"grpo": grpo, "em": em}
@@ -76,6 +81,9 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=8, help="em: questions in the iteration")
     ap.add_argument("--samples", type=int, default=8, help="em: programs per question")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="OMP_NUM_THREADS for both trees (0: unset; the earlier tree has no thread governor, so "
+                         "on a shared machine a fixed count keeps the comparison about the step itself)")
     ap.add_argument("--out", default=None, help="default: bench/results/before_after_<workload>.json")
     args = ap.parse_args()
     trees = {"before": worktree(args.before), "after": HERE}
