@@ -203,6 +203,9 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=320)
     ap.add_argument("--generate-max-batch", type=int, default=64, help="larger batches: decoder only")
     ap.add_argument("--force", action="store_true", help="run a dtype the CPU emulates")
+    ap.add_argument("--attn-implementation", default=None,
+                    help="the decoder model's attention (default: the project's per device; latentcode_decode "
+                         "is the one that reads a shared prefix, the default on CPU)")
     ap.add_argument("--copied", action="store_true",
                     help="also run the decoder with the shared prefix copied into every row (before issue 29)")
     ap.add_argument("--redo", action="store_true")
@@ -230,7 +233,8 @@ def main() -> None:
         if emulated and not args.force:
             print(f"  {dname} not run: this CPU has no native bf16 (--force runs it anyway)", flush=True)
             continue
-        model, tok = load_model(args.model, device=args.device, dtype=dname)
+        model, tok = load_model(args.model, device=args.device, dtype=dname,
+                                attn_implementation=args.attn_implementation)
         per_token = flops_per_token(model)
         for spec in args.prompts:
             suite, shots = spec.split(":")

@@ -19,6 +19,14 @@ step moe python bench/moe.py --device cuda --dtype bfloat16 --rounds 11 --out "$
 # 2. generation tokens/s, the project's decoder against transformers' generate, bf16
 step generation python bench/generation_speed.py --device cuda --prompts liststats:0 gsm8k:3 \
     --batches 64 256 --dtypes bfloat16 --questions 256 --out "$OUT/generation.json"
+# 2b. shared-prefix (cascade) attention on the GPU: the project's decode attention, which keeps
+#     the shared prompt start once, against the same decoder with the prefix copied per row
+step generation_shared python bench/generation_speed.py --device cuda --prompts gsm8k:3 liststats:0 \
+    --batches 64 256 --dtypes bfloat16 --questions 256 --generate-max-batch 0 --copied \
+    --attn-implementation latentcode_decode --out "$OUT/generation_shared.json"
+# 2c. a GRPO step with the shared prompt start run once in the log-probability forward, and without
+step grpo_step python bench/grpo_step.py --no-cpu --rounds 2 --steps 2 --arms fence-rows fence \
+    --out "$OUT/grpo_step.json"
 # 3. a short GRPO run and a short EM run on SmolLM2-135M (held-out accuracy before -> after, time)
 step grpo latentcode train grpo --suite liststats --lora --learning-rate 2e-4 --max-steps 10 \
     --num-generations 8 --per-device-train-batch-size 32 --questions-per-step 8 --train-size 256 \
