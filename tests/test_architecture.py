@@ -122,7 +122,7 @@ FLOORS = {
     "latentcode.training": [
         {"rewards", "distributed", "quiet", "summary", "es_algorithm", "prefix_logps"},  # parts with no run
         {"heldout", "programs"},  # held-out evaluation and logs; sampling and keeping programs
-        {"harness"},  # what every trainer shares
+        {"harness", "trl_callbacks"},  # what every trainer shares; its logs as callbacks in TRL's loop
         {"grpo", "es", "em"},  # the trainers: each its algorithm
     ],
     "latentcode.router": [

@@ -6,7 +6,8 @@
   processes, the printed summary, silenced library warnings, GRPO's log-probabilities with
   the shared prompt start run once;
 - ``harness``: what every trainer shares (run folder, resume, rewards, held-out evaluation,
-  checkpoints, ``main``); a trainer file holds only its algorithm;
+  checkpoints, ``main``); a trainer file holds only its algorithm; ``trl_callbacks``: the
+  same logs from inside TRL's loop (GRPO's);
 - ``grpo`` (TRL's GRPOTrainer), ``es`` + ``es_algorithm`` (evolution strategies), ``em``
   (EM over latent programs).
 
