@@ -7,8 +7,9 @@
 - ``fence``: the defaults (bf16 autocast where the machine multiplies bf16 natively, LoRA's
   base weights in bf16, the decode attention on CPU, the prompt start all rows share run
   once in the log-probability forward);
-- ``fence-rows``: the defaults but TRL's log-probability forward over every row's prompt
-  (``--share-prompt-prefix false``, the step before issue 29).
+- ``fence-rows``: the defaults but TRL's log-probability forward over every row's prompt and
+  sampling through the unmerged LoRA adapters (``--share-prompt-prefix false
+  --merge-lora-for-generation false``, the step before issue 29).
 
 Same model, tasks, seed and config otherwise; rounds rotate which arm goes first so machine
 noise hits all. Each round builds a fresh trainer (held-out evaluation
@@ -55,7 +56,7 @@ class _Clock(TrainerCallback):
 
 ARMS = {"trl": dict(stop_at_fence=False), "fence": dict(stop_at_fence=True),
         "fence-fp32": dict(stop_at_fence=True, bf16=False, attn_implementation="sdpa"),
-        "fence-rows": dict(stop_at_fence=True, share_prompt_prefix=False)}
+        "fence-rows": dict(stop_at_fence=True, share_prompt_prefix=False, merge_lora_for_generation=False)}
 
 
 def one_run(args, arm: str, runs_dir: str) -> dict:
@@ -69,10 +70,33 @@ def one_run(args, arm: str, runs_dir: str) -> dict:
     trainer.remove_callback(HeldoutEval)
     clock = _Clock()
     trainer.add_callback(clock)
+    phases = _time_phases(trainer)
     trainer.train()
-    return {"step_s": clock.steps,
+    return {"step_s": clock.steps, "phases_s": phases,
             "tokens": [log["completions/mean_length"] * args.generations for log in clock.logs],
             "reward": [log["reward"] for log in clock.logs]}
+
+
+def _time_phases(trainer) -> dict[str, float]:
+    """Seconds spent, over the whole run, in generation, the log-probability forward, the
+    rewards (sandbox runs, re-asks) and the backward + optimizer step (``training_step``
+    minus its forward); filled as the trainer runs."""
+    phases = {"generation": 0.0, "logps_forward": 0.0, "rewards": 0.0, "training_step": 0.0}
+
+    def timed(name, fn):
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                phases[name] += time.perf_counter() - t0
+        return run
+
+    trainer._generate_single_turn = timed("generation", trainer._generate_single_turn)
+    trainer._get_per_token_logps_and_entropies = timed("logps_forward", trainer._get_per_token_logps_and_entropies)
+    trainer._calculate_rewards = timed("rewards", trainer._calculate_rewards)
+    trainer.training_step = timed("training_step", trainer.training_step)
+    return phases
 
 
 def main() -> None:
@@ -113,6 +137,17 @@ def main() -> None:
     for arm in args.arms:
         up = f"{statistics.median(ratios[arm]):.2f}x" if arm in ratios else "1"
         print(f"| {arm} | {med(arm, 'step_s'):.1f} | {med(arm, 'tokens'):.0f} | {med(arm, 'reward'):.3f} | {up} |")
+    # training_step holds generation, rewards and both forwards (TRL generates inside it)
+    print("\nWhere a step's time goes (seconds per step, median over rounds; backward + optimizer "
+          "= training_step - generation - rewards - log-prob forwards):\n")
+    print("| arm | generation | rewards (sandbox) | log-prob forward | backward + optimizer | step |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for arm in args.arms:
+        per = {k: statistics.median(res["phases_s"][k] / len(res["step_s"]) for res in results[arm])
+               for k in results[arm][0]["phases_s"]}
+        rest = per["training_step"] - per["generation"] - per["rewards"] - per["logps_forward"]
+        print(f"| {arm} | {per['generation']:.1f} | {per['rewards']:.1f} | {per['logps_forward']:.1f} | "
+              f"{rest:.1f} | {med(arm, 'step_s'):.1f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"args": vars(args), "results": results, "ratios": ratios}, indent=1))
 

@@ -21,6 +21,7 @@ held-out completions), metrics.jsonl, evals.jsonl, tensorboard/ and checkpoints/
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import sys
@@ -44,6 +45,7 @@ from latentcode.models import ModelArgs, bf16_autocast, bf16_is_fast, float32_lo
 from latentcode.training import harness
 from latentcode.training.harness import HeldOut, Rewards, open_run
 from latentcode.training.heldout import RunLog
+from latentcode.training.lora_merge import lora_merged
 from latentcode.training.prefix_logps import per_token_logps
 from latentcode.training.programs import e_step
 from latentcode.training.quiet import trl_deprecations
@@ -71,6 +73,7 @@ class CodeGRPOConfig(GRPOConfig):
                                                  "output_dir", "logging_dir")
 
     stop_at_fence: bool = setting(True, "a completion ends when its code block closes: sampled with the project's decoder (the shared prompt start prefilled once), or with --use-vllm by vLLM with the closing fence as a stop string (False: TRL's model.generate, which runs every completion to max_completion_length)")
+    merge_lora_for_generation: bool = setting(True, "sample from the LoRA adapters merged into (a restored copy of) the base weights, with the adapters off: the same policy without two extra matmuls per adapted projection per token")
     share_prompt_prefix: bool = setting(True, "the log-probability forward runs the prompt start every completion of a batch shares once, its keys and values (and gradient) shared by all rows, instead of once per row; False: TRL's forward over every row")
     eval_every: int = setting(10, "held-out evaluation every N steps (0: only at start and end)")
     init_from: str | None = setting(None, "an EM, ES or GRPO run folder of the same base model (or one of its checkpoints, RUN/checkpoints/iter-3): start from its last checkpoint's weights (a LoRA run's adapters become this run's starting adapters, with the same lora_r / lora_alpha / targets)")
@@ -249,7 +252,8 @@ class CodeGRPOTrainer(GRPOTrainer):
         with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                           gather_deepspeed3_params=self.args.ds3_gather_for_generation,
                                           gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
-              as unwrapped, torch.no_grad(), self.accelerator.autocast()):
+              as unwrapped, torch.no_grad(), self.accelerator.autocast(),
+              lora_merged(unwrapped) if self.args.merge_lora_for_generation else contextlib.nullcontext()):
             self.expert.model = unwrapped
             self.expert.forget_prefix()  # the weights moved since the last batch (fused AdamW leaves no trace)
             # a sampled end-of-sequence stays in the completion, as in TRL's generation
