@@ -120,7 +120,7 @@ FLOORS = {
         {"code_expert", "direct_expert"},  # the two paths
     ],
     "latentcode.training": [
-        {"rewards", "distributed", "quiet", "summary", "es_algorithm", "prefix_logps"},  # parts with no run
+        {"rewards", "distributed", "quiet", "summary", "es_algorithm", "prefix_logps", "lora_merge"},  # parts with no run
         {"heldout", "programs"},  # held-out evaluation and logs; sampling and keeping programs
         {"harness", "trl_callbacks"},  # what every trainer shares; its logs as callbacks in TRL's loop
         {"grpo", "es", "em"},  # the trainers: each its algorithm

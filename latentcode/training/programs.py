@@ -12,6 +12,7 @@ import math
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from latentcode.expert.code_expert import CodeExpert
+from latentcode.training.lora_merge import lora_merged
 from latentcode.training.rewards import CodeRewards, log_row
 
 
@@ -31,7 +32,8 @@ def sample_and_keep(expert: CodeExpert, rewards: CodeRewards, tasks: list, promp
     """Sample ``counts[i]`` programs for each task, run and grade them; one group of
     samples.jsonl rows per task (with ``weight``, ``bits``, ``reward``, ``hinted``), the kept
     ones (right, not hard-coded) weighted by their posterior under the prior 2^(-lam bits)."""
-    graded = _graded_while_decoding(expert, rewards, tasks, prompts, counts)
+    with lora_merged(expert.model):  # sampling reads the weights only: LoRA merged runs faster
+        graded = _graded_while_decoding(expert, rewards, tasks, prompts, counts)
     groups = []
     for scores in graded:
         group = []
