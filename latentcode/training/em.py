@@ -54,6 +54,7 @@ from latentcode.training import harness
 from latentcode.training.distributed import gather
 from latentcode.training.harness import LoopTrainer, TrainingSetup
 from latentcode.training.heldout import RunLog
+from latentcode.training.prefix_logps import sft_trainer_class
 from latentcode.training.programs import merge_groups, posterior_weights, reweigh, sample_and_keep
 from latentcode.training.rewards import CodeRewards
 
@@ -338,7 +339,7 @@ def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir
     mean training loss."""
     from datasets import Dataset, disable_progress_bars
     from transformers import PrinterCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     disable_progress_bars()  # TRL's dataset preparation draws three bars per M-step
     on_cpu = next(model.parameters()).device.type == "cpu"
@@ -349,7 +350,9 @@ def m_step(model, tok, data: list[dict], config: EMConfig, *, seed: int, out_dir
         completion_only_loss=True, max_length=None, disable_tqdm=not progress,
         gradient_checkpointing=None)  # None: off, without transformers 5's deprecation warning
     was_training = model.training
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tok)
+    # TRL's SFTTrainer, its loss running the prompt start the batch's rows share once
+    trainer = sft_trainer_class()(model=model, args=args, train_dataset=Dataset.from_list(data),
+                                  processing_class=tok)
     trainer.remove_callback(PrinterCallback)
     result = trainer.train()
     model.train(was_training)

@@ -89,3 +89,65 @@ def per_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
         if compute_entropy:
             entropies.append(out.entropy[:, -logits_to_keep:])
     return torch.cat(logps), (torch.cat(entropies) if compute_entropy else None)
+
+
+# ------------------------------------------------------------------------------------
+# supervised fine-tuning (EM's M-step): rows [prompt | completion | right padding]
+# ------------------------------------------------------------------------------------
+
+def shared_start_of_labelled_rows(input_ids: torch.Tensor, labels: torch.Tensor) -> int:
+    """How many leading columns every row shares before its first labelled token (less one:
+    the last unlabelled token's logit scores the first labelled one), for right-padded rows."""
+    labelled = (labels != -100).int()
+    if not bool(labelled.any(1).all()):
+        return 0
+    first = int(labelled.argmax(1).min())  # the earliest first label of any row
+    same = (input_ids[:, :first] == input_ids[:1, :first]).all(0)
+    n = int(same.int().cumprod(0).sum()) if first else 0
+    return max(0, min(n, first - 1))
+
+
+class _SharedPrefixModel:
+    """What TRL's SFT ``compute_loss`` calls as its model: for a fused-head call on
+    right-padded text rows sharing a start, that start runs once (batch 1) and each row runs
+    the rest; the output covers the rest's positions only, which hold every labelled token,
+    so the loss and TRL's masked means come out as over whole rows. Anything else goes to
+    the model unchanged."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def __call__(self, input_ids=None, attention_mask=None, labels=None, fused_lm_head=False, **kwargs):
+        rest = {k: v for k, v in kwargs.items() if k != "use_cache"}
+        p = 0
+        if fused_lm_head and input_ids is not None and labels is not None and not rest:
+            p = shared_start_of_labelled_rows(input_ids, labels)
+        if p < MIN_PREFIX:
+            return self._model(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
+                               fused_lm_head=fused_lm_head, **kwargs)
+        prefix = new_cache_of(self._model(input_ids=input_ids[:1, :p], use_cache=True, logits_to_keep=1))
+        n = input_ids.shape[0]
+        cache = DynamicCache()
+        for i, layer in enumerate(prefix.layers):
+            cache.update(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1), i)
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, p:]
+        return forward_kv(self._model, cache, input_ids=input_ids[:, p:], attention_mask=mask,
+                          position_ids=positions, labels=labels[:, p:], fused_lm_head=True)
+
+
+def sft_trainer_class():
+    """TRL's SFTTrainer whose loss runs the start all rows of a batch share once
+    (``_SharedPrefixModel``); built on demand so importing this module does not import
+    TRL's SFT machinery."""
+    from trl import SFTTrainer
+
+    class SharedPrefixSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return super().compute_loss(_SharedPrefixModel(model), inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return SharedPrefixSFTTrainer
