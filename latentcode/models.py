@@ -84,7 +84,7 @@ class ModelArgs(ModelConfig):
 
     def peft_config(self):
         """The LoraConfig (``trl.get_peft_config``), or None when every weight trains."""
-        from trl import get_peft_config  # here, not at the top: start-up cost (peft)
+        from trl import get_peft_config
         return get_peft_config(self) if self.use_peft else None
 
 
@@ -103,7 +103,7 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
     """Whether the model hub answers a TCP connection here (HF_HUB_OFFLINE=1: no, without trying)."""
     import socket
     from urllib.parse import urlparse
-    from huggingface_hub import constants  # here, not at the top: start-up cost
+    from huggingface_hub import constants
     if constants.HF_HUB_OFFLINE:
         return False
     url = urlparse(constants.ENDPOINT)
@@ -276,7 +276,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str | None = None,
 def _no_loading_bar():
     """transformers draws a "Loading weights" bar for every load, even of a cached 270-tensor
     model that takes a second; a command's own progress is what its user watches."""
-    from transformers.utils import logging as hf_logging  # here, not at the top: start-up cost
+    from transformers.utils import logging as hf_logging
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
@@ -294,17 +294,17 @@ def _prepare_tokenizer(tok) -> None:
 
 def _load_auto(name_or_path: str, *, revision: str = "main", attn_implementation: str | None = None,
                quantization: ModelConfig | None = None):
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # here, not at the top: start-up cost
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     kwargs = {"revision": revision, "attn_implementation": attn_implementation}
     if quantization is not None:
-        from trl import get_quantization_config  # here, not at the top: start-up cost
+        from trl import get_quantization_config
         kwargs.update(quantization_config=get_quantization_config(quantization), device_map="auto")
     missing = _missing_folder(name_or_path)
     if missing:
         raise ModelNotAvailable(missing)
     if not Path(name_or_path).is_dir() and not hub_reachable():
         # offline: only the hub cache can serve it; fail now instead of after minutes of retries
-        from huggingface_hub import try_to_load_from_cache  # here, not at the top: start-up cost
+        from huggingface_hub import try_to_load_from_cache
         if not isinstance(try_to_load_from_cache(name_or_path, "config.json", revision=revision), str):
             raise ModelNotAvailable(
                 f"cannot load {name_or_path!r}: it is not a folder here, not in the hub cache, and the "
@@ -336,7 +336,7 @@ def smollm2_gguf_path() -> Path:
 
 
 def _load_smollm2():
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # here, not at the top: start-up cost
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     cached = cache_dir() / "smollm2-135m-instruct"
     if not (cached / "model.safetensors").exists():
         _convert_smollm2(cached)
@@ -346,7 +346,7 @@ def _load_smollm2():
 def _convert_smollm2(target: Path) -> None:
     """Dequantise the GGUF once and save safetensors (written aside, then renamed, so an
     interrupted conversion never leaves a half-written cache)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # here, not at the top: start-up cost
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     gguf = smollm2_gguf_path()
     if importlib.util.find_spec("gguf") is None:
         raise ModelNotAvailable("loading a GGUF file needs the gguf package: pip install gguf")
@@ -387,8 +387,8 @@ _TINY_CORPUS = [
 
 
 def build_tiny_tokenizer(vocab_size: int = 384):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # here, not at the top: start-up cost
-    from transformers import PreTrainedTokenizerFast  # here, not at the top: start-up cost
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -406,7 +406,7 @@ def build_tiny_tokenizer(vocab_size: int = 384):
 
 def build_tiny_model(seed: int = 0, hidden_size: int = 64, num_layers: int = 2):
     """A randomly initialised Llama-style model and its tokenizer, built in ~0.1 s."""
-    from transformers import LlamaConfig, LlamaForCausalLM  # here, not at the top: start-up cost
+    from transformers import LlamaConfig, LlamaForCausalLM
     tok = build_tiny_tokenizer()
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size,
                          intermediate_size=2 * hidden_size, num_hidden_layers=num_layers,

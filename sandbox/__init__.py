@@ -58,6 +58,9 @@ time budget. With ``python_policy=False`` the program controls its own process, 
 write a well-formed report of its choosing (a status among ok/error/memory/blocked and
 strings, the same a program could produce honestly); only the OS layers hold then.
 ``available_layers()`` says which OS layers this machine allows.
+
+Imports inside functions (the pool, Ray) keep ``import sandbox`` cheap and Ray optional; this
+is said here once, not at each import.
 """
 from __future__ import annotations
 
@@ -69,13 +72,13 @@ from sandbox.result import STATUSES, Result, printable  # noqa: F401
 
 
 def default_pool(workers: int | None = None):
-    from sandbox.pool import default_pool as _default_pool  # here, not at the top: start-up cost
+    from sandbox.pool import default_pool as _default_pool
     return _default_pool(workers)
 
 
 def __getattr__(name):
     if name == "Pool":
-        from sandbox.pool import Pool  # here, not at the top: start-up cost
+        from sandbox.pool import Pool
         return Pool
     raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
 

@@ -42,7 +42,7 @@ def make_pool(config: SandboxConfig | None = None):
     started on first use), or a ``RayPool`` (Ray is imported only then)."""
     config = config or SandboxConfig()
     if config.backend == "ray":
-        from sandbox.ray_backend import RayPool  # here, not at the top: Ray is optional
+        from sandbox.ray_backend import RayPool
         return RayPool(config.ray_actors, cpus_per_actor=config.ray_cpus_per_actor, address=config.ray_address)
-    from sandbox.pool import Pool  # here, not at the top: start-up cost
+    from sandbox.pool import Pool
     return Pool()

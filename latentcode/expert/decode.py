@@ -10,6 +10,21 @@ The keys and values live in buffers that grow in place: the default
 cache concatenates every layer's whole cache on every step, which on CPU cost as much as
 the matrix multiplies (53 of 142 ms per step, 16 rows, 400 tokens of context).
 
+Newcomers' columns are aligned to the batch's by masked padding, so every row keeps its own
+positions (counted from its attention mask, as ``generate`` counts them); a prefill serves
+several newcomers at once.
+
+The prompt start all prompts share (system prompt, few-shot examples) is prefilled once. With
+the project's attention (``latentcode.attention``) its keys and values are also kept once and
+every row attends to that one copy (cascade attention: a 64-row step reads a 370-token
+prefix once, not 64 times); with any other attention each row gets a copy.
+
+Greedy decoding can check drafts (prompt lookup: what followed the row's last tokens earlier
+in its prompt or reply), keeping the ones the model itself would have produced, so a step
+can emit several tokens. It drafts only while the step stays small (rows x (1 + drafts) <=
+``step_tokens``): a small batch costs about the same per step whatever its width, a large
+one does not.
+
 Greedy decoding gives the tokens ``generate`` gives (tested); sampling uses transformers'
 own temperature and nucleus (top-p) warpers, from a ``torch.Generator`` seeded by the caller.
 """
@@ -51,7 +66,7 @@ class GrowingLayer(DynamicLayer):
     def update(self, key_states, value_states, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        new = key_states.shape[-2]
+        new = key_states.shape[-2]  # key_states: (rows, kv_heads, new, head_dim)
         need = self._len + new
         if self._k is None or need > self._k.shape[-2]:
             k, v = self._buffers(key_states, value_states, need)
@@ -268,98 +283,111 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
                  on_done: Callable[[int], None] | None = None,
                  on_row: Callable[[int, list[int], bool], None] | None = None,
                  share_prefix: bool | None = None) -> tuple[list[list[int]], list[bool]]:
-    """New tokens for every prompt, decoding at most ``batch_size`` rows at a time: when rows
-    finish, waiting prompts take their places (continuous batching), so the batch stays full
-    until the queue is empty. Returns, per prompt in order, its tokens and whether it ended
-    (end-of-sequence or ``finished``) before ``max_new_tokens``.
+    """New tokens for every prompt, at most ``batch_size`` rows at a time; per prompt in
+    order, its tokens and whether it ended (end-of-sequence or ``finished``) before
+    ``max_new_tokens``. A finished row's place goes to the next waiting prompt; newcomers are
+    admitted together once ``admit_every`` places are free (default: a quarter of the batch).
 
-    ``prefix``: keys and values (batch 1, per layer) of the first ``prefix_len`` tokens, which
-    every prompt starts with; each newcomer's prefill starts after them. With
-    ``share_prefix`` (default: when the model attends through ``latentcode.attention``) they
-    are kept once and every row attends to that one copy (cascade attention: a 64-row step
-    reads a 370-token prefix once, not 64 times); otherwise each row gets a copy. A newcomer's columns
-    are aligned to the batch's by masked padding, so every row keeps its own positions
-    (counted from its attention mask, as ``generate`` counts them). Rows are admitted when at
-    least ``admit_every`` slots are free (default: a quarter of the batch), or when the batch
-    is empty: a prefill serves several newcomers at once.
-
-    ``lookahead`` (greedy only): when few rows are left, a step also checks up to that many
-    drafted tokens per row (prompt lookup: what followed the row's last tokens earlier in its
-    prompt or reply), keeping the ones the model itself would have produced, so a step can
-    emit several tokens. It drafts only while rows x (1 + drafts) <= ``step_tokens``: a small
-    batch costs about the same per step whatever its width, a large one does not.
-
-    ``on_done(i)`` is called as prompt ``i``'s row stops (progress bars); ``on_row(i, tokens,
-    ended)`` too, with the row's final tokens (to use a row before the whole queue is done)."""
-    device = model.device
-    n = len(prompts)
-    out: list[list[int]] = [[] for _ in range(n)]
-    ended = [False] * n
-    queue = list(range(n))[::-1]  # popped from the end: prompts start in order
+    ``prefix``: keys and values (batch 1, per layer) of the ``prefix_len`` tokens every prompt
+    starts with, kept once for all rows (``share_prefix``, default where the attention reads
+    it) or copied into each. ``lookahead`` (greedy only): drafted tokens checked per row per
+    step while rows x (1 + drafts) <= ``step_tokens`` (``_draft_step``). ``on_done(i)`` and
+    ``on_row(i, tokens, ended)`` are called as prompt ``i``'s row stops. The module's
+    docstring says why each of these pays."""
+    rows = _Rows(len(prompts), max_new_tokens, eos_token_ids, finished, keep_eos, on_done, on_row)
+    queue = list(range(len(prompts)))[::-1]  # popped from the end: prompts start in order
     admit_every = max(1, admit_every or batch_size // 4)
-    greedy = temperature <= 0
+    share = bool(prefix) and (shares_prefixes(model) if share_prefix is None else share_prefix)
+    sample = functools.partial(_pick, temperature=temperature, top_p=top_p, generator=generator)
     lookups: dict[int, _Lookup] = {}
     batch: _Batch | None = None
-    share = bool(prefix) and (shares_prefixes(model) if share_prefix is None else share_prefix)
-
-    def record(rows: list[int], emitted: list[list[int]]) -> list[int]:
-        """Append each row's new tokens; the indices (into ``rows``) of the rows still going."""
-        going = []
-        for i, (row, toks) in enumerate(zip(rows, emitted)):
-            for tok in toks:
-                if tok in eos_token_ids:
-                    ended[row] = True
-                    if keep_eos:
-                        out[row].append(tok)
-                    break
-                out[row].append(tok)
-                if finished is not None and finished(row, out[row]):
-                    ended[row] = True
-                    break
-                if len(out[row]) >= max_new_tokens:
-                    break
-            else:
-                going.append(i)
-                continue
-            if on_done is not None:
-                on_done(row)
-            if on_row is not None:
-                on_row(row, out[row], ended[row])
-        return going
-
     while queue or batch is not None:
         free = batch_size - (len(batch.rows) if batch else 0)
         if queue and (batch is None or free >= min(admit_every, len(queue))):
             take = [queue.pop() for _ in range(min(free, len(queue)))]
             new = _prefill(model, [prompts[i] for i in take], take, prefix, prefix_len,
-                           pad_token_id, device, share)
-            new.nxt = _pick(new.nxt, temperature, top_p, generator)
-            new.keep(record(take, [[t] for t in new.nxt.tolist()]))
-            if new.rows:
-                if batch is None:
-                    batch = new
-                else:
-                    batch.pad(prefix_len, new.width() - batch.width())
-                    new.pad(prefix_len, batch.width() - new.width())
-                    batch.add(new)
+                           pad_token_id, model.device, share)
+            new.nxt = sample(new.nxt)  # (rows,) each newcomer's first token
+            new.keep(rows.record(take, [[t] for t in new.nxt.tolist()]))
+            batch = _joined(batch, new, prefix_len)
             if batch is None:
                 continue
-        k = min(lookahead, step_tokens // len(batch.rows) - 1) if greedy and lookahead else 0
+        # drafts only while a step stays cheap: rows x (1 + drafts) <= step_tokens
+        k = min(lookahead, step_tokens // len(batch.rows) - 1) if temperature <= 0 and lookahead else 0
         if k > 0:
-            _draft_step(model, batch, k, prompts, out, lookups, pad_token_id, record)
+            _draft_step(model, batch, k, prompts, rows.out, lookups, pad_token_id, rows.record)
         else:
-            mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch.rows), 1)], 1)
-            pos = batch.pos + 1
-            logits = forward_kv(model, batch.cache, input_ids=batch.nxt[:, None], attention_mask=mask,
-                                position_ids=pos[:, None], logits_to_keep=1).logits[:, -1]
-            batch.mask, batch.pos = mask, pos
-            batch.nxt = _pick(logits, temperature, top_p, generator)
-            batch.keep(record(batch.rows, [[t] for t in batch.nxt.tolist()]))
+            _plain_step(model, batch, sample, rows.record)
         if not batch.rows:
             batch = None
         else:
             batch.compact()
-    return out, ended
+    return rows.out, rows.ended
+
+
+class _Rows:
+    """Every prompt's tokens so far and whether its row ended; the rules that end a row."""
+
+    def __init__(self, n: int, max_new_tokens: int, eos_token_ids: set[int], finished, keep_eos: bool,
+                 on_done, on_row):
+        self.out: list[list[int]] = [[] for _ in range(n)]
+        self.ended = [False] * n
+        self.max_new_tokens, self.eos, self.finished, self.keep_eos = max_new_tokens, eos_token_ids, finished, keep_eos
+        self.on_done, self.on_row = on_done, on_row
+
+    def record(self, rows: list[int], emitted: list[list[int]]) -> list[int]:
+        """Append each row's new tokens; the indices (into ``rows``) of the rows still going."""
+        going = []
+        for i, (row, toks) in enumerate(zip(rows, emitted)):
+            if self._extend(row, toks):
+                going.append(i)
+                continue
+            if self.on_done is not None:
+                self.on_done(row)
+            if self.on_row is not None:
+                self.on_row(row, self.out[row], self.ended[row])
+        return going
+
+    def _extend(self, row: int, toks: list[int]) -> bool:
+        """Whether ``row`` goes on after ``toks``."""
+        out = self.out[row]
+        for tok in toks:
+            if tok in self.eos:
+                self.ended[row] = True
+                if self.keep_eos:
+                    out.append(tok)
+                return False
+            out.append(tok)
+            if self.finished is not None and self.finished(row, out):
+                self.ended[row] = True
+                return False
+            if len(out) >= self.max_new_tokens:
+                return False
+        return True
+
+
+def _joined(batch: "_Batch | None", new: _Batch, prefix_len: int) -> "_Batch | None":
+    """The running batch with the newcomers still going added, their columns aligned by
+    masked padding right after the shared prefix (each row keeps its own positions)."""
+    if not new.rows:
+        return batch
+    if batch is None:
+        return new
+    batch.pad(prefix_len, new.width() - batch.width())
+    new.pad(prefix_len, batch.width() - new.width())
+    batch.add(new)
+    return batch
+
+
+def _plain_step(model, batch: _Batch, sample, record) -> None:
+    """One token for every row: its next input (rows, 1) against its cache."""
+    mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch.rows), 1)], 1)  # (rows, width + 1)
+    pos = batch.pos + 1  # (rows,)
+    logits = forward_kv(model, batch.cache, input_ids=batch.nxt[:, None], attention_mask=mask,
+                        position_ids=pos[:, None], logits_to_keep=1).logits[:, -1]  # (rows, vocab)
+    batch.mask, batch.pos = mask, pos
+    batch.nxt = sample(logits)
+    batch.keep(record(batch.rows, [[t] for t in batch.nxt.tolist()]))
 
 
 def _draft_step(model, batch: _Batch, k: int, prompts, out, lookups: dict, pad_token_id: int,
@@ -376,15 +404,16 @@ def _draft_step(model, batch: _Batch, k: int, prompts, out, lookups: dict, pad_t
         drafts.append(lk.draft(k))
     width = 1 + k
     nxt = batch.nxt.tolist()
+    # (rows, 1 + k): the next token, then the drafts, padded where a row drafted fewer
     feed = torch.tensor([[t] + d + [pad_token_id] * (k - len(d)) for t, d in zip(nxt, drafts)],
                         device=batch.mask.device)
     cols = torch.tensor([[1] * (1 + len(d)) + [0] * (k - len(d)) for d in drafts],
-                        dtype=batch.mask.dtype, device=batch.mask.device)
-    mask = torch.cat([batch.mask, cols], 1)
-    pos = batch.pos[:, None] + 1 + torch.arange(width, device=batch.pos.device)
+                        dtype=batch.mask.dtype, device=batch.mask.device)  # (rows, 1 + k)
+    mask = torch.cat([batch.mask, cols], 1)  # (rows, width + 1 + k)
+    pos = batch.pos[:, None] + 1 + torch.arange(width, device=batch.pos.device)  # (rows, 1 + k)
     logits = forward_kv(model, batch.cache, input_ids=feed, attention_mask=mask, position_ids=pos,
-                        logits_to_keep=width).logits
-    guess = logits.float().argmax(-1).tolist()
+                        logits_to_keep=width).logits  # (rows, 1 + k, vocab)
+    guess = logits.float().argmax(-1).tolist()  # per row, what the model says after each fed token
     emitted, accepted = [], []
     for d, g in zip(drafts, guess):
         a = 0
@@ -410,10 +439,12 @@ def _prefill(model, prompts: list[list[int]], rows: list[int], prefix, prefix_le
     caller."""
     rest = [p[prefix_len:] for p in prompts]
     width = max(map(len, rest))
+    # (rows, width): each prompt after the prefix, left-padded
     ids = torch.tensor([[pad_token_id] * (width - len(x)) + x for x in rest], device=device)
+    # (rows, prefix_len + width): the prefix's columns, then padding, then the row's own
     mask = torch.tensor([[1] * prefix_len + [0] * (width - len(x)) + [1] * len(x) for x in rest],
                         device=device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # a row's positions count its own tokens only
     cache = growing_cache(prefix, len(prompts), share) if prefix else growing_cache()
     logits = forward_kv(model, cache, input_ids=ids, attention_mask=mask,
                         position_ids=positions[:, prefix_len:], logits_to_keep=1).logits[:, -1]
