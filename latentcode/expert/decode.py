@@ -146,6 +146,12 @@ def growing_cache(prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     return cache
 
 
+# the shortest shared prefix kept once by default: measured side by side (docs/benchmarks.md,
+# "Speed on any CPU"), the 54-token zero-shot prefix gained nothing over copying (0.89-1.04x),
+# the 374-token 3-shot one up to 1.65x
+SHARE_FROM = 128
+
+
 def shares_prefixes(model) -> bool:
     """Whether ``model`` attends through ``latentcode.attention``, the one attention that
     reads a shared prefix (others get it copied into every row)."""
@@ -289,15 +295,16 @@ def decode_queue(model, prompts: list[list[int]], *, batch_size: int, max_new_to
     admitted together once ``admit_every`` places are free (default: a quarter of the batch).
 
     ``prefix``: keys and values (batch 1, per layer) of the ``prefix_len`` tokens every prompt
-    starts with, kept once for all rows (``share_prefix``, default where the attention reads
-    it) or copied into each. ``lookahead`` (greedy only): drafted tokens checked per row per
+    starts with, kept once for all rows (``share_prefix``; default: where the attention reads
+    it and the prefix has ``SHARE_FROM`` tokens or more) or copied into each. ``lookahead`` (greedy only): drafted tokens checked per row per
     step while rows x (1 + drafts) <= ``step_tokens`` (``_draft_step``). ``on_done(i)`` and
     ``on_row(i, tokens, ended)`` are called as prompt ``i``'s row stops. The module's
     docstring says why each of these pays."""
     rows = _Rows(len(prompts), max_new_tokens, eos_token_ids, finished, keep_eos, on_done, on_row)
     queue = list(range(len(prompts)))[::-1]  # popped from the end: prompts start in order
     admit_every = max(1, admit_every or batch_size // 4)
-    share = bool(prefix) and (shares_prefixes(model) if share_prefix is None else share_prefix)
+    share = bool(prefix) and (shares_prefixes(model) and prefix_len >= SHARE_FROM
+                              if share_prefix is None else share_prefix)
     sample = functools.partial(_pick, temperature=temperature, top_p=top_p, generator=generator)
     lookups: dict[int, _Lookup] = {}
     batch: _Batch | None = None
