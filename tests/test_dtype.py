@@ -31,7 +31,12 @@ def test_bf16_can_be_switched_off_for_the_float32_path(monkeypatch):
 
 def test_native_bf16_is_read_from_the_cpu(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(models, "_bf16_matmul_is_fast", lambda: True)
     assert models.cpu_has_native_bf16()
+    # the flags say yes but torch's kernels here emulate bf16 (capped below the hardware)
+    monkeypatch.setattr(models, "_bf16_matmul_is_fast", lambda: False)
+    assert not models.cpu_has_native_bf16()
+    monkeypatch.setattr(models, "_bf16_matmul_is_fast", lambda: True)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
