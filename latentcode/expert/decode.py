@@ -155,15 +155,18 @@ SHARE_FROM = 128
 def shares_prefixes(model) -> bool:
     """Whether ``model`` attends through ``latentcode.attention``, the one attention that
     reads a shared prefix (others get it copied into every row)."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(inner.config, "_attn_implementation", None) == ATTENTION
+    return getattr(_base(model).config, "_attn_implementation", None) == ATTENTION
 
 
 def forward_kv(model, cache: Cache, **kwargs):
     """``model(**kwargs)`` with ``cache`` as its key/value cache, under the argument name this
     transformers version reads (``cache`` since 5.x; ``past_key_values`` before, now deprecated)."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper passes it on
-    return model(**kwargs, **{_cache_argument(type(inner)): cache}, use_cache=True)
+    return model(**kwargs, **{_cache_argument(type(_base(model))): cache}, use_cache=True)
+
+
+def _base(model):
+    """The transformers model under a PEFT wrapper (which passes calls on to it), or ``model``."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 @functools.cache

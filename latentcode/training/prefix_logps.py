@@ -54,6 +54,15 @@ def _rest(input_ids, attention_mask, logits_to_keep: int, p: int):
     return ids, mask, positions
 
 
+def _seen_by(prefix, n: int) -> DynamicCache:
+    """A cache whose every layer holds the prefix's keys and values (batch 1, with their
+    autograd graph) expanded, not copied, to ``n`` rows."""
+    cache = DynamicCache()
+    for i, layer in enumerate(prefix.layers):
+        cache.update(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1), i)
+    return cache
+
+
 def per_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int,
                     batch_size: int | None = None, compute_entropy: bool = False,
                     autocast=contextlib.nullcontext):
@@ -76,10 +85,7 @@ def per_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     logps, entropies = [], []
     for start in range(0, ids.shape[0], batch_size):
         rows = slice(start, start + batch_size)
-        n = ids[rows].shape[0]
-        cache = DynamicCache()
-        for i, layer in enumerate(prefix.layers):  # the one prefix, seen by each of the n rows
-            cache.update(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1), i)
+        cache = _seen_by(prefix, ids[rows].shape[0])
         labels = ids[rows].masked_fill(mask[rows, p:] == 0, -100)
         labels[:, :-logits_to_keep] = -100  # only completion tokens are scored
         with autocast():
@@ -129,10 +135,7 @@ class _SharedPrefixModel:
             return self._model(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
                                fused_lm_head=fused_lm_head, **kwargs)
         prefix = new_cache_of(self._model(input_ids=input_ids[:1, :p], use_cache=True, logits_to_keep=1))
-        n = input_ids.shape[0]
-        cache = DynamicCache()
-        for i, layer in enumerate(prefix.layers):
-            cache.update(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1), i)
+        cache = _seen_by(prefix, input_ids.shape[0])
         mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
         positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, p:]
         return forward_kv(self._model, cache, input_ids=input_ids[:, p:], attention_mask=mask,
